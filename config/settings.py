@@ -1,0 +1,198 @@
+"""Typed settings for a personas refresh: one model, loaded from TOML and the environment.
+
+Produces a validated :class:`Settings` object. Precedence, highest first:
+environment variables ``PERSONAS_<SECTION>__<KEY>`` (``PERSONAS_TIERS__RULE=package``),
+then the TOML file. Relative paths are resolved against the directory of the
+TOML file, so a config works wherever the command is started from.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+# Sources the contract knows; only orders is required.
+SOURCE_NAMES = ("orders", "customers", "contacts", "products", "leads", "feedback")
+TIER_NAMES = ("Large", "Medium", "Small")
+Tier = Literal["Large", "Medium", "Small"]
+
+# Warehouse schema and table names end up in DDL: keep them to plain identifiers.
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+Share = Annotated[Decimal, Field(gt=0, lt=1)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class SourceSettings(_Section):
+    """Where one input comes from and how its columns map onto canonical names."""
+
+    path: Path | None = Field(
+        None, description="CSV or Parquet file; relative paths are relative to the config file"
+    )
+    url: SecretStr | None = Field(
+        None, description="SQLAlchemy URL of a database source (secret: may hold a password)"
+    )
+    table: str | None = Field(None, description="table to read from `url`")
+    query: str | None = Field(None, description="SQL query to read from `url`")
+    format: Literal["csv", "parquet"] | None = Field(
+        None, description="file format; inferred from the file extension when absent"
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="canonical column name = column name in the source",
+    )
+    delimiter: str = Field(",", min_length=1, max_length=1, description="CSV field delimiter")
+    date_format: str | None = Field(
+        None,
+        description="strftime format of date columns (e.g. '%d/%m/%Y'); ISO 8601 when absent",
+    )
+
+    @model_validator(mode="after")
+    def _one_location(self) -> SourceSettings:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("give exactly one of `path` (a file) or `url` (a database)")
+        if self.url is not None and (self.table is None) == (self.query is None):
+            raise ValueError("a database source needs exactly one of `table` or `query`")
+        if self.path is not None and (self.table or self.query):
+            raise ValueError("`table` and `query` only apply to a database source (`url`)")
+        return self
+
+    @property
+    def file_format(self) -> Literal["csv", "parquet"]:
+        """The file format, from `format` or else the file extension."""
+        if self.format:
+            return self.format
+        assert self.path is not None
+        return "parquet" if self.path.suffix.lower() in {".parquet", ".pq"} else "csv"
+
+
+class WarehouseSettings(_Section):
+    """The warehouse that receives the published tables."""
+
+    url: SecretStr = Field(
+        SecretStr("duckdb:///warehouse/personas.duckdb"),
+        description="SQLAlchemy URL; a relative DuckDB path is relative to the config file",
+    )
+    schema_name: str = Field("personas", alias="schema", description="schema of the output tables")
+
+    @field_validator("schema_name")
+    @classmethod
+    def _plain_identifier(cls, value: str) -> str:
+        if not _IDENTIFIER.fullmatch(value):
+            raise ValueError(f"{value!r} is not a plain SQL identifier (letters, digits, _)")
+        return value
+
+
+class TierSettings(_Section):
+    """How customers are split into Large / Medium / Small revenue tiers."""
+
+    rule: Literal["quantile", "revenue", "package", "quantity"] = Field(
+        "quantile", description="quantile | revenue | package | quantity"
+    )
+    large_share: Share = Field(
+        Decimal("0.20"), description="quantile rule: share of customers (by revenue) that are Large"
+    )
+    medium_share: Share = Field(
+        Decimal("0.30"), description="quantile rule: share of customers after Large that are Medium"
+    )
+    large_min_revenue: Decimal | None = Field(
+        None, description="revenue rule: revenue from which a customer is Large"
+    )
+    medium_min_revenue: Decimal | None = Field(
+        None, description="revenue rule: revenue from which a customer is Medium"
+    )
+    packages: dict[str, Tier] = Field(
+        default_factory=lambda: {"Gold": "Large", "Silver": "Medium", "Bronze": "Small"},
+        description="package rule: package name (products.package) = tier",
+    )
+    medium_min_quantity: int = Field(
+        6, ge=1, description="quantity rule: quantity per purchase from which a sale is Medium"
+    )
+    large_min_quantity: int = Field(
+        21, ge=2, description="quantity rule: quantity per purchase from which a sale is Large"
+    )
+    key_tier_preference: tuple[Tier, Tier, Tier] = Field(
+        ("Large", "Medium", "Small"),
+        description="which tier wins when tiers bring exactly the same revenue, first wins",
+    )
+
+    @model_validator(mode="after")
+    def _rule_is_complete(self) -> TierSettings:
+        if self.rule == "quantile" and self.large_share + self.medium_share >= 1:
+            raise ValueError("large_share + medium_share must stay below 1 (Small needs room)")
+        if self.rule == "revenue":
+            if self.large_min_revenue is None or self.medium_min_revenue is None:
+                raise ValueError("rule 'revenue' needs large_min_revenue and medium_min_revenue")
+            if self.large_min_revenue <= self.medium_min_revenue:
+                raise ValueError("large_min_revenue must be above medium_min_revenue")
+        if self.rule == "quantity" and self.large_min_quantity <= self.medium_min_quantity:
+            raise ValueError("large_min_quantity must be above medium_min_quantity")
+        if self.rule == "package" and not self.packages:
+            raise ValueError("rule 'package' needs at least one entry in [tiers.packages]")
+        if len(set(self.key_tier_preference)) != 3:
+            raise ValueError("key_tier_preference must name Large, Medium and Small once each")
+        return self
+
+
+class ParetoSettings(_Section):
+    """Cut points of the Pareto analysis."""
+
+    top_share: Share = Field(
+        Decimal("0.20"), description="share of customers whose revenue share is reported"
+    )
+    class_a_share: Share = Field(
+        Decimal("0.80"), description="class A: shortest prefix of customers reaching this share"
+    )
+    class_b_share: Share = Field(
+        Decimal("0.95"), description="class B: the following customers up to this share"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ParetoSettings:
+        if self.class_a_share >= self.class_b_share:
+            raise ValueError("class_a_share must be below class_b_share")
+        return self
+
+
+class MoneySettings(_Section):
+    """How money is held: exact decimals with a fixed number of places."""
+
+    scale: int = Field(
+        4, ge=0, le=12, description="decimal places kept for amounts; more in the input is an error"
+    )
+    currency: str = Field("VND", description="currency of the published amounts")
+
+
+class Settings(_Section):
+    """Everything one refresh needs."""
+
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    sources: dict[str, SourceSettings] = Field(description="input sources; `orders` is required")
+    tiers: TierSettings = Field(default_factory=TierSettings)
+    pareto: ParetoSettings = Field(default_factory=ParetoSettings)
+    money: MoneySettings = Field(default_factory=MoneySettings)
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, value: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
+        unknown = sorted(set(value) - set(SOURCE_NAMES))
+        if unknown:
+            raise ValueError(
+                f"unknown source {unknown[0]!r}; known sources: {', '.join(SOURCE_NAMES)}"
+            )
+        if "orders" not in value:
+            raise ValueError("the `orders` source is required ([sources.orders])")
+        return value
+
+    @model_validator(mode="after")
+    def _rule_has_its_source(self) -> Settings:
+        if self.tiers.rule == "package" and "products" not in self.sources:
+            raise ValueError("tiers.rule = 'package' needs a [sources.products] with packages")
+        return self

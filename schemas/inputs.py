@@ -1,0 +1,211 @@
+"""Contracts of the input sources: canonical columns, types, and pandera schemas over raw rows.
+
+Produces, per source, the list of canonical columns (`SOURCE_COLUMNS`) and a
+pandera `DataFrameSchema` (`raw_schema`) that checks the extracted rows while
+they are still text: required columns present, keys not null, every value
+parseable as its canonical type, keys unique where the grain says so. One
+declaration drives both validation and staging, so a value that passes
+validation always casts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pandera.polars as pa
+import polars as pl
+
+from transforms import parsing
+
+Kind = Literal["id", "text", "money", "number", "integer", "datetime", "date", "flag"]
+ROW_NUMBER = "_row_number"  # 1-based position of the row in its source, kept for error reports
+
+
+@dataclass(frozen=True)
+class CanonicalColumn:
+    """One canonical input column."""
+
+    name: str
+    kind: Kind
+    required: bool = False
+    description: str = ""
+
+
+def _cols(*columns: CanonicalColumn) -> tuple[CanonicalColumn, ...]:
+    return columns
+
+
+C = CanonicalColumn
+_COMPANY_ATTRIBUTES = _cols(
+    C("name", "text"),
+    C("customer_type", "text", description="B2B or B2C"),
+    C("industry", "text"),
+    C("employee_count", "integer"),
+    C("annual_revenue", "number"),
+    C("country", "text"),
+    C("region", "text"),
+    C("city", "text"),
+    C("market_position", "text", description="leader / challenger / new entrant"),
+    C("growth_stage", "text", description="declining / stagnant / average / fast / hyper-growth"),
+)
+_PERSON_ATTRIBUTES = _cols(
+    C("gender", "text"),
+    C("birth_date", "date"),
+    C("age", "integer"),
+    C("education", "text"),
+    C("interests", "text"),
+)
+
+SOURCE_COLUMNS: dict[str, tuple[CanonicalColumn, ...]] = {
+    "orders": _cols(
+        C("customer_id", "id", required=True),
+        C("order_date", "datetime", required=True),
+        C("order_id", "id", description="absent: one customer's lines on one day are one order"),
+        C("amount", "money", description="absent: quantity × unit_price − discount"),
+        C("quantity", "integer"),
+        C("unit_price", "money"),
+        C("discount", "money"),
+        C("cost", "money"),
+        C("currency", "text"),
+        C("status", "text", description="cancelled lines count for nothing; refunded are negative"),
+        C("product_id", "id"),
+        C("channel", "text"),
+    ),
+    "customers": _cols(
+        C("customer_id", "id", required=True),
+        *_COMPANY_ATTRIBUTES,
+        C("acquisition_channel", "text"),
+        C("created_at", "datetime"),
+        *_PERSON_ATTRIBUTES,
+        C("income", "number"),
+        C("occupation", "text"),
+    ),
+    "contacts": _cols(
+        C("contact_id", "id", required=True),
+        C("customer_id", "id", required=True),
+        C("title", "text"),
+        C("role", "text"),
+        C("level", "text", description="level below the CEO: N, N-1, N-2 …"),
+        C("is_decision_maker", "flag"),
+        *_PERSON_ATTRIBUTES,
+        C("major", "text"),
+        C("personality", "text"),
+        C("preferred_channel", "text"),
+    ),
+    "products": _cols(
+        C("product_id", "id", required=True),
+        C("name", "text"),
+        C("package", "text"),
+        C("list_price", "money"),
+        C("category", "text"),
+        C("launched_at", "datetime"),
+    ),
+    "leads": _cols(
+        C("lead_id", "id", required=True),
+        C("created_at", "datetime"),
+        C("source", "text"),
+        C("converted_customer_id", "id"),
+        C("converted_at", "datetime"),
+        *_COMPANY_ATTRIBUTES,
+    ),
+    "feedback": _cols(
+        C("customer_id", "id", required=True),
+        C("created_at", "datetime"),
+        C("channel", "text"),
+        C("goal", "text"),
+        C("pain_point", "text"),
+        C("motivation", "text"),
+        C("info_source", "text"),
+        C("text", "text"),
+        C("score", "number"),
+    ),
+}
+del C
+
+# Sources whose key must be unique: their grain is one row per key.
+UNIQUE_KEYS: dict[str, str] = {
+    "customers": "customer_id",
+    "contacts": "contact_id",
+    "products": "product_id",
+    "leads": "lead_id",
+}
+
+# What a failed check is called in error reports and the quarantine.
+PROBLEMS: dict[Kind, str] = {
+    "money": "not a decimal amount with at most {scale} decimal places",
+    "number": "not a decimal number with at most {scale} decimal places",
+    "integer": "not a whole number",
+    "datetime": "not a date in format {date_format}",
+    "date": "not a date in format {date_format}",
+    "flag": "not a yes/no value",
+}
+
+
+def _parse_check(column: CanonicalColumn, scale: int, date_format: str | None) -> pa.Check | None:
+    name = column.name
+    valid: pl.Expr
+    if column.kind in ("money", "number"):
+        valid = parsing.is_valid_decimal(name, scale)
+    elif column.kind == "integer":
+        valid = parsing.is_valid_integer(name)
+    elif column.kind in ("datetime", "date"):
+        valid = parsing.is_valid_datetime(name, date_format)
+    elif column.kind == "flag":
+        valid = parsing.is_valid_flag(name)
+    else:
+        return None
+    problem = PROBLEMS[column.kind].format(scale=scale, date_format=date_format or "ISO 8601")
+    blank = parsing.text(name).is_null()
+    return pa.Check(lambda data: data.lazyframe.select(blank | valid), error=problem)
+
+
+def _key_check(name: str) -> pa.Check:
+    return pa.Check(
+        # Nulls are reported by `nullable=False`; this catches keys that are only blanks.
+        lambda data: data.lazyframe.select(
+            pl.col(name).is_null() | parsing.text(name).is_not_null()
+        ),
+        error="missing key (blank)",
+    )
+
+
+def raw_schema(source: str, *, scale: int, date_format: str | None) -> pa.DataFrameSchema:
+    """The pandera schema of a source's rows as extracted (all text, canonical names).
+
+    Args:
+        source: one of the contract's source names.
+        scale: decimal places allowed in money and numbers.
+        date_format: strftime format of dates, or None for ISO 8601.
+    """
+    columns: dict[str, pa.Column] = {}
+    unique_key = UNIQUE_KEYS.get(source)
+    for column in SOURCE_COLUMNS[source]:
+        checks = [check for check in [_parse_check(column, scale, date_format)] if check]
+        if column.required:
+            checks.append(_key_check(column.name))
+        columns[column.name] = pa.Column(
+            pl.String,
+            nullable=not column.required,
+            required=column.required,
+            unique=column.name == unique_key,
+            checks=checks,
+            description=column.description or None,
+        )
+    checks = [_amount_derivable_check()] if source == "orders" else []
+    return pa.DataFrameSchema(columns, checks=checks, strict=False, name=source)
+
+
+def _amount_derivable_check() -> pa.Check:
+    """Every order line needs an amount, or a quantity and a unit price to compute it from."""
+
+    def check(data: pa.PolarsData) -> pl.LazyFrame:
+        names = set(data.lazyframe.collect_schema().names())
+
+        def present(name: str) -> pl.Expr:
+            return parsing.text(name).is_not_null() if name in names else pl.lit(False)
+
+        derivable = present("quantity") & present("unit_price")
+        return data.lazyframe.select((present("amount") | derivable).alias("amount"))
+
+    return pa.Check(check, error="no amount, and no quantity and unit_price to compute it")

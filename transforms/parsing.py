@@ -1,0 +1,110 @@
+"""Polars expressions that turn raw text columns into typed values, and say when they cannot.
+
+Produces pairs of expressions per kind of value (decimal money, whole numbers,
+dates, flags): `parse_*` gives the typed value (null where the text is not
+valid), `is_valid_*` says whether a non-empty text is valid. Staging uses the
+first, validation the second, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+# ISO 8601 shapes accepted when a source sets no `date_format`, most specific first.
+ISO_DATE_FORMATS: tuple[str, ...] = (
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+)
+TRUE_WORDS = ("true", "t", "yes", "y", "1", "có", "co", "x")
+FALSE_WORDS = ("false", "f", "no", "n", "0", "không", "khong")
+
+
+def text(column: str) -> pl.Expr:
+    """The column as trimmed text, with empty strings as null."""
+    trimmed = pl.col(column).cast(pl.String).str.strip_chars()
+    return pl.when(trimmed.str.len_chars() > 0).then(trimmed)
+
+
+def _decimal_pattern(scale: int) -> str:
+    # Trailing zeros beyond the scale are harmless ("2.5500" at scale 2); other digits are not.
+    fraction = rf"(?:\.\d{{0,{scale}}}0*)?" if scale > 0 else r"(?:\.0*)?"
+    return rf"^[+-]?\d+{fraction}$"
+
+
+def is_valid_decimal(column: str, scale: int) -> pl.Expr:
+    """True where the text is a plain decimal with at most `scale` significant places."""
+    return text(column).str.contains(_decimal_pattern(scale))
+
+
+def parse_decimal(column: str, scale: int) -> pl.Expr:
+    """The text as an exact Decimal(38, scale); null where it is not valid."""
+    raw = text(column)
+    return (
+        pl.when(raw.str.contains(_decimal_pattern(scale)))
+        .then(raw.str.strip_prefix("+"))
+        .cast(pl.Decimal(38, scale), strict=False)
+    )
+
+
+_INTEGER_PATTERN = r"^[+-]?\d{1,18}(?:\.0*)?$"
+
+
+def is_valid_integer(column: str) -> pl.Expr:
+    """True where the text is a whole number (a trailing `.0` is allowed)."""
+    return text(column).str.contains(_INTEGER_PATTERN)
+
+
+def parse_integer(column: str) -> pl.Expr:
+    """The text as Int64; null where it is not a whole number."""
+    raw = text(column)
+    return (
+        pl.when(raw.str.contains(_INTEGER_PATTERN))
+        .then(raw.str.strip_prefix("+").str.replace(r"\.0*$", ""))
+        .cast(pl.Int64, strict=False)
+    )
+
+
+def _date_formats(date_format: str | None) -> Sequence[str]:
+    return (date_format,) if date_format else ISO_DATE_FORMATS
+
+
+def parse_datetime(column: str, date_format: str | None = None) -> pl.Expr:
+    """The text as a Datetime(us); null where no accepted format matches."""
+    raw = text(column)
+    attempts = [
+        raw.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in _date_formats(date_format)
+    ]
+    return pl.coalesce(attempts) if len(attempts) > 1 else attempts[0]
+
+
+def is_valid_datetime(column: str, date_format: str | None = None) -> pl.Expr:
+    """True where the text matches the configured (or an ISO) date format."""
+    return parse_datetime(column, date_format).is_not_null()
+
+
+def parse_date(column: str, date_format: str | None = None) -> pl.Expr:
+    """The text as a Date; null where no accepted format matches."""
+    return parse_datetime(column, date_format).dt.date()
+
+
+def parse_flag(column: str) -> pl.Expr:
+    """The text as a Boolean (true/false, yes/no, 1/0, có/không); null otherwise."""
+    word = text(column).str.to_lowercase()
+    return (
+        pl.when(word.is_in(TRUE_WORDS))
+        .then(pl.lit(True))
+        .when(word.is_in(FALSE_WORDS))
+        .then(pl.lit(False))
+    )
+
+
+def is_valid_flag(column: str) -> pl.Expr:
+    """True where the text is a recognised yes/no word."""
+    return parse_flag(column).is_not_null()

@@ -1,0 +1,82 @@
+"""Staging: one typed, canonical frame per source, from validated text rows.
+
+Produces, per source, a LazyFrame with one row per source row (same grain as
+the source), every canonical column present in the source cast to its type
+(`money` as Decimal(38, scale), `integer` as Int64, dates as Datetime/Date,
+flags as Boolean, ids and text trimmed), `_row_number` kept, other source
+columns dropped. Orders also get their `amount` filled from
+quantity × unit_price − discount where the source has none.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS, CanonicalColumn
+from transforms import parsing
+
+
+def _typed(column: CanonicalColumn, *, scale: int, date_format: str | None) -> pl.Expr:
+    name = column.name
+    if column.kind in ("money", "number"):
+        expr = parsing.parse_decimal(name, scale)
+    elif column.kind == "integer":
+        expr = parsing.parse_integer(name)
+    elif column.kind == "datetime":
+        expr = parsing.parse_datetime(name, date_format)
+    elif column.kind == "date":
+        expr = parsing.parse_date(name, date_format)
+    elif column.kind == "flag":
+        expr = parsing.parse_flag(name)
+    else:
+        expr = parsing.text(name)
+    return expr.alias(name)
+
+
+def stage_source(
+    source: str, rows: pl.LazyFrame, *, scale: int, date_format: str | None = None
+) -> pl.LazyFrame:
+    """Typed canonical columns of one source (those the source has), plus `_row_number`.
+
+    Args:
+        source: the source's name (`orders`, `customers` …).
+        rows: the extracted text rows, already validated.
+        scale: decimal places of money and numbers.
+        date_format: strftime format of date columns; ISO 8601 when None.
+    """
+    present = set(rows.collect_schema().names())
+    typed = [
+        _typed(column, scale=scale, date_format=date_format)
+        for column in SOURCE_COLUMNS[source]
+        if column.name in present
+    ]
+    return rows.select(pl.col(ROW_NUMBER).cast(pl.Int64), *typed)
+
+
+def stage_orders(rows: pl.LazyFrame, *, scale: int, date_format: str | None = None) -> pl.LazyFrame:
+    """Staged order lines with `amount` always set (computed where the source has none).
+
+    Grain: one order line. `amount` is the source's amount where given, else
+    quantity × unit_price − discount (a missing discount counts as zero).
+    Missing optional columns are added as nulls so later layers see one shape.
+    """
+    staged = stage_source("orders", rows, scale=scale, date_format=date_format)
+    names = set(staged.collect_schema().names())
+    money = pl.Decimal(38, scale)
+    defaults = {
+        "order_id": pl.String,
+        "amount": money,
+        "quantity": pl.Int64,
+        "unit_price": money,
+        "discount": money,
+        "cost": money,
+        "currency": pl.String,
+        "status": pl.String,
+        "product_id": pl.String,
+        "channel": pl.String,
+    }
+    staged = staged.with_columns(
+        pl.lit(None, dtype).alias(name) for name, dtype in defaults.items() if name not in names
+    )
+    computed = pl.col("quantity") * pl.col("unit_price") - pl.col("discount").fill_null(0)
+    return staged.with_columns(pl.coalesce(pl.col("amount"), computed).cast(money).alias("amount"))
