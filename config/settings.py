@@ -77,7 +77,7 @@ class WarehouseSettings(_Section):
     """The warehouse that receives the published tables."""
 
     url: SecretStr = Field(
-        SecretStr("duckdb:///warehouse/personas.duckdb"),
+        SecretStr("duckdb:///warehouse/warehouse.duckdb"),
         description="SQLAlchemy URL; a relative DuckDB path is relative to the config file",
     )
     schema_name: str = Field("personas", alias="schema", description="schema of the output tables")
@@ -170,6 +170,14 @@ class MoneySettings(_Section):
     currency: str = Field("VND", description="currency of the published amounts")
 
 
+class ScheduleSettings(_Section):
+    """How often personas must be refreshed."""
+
+    cadence_months: int = Field(
+        6, ge=6, le=12, description="months between scheduled refreshes (marketing practice: 6-12)"
+    )
+
+
 class Settings(_Section):
     """Everything one refresh needs."""
 
@@ -178,6 +186,7 @@ class Settings(_Section):
     tiers: TierSettings = Field(default_factory=TierSettings)
     pareto: ParetoSettings = Field(default_factory=ParetoSettings)
     money: MoneySettings = Field(default_factory=MoneySettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
     @field_validator("sources")
     @classmethod

@@ -58,7 +58,6 @@ def _scan_file(name: str, source: SourceSettings) -> pl.LazyFrame:
             separator=source.delimiter,
             infer_schema=False,  # everything as text: IDs keep leading zeros
             encoding="utf8",
-            missing_utf8_is_empty_string=False,
         )
     try:
         frame.collect_schema()

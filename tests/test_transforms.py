@@ -43,7 +43,13 @@ def test_refunds_reduce_revenue_and_cancelled_lines_count_for_nothing() -> None:
     rows = {
         "customer_id": ["00017", "00017", "00017", "00017", "00017"],
         "order_id": ["A", "A", "B", "C", "D"],
-        "order_date": ["2024-01-01", "2024-01-01 09:30:00", "2024-02-01", "2024-03-01", "2024-06-15"],
+        "order_date": [
+            "2024-01-01",
+            "2024-01-01 09:30:00",
+            "2024-02-01",
+            "2024-03-01",
+            "2024-06-15",
+        ],
         "amount": ["100", "50", "30", "999", "20"],
         "status": ["completed", "completed", "Refunded", "cancelled", "completed"],
     }
@@ -91,7 +97,11 @@ def test_order_id_fallback_applies_per_line_where_the_id_is_blank() -> None:
 
 
 def test_ids_stay_text_with_leading_zeros() -> None:
-    rows = {"customer_id": [" 00017 ", "17"], "order_date": ["2024-01-01"] * 2, "amount": ["1", "2"]}
+    rows = {
+        "customer_id": [" 00017 ", "17"],
+        "order_date": ["2024-01-01"] * 2,
+        "amount": ["1", "2"],
+    }
     assert metrics_of(rows, AS_OF)["customer_id"].to_list() == ["00017", "17"]
 
 
@@ -116,9 +126,7 @@ def test_refund_status_with_a_negative_amount_is_counted_once_as_negative() -> N
 
 
 def pareto_input(revenues: dict[str, str]) -> pl.LazyFrame:
-    return pl.LazyFrame(
-        {"customer_id": list(revenues), "revenue": money(*revenues.values())}
-    )
+    return pl.LazyFrame({"customer_id": list(revenues), "revenue": money(*revenues.values())})
 
 
 def ranked_of(revenues: dict[str, str]) -> pl.LazyFrame:
@@ -193,9 +201,7 @@ def test_revenue_rule_uses_thresholds_inclusively() -> None:
     assert tiers == {"a": "Large", "b": "Medium", "c": "Medium", "d": "Small"}
 
 
-PRODUCTS = pl.LazyFrame(
-    {"product_id": ["G", "S", "B"], "package": ["Gold", "Silver", "Bronze"]}
-)
+PRODUCTS = pl.LazyFrame({"product_id": ["G", "S", "B"], "package": ["Gold", "Silver", "Bronze"]})
 PACKAGES = {"Gold": "Large", "Silver": "Medium", "Bronze": "Small"}
 
 
@@ -249,7 +255,9 @@ def test_quantity_rule_tiers_each_purchase_and_the_customer_takes_the_dominant_o
             "amount": ["100", "100", "50", "100", "100", "7"],
         }
     )
-    _, tiered = tier_summary_for(orders, rule="quantity", medium_min_quantity=6, large_min_quantity=21)
+    _, tiered = tier_summary_for(
+        orders, rule="quantity", medium_min_quantity=6, large_min_quantity=21
+    )
     tiers = dict(tiered.select("customer_id", "tier").collect().iter_rows())
     # x: Large purchase 100 vs Small purchase (2 + 1 = 3 sets) 150 → Small.
     # y: Large 100 vs Medium 100, a tie → the larger tier. z: 5 sets → Small.

@@ -1,0 +1,261 @@
+"""The `personas` command line: demo, refresh, validate, status.
+
+Produces the console script. Exit codes follow the contract: 0 success,
+1 the run failed (bad data, a warehouse error), 2 bad usage or
+configuration. Errors are one line on stderr; `--debug` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from datetime import date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from config.loader import DEFAULT_CONFIG_PATH, ConfigError, LoadedConfig, load_config
+from sources.extract import SourceError
+from warehouse.publish import Warehouse, WarehouseError
+
+if TYPE_CHECKING:  # Prefect is slow to import: the flow module is loaded only when it runs
+    from flows.refresh import RefreshResult
+
+# This machine may have no route to Prefect's telemetry; a failed send is noise in our logs.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+app = typer.Typer(
+    help="Customer tiers, Pareto shares, segments and personas from CRM and sales data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+_state = {"debug": False}
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option("--config", "-c", help="TOML configuration file.", show_default=True),
+]
+AsOfOption = Annotated[
+    datetime | None,
+    typer.Option(
+        "--as-of", formats=["%Y-%m-%d"], help="Reference date YYYY-MM-DD (default: today)."
+    ),
+]
+
+
+@app.callback()
+def _global(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    if _state["debug"]:
+        traceback.print_exc()
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _exit_code(exc: BaseException) -> int:
+    """2 for configuration problems; 1 for everything else (bad data, warehouse, bugs)."""
+    return 2 if isinstance(exc, ConfigError | SourceError) else 1
+
+
+def _load(config: Path) -> LoadedConfig:
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+
+
+class _DropTracebacks(logging.Filter):
+    """Keep Prefect's log lines but not its tracebacks: the CLI prints the one-line error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+def _quiet_tracebacks() -> None:
+    if _state["debug"]:
+        return
+    for name in ("prefect", ""):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(_DropTracebacks())
+
+
+def _run_refresh(
+    config: LoadedConfig, *, as_of: date | None, reason: str | None, trigger: str = "ad-hoc"
+) -> RefreshResult:
+    from flows.refresh import refresh
+
+    _quiet_tracebacks()
+    try:
+        return refresh(config_path=config.path, as_of=as_of, reason=reason, trigger=trigger)
+    except Exception as exc:
+        _fail(str(exc), _exit_code(exc))
+
+
+@app.command()
+def refresh(
+    config: ConfigOption = DEFAULT_CONFIG_PATH,
+    as_of: AsOfOption = None,
+    reason: Annotated[str | None, typer.Option(help="Why this refresh runs.")] = None,
+) -> None:
+    """One full refresh: extract → validate → compute → publish."""
+    loaded = _load(config)
+    result = _run_refresh(loaded, as_of=as_of.date() if as_of else None, reason=reason)
+    _print_summary(result)
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the sample data, config and warehouse go.")
+    ] = Path("personas-demo"),
+    customers: Annotated[int, typer.Option(min=10, help="Customers to generate.")] = 5_000,
+    order_lines: Annotated[int, typer.Option(min=10, help="Order lines to generate.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Random seed of the sample data.")] = 42,
+) -> None:
+    """Generate the sample CRM + sales data (if absent) and refresh it into DuckDB."""
+    from sampledata import SAMPLE_END_DATE, generate_sample
+
+    data_dir = directory / "data"
+    if not (data_dir / "orders.csv").is_file():
+        console.print(f"Generating sample data ({customers:,} customers, {order_lines:,} lines)")
+        generate_sample(data_dir, customers=customers, order_lines=order_lines, seed=seed)
+    config_path = directory / "personas.toml"
+    if not config_path.is_file():
+        template = resources.files("config").joinpath("demo.toml").read_text(encoding="utf-8")
+        config_path.write_text(template, encoding="utf-8")
+    loaded = _load(config_path)
+    result = _run_refresh(loaded, as_of=SAMPLE_END_DATE, reason="personas demo", trigger="ad-hoc")
+    _print_summary(result)
+    console.print(f"Config: {config_path}  (try: personas status --config {config_path})")
+
+
+@app.command()
+def validate(config: ConfigOption = DEFAULT_CONFIG_PATH) -> None:
+    """Extract and validate only: print the problems found, publish nothing."""
+    from flows.tasks import DataValidationError, extract
+    from flows.tasks import validate as validate_task
+
+    loaded = _load(config)
+    try:
+        raw = extract.fn(loaded.settings)
+        validate_task.fn(raw, loaded.settings)
+    except DataValidationError as exc:
+        _print_problems(exc.problems)
+        _fail(str(exc), 1)
+    except Exception as exc:
+        _fail(str(exc), _exit_code(exc))
+    counts = ", ".join(f"{name} {rows.height:,} rows" for name, rows in raw.items())
+    console.print(f"All rows valid: {counts}")
+
+
+@app.command()
+def status(
+    config: ConfigOption = DEFAULT_CONFIG_PATH,
+    limit: Annotated[int, typer.Option(min=1, help="How many refreshes to list.")] = 10,
+) -> None:
+    """The last refreshes and when the next one is due."""
+    loaded = _load(config)
+    settings = loaded.settings
+    warehouse = Warehouse(
+        settings.warehouse.url.get_secret_value(),
+        schema=settings.warehouse.schema_name,
+        scale=settings.money.scale,
+    )
+    try:
+        runs = warehouse.recent_runs(limit)
+    except WarehouseError as exc:
+        _fail(str(exc), 1)
+    finally:
+        warehouse.dispose()
+    if runs.is_empty():
+        console.print(f"No refresh yet in {warehouse.display_url}; run: personas refresh")
+        return
+    console.print(f"Refreshes in {warehouse.display_url}, schema {warehouse.schema}:")
+    table = Table()
+    for column in ("", "refresh_id", "as_of", "finished_at", "status", "trigger", "customers"):
+        table.add_column(column, overflow="fold")  # fold, never cut: ops must see it all
+    table.add_column("reason / error", overflow="fold", min_width=16)
+    for run in runs.iter_rows(named=True):
+        table.add_row(
+            "▶" if run["is_current"] else "",
+            run["refresh_id"],
+            str(run["as_of"]),
+            f"{run['finished_at']:%Y-%m-%d %H:%M}",
+            run["status"],
+            run["trigger"],
+            "" if run["customers"] is None else f"{run['customers']:,}",
+            run["error"] or run["reason"] or "",
+        )
+    console.print(table)
+    current = runs.filter(pl.col("is_current"))
+    if current.is_empty():
+        console.print("No successful refresh is current.")
+    else:
+        due = current["next_due_at"].item()
+        console.print(f"Current refresh: {current['refresh_id'].item()}; next due {due:%Y-%m-%d}")
+
+
+def _print_problems(problems: pl.DataFrame, limit: int = 20) -> None:
+    table = Table(title=f"{problems.height:,} problem(s); the first {min(limit, problems.height)}")
+    for column in ("source", "row", "column", "problem", "value"):
+        table.add_column(column, overflow="fold")
+    for row in problems.head(limit).iter_rows():
+        table.add_row(*("" if value is None else str(value) for value in row))
+    console.print(table)
+
+
+def _print_summary(result: RefreshResult) -> None:
+    tiers = result.tables["tier_summary"]
+    pareto = result.tables["pareto_summary"].row(0, named=True)
+    table = Table(title=f"Revenue tiers as of {result.as_of}")
+    for column in ("tier", "customers", "revenue", "share", "key tier"):
+        table.add_column(column, justify="right" if column != "tier" else "left")
+    for row in tiers.iter_rows(named=True):
+        share = row["revenue_share"]
+        key = ("yes" + (" (>50%)" if row["is_majority"] else " (below 50%)")) * row["is_key_tier"]
+        table.add_row(
+            row["tier"],
+            f"{row['customers']:,}",
+            f"{row['revenue']:,.0f}",
+            "" if share is None else f"{share:.1%}",
+            key,
+        )
+    console.print(table)
+    top = pareto["top_share_revenue"]
+    console.print(
+        f"Pareto: the top {pareto['top_share_customers']:.0%} of customers "
+        f"({pareto['top_customers']:,} of {pareto['customers']:,}) make "
+        f"{'n/a' if top is None else f'{top:.1%}'} of revenue; "
+        f"customers needed for 80% of revenue: {pareto['customers_for_80pct']:,}; "
+        f"Gini {pareto['gini'] or 0:.2f}"
+    )
+    console.print(
+        f"Published refresh {result.refresh_id} to {result.warehouse_url}, schema "
+        f"{result.schema}: views customer_segments, tier_summary, pareto_summary, "
+        f"pareto_curve, refresh_runs (each with a _history table). "
+        f"Next refresh due {result.next_due_at:%Y-%m-%d}."
+    )
+
+
+def main() -> None:
+    """Entry point of the `personas` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

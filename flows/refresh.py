@@ -1,0 +1,155 @@
+"""The `refresh` Prefect flow: extract → validate → transform → publish, as one run.
+
+Produces one refresh in the warehouse (every output table under one
+`refresh_id`, made current at once) and its `refresh_runs` record; a failed
+attempt is recorded too and leaves the previous refresh current. Returns a
+`RefreshResult` for the caller (the CLI prints it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+from dateutil.relativedelta import relativedelta
+from prefect import flow, get_run_logger
+
+from config.loader import LoadedConfig, load_config
+from config.settings import SOURCE_NAMES
+from flows.tasks import USED_SOURCES, extract, publish, transform, validate
+from warehouse.publish import RunRecord, Warehouse, WarehouseError, new_run_id
+
+Trigger = Literal["schedule", "ad-hoc", "drift", "launch"]
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What a successful refresh published."""
+
+    refresh_id: str
+    run_id: str
+    as_of: date
+    warehouse_url: str
+    schema: str
+    tables: dict[str, pl.DataFrame]
+    next_due_at: datetime
+
+
+def refresh_id_for(as_of: date, config_hash: str) -> str:
+    """The refresh's identity: the same as_of and configuration is the same refresh."""
+    return f"{as_of:%Y%m%d}-{config_hash[:12]}"
+
+
+@flow(name="refresh", log_prints=False)
+def refresh(
+    config_path: Path,
+    as_of: date | None = None,
+    reason: str | None = None,
+    trigger: Trigger = "ad-hoc",
+) -> RefreshResult:
+    """Run one full refresh from the sources in `config_path` into its warehouse.
+
+    Args:
+        config_path: the TOML configuration.
+        as_of: reference date; orders dated after it are ignored. Today when None.
+        reason: why the refresh runs, recorded in refresh_runs.
+        trigger: schedule / ad-hoc / drift / launch.
+    """
+    config = load_config(config_path)
+    settings = config.settings
+    as_of = as_of or date.today()
+    run = _run_record(config, as_of=as_of, reason=reason, trigger=trigger)
+    logger = get_run_logger()
+    logger.info("refresh %s (as_of %s, trigger %s)", run.refresh_id, as_of, trigger)
+    warehouse = Warehouse(
+        settings.warehouse.url.get_secret_value(),
+        schema=settings.warehouse.schema_name,
+        scale=settings.money.scale,
+    )
+    try:
+        raw = extract(settings)
+        inputs = validate(raw, settings)
+        tables = transform(inputs, settings, as_of)
+        finished = _now()
+        run = _finish(
+            run,
+            finished,
+            status="succeeded",
+            rows_in=inputs.rows_in,
+            rows_accepted=inputs.rows_in,
+            rows_quarantined=0,
+            customers=tables["customer_segments"].height,
+            next_due_at=finished + relativedelta(months=settings.schedule.cadence_months),
+            notes=_notes(config),
+        )
+        publish(warehouse, tables, run)
+    except Exception as exc:
+        _record_failure(warehouse, _finish(run, _now(), status="failed", error=_one_line(exc)))
+        raise
+    finally:
+        warehouse.dispose()
+    return RefreshResult(
+        refresh_id=run.refresh_id,
+        run_id=run.run_id,
+        as_of=as_of,
+        warehouse_url=warehouse.display_url,
+        schema=warehouse.schema,
+        tables=tables,
+        next_due_at=run.next_due_at or finished,
+    )
+
+
+def _now() -> datetime:
+    # Stored as naive UTC: the warehouse columns are TIMESTAMP without time zone.
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _run_record(
+    config: LoadedConfig, *, as_of: date, reason: str | None, trigger: Trigger
+) -> RunRecord:
+    started = _now()
+    return RunRecord(
+        refresh_id=refresh_id_for(as_of, config.config_hash),
+        run_id=new_run_id(),
+        as_of=as_of,
+        started_at=started,
+        finished_at=started,
+        status="running",
+        trigger=trigger,
+        reason=reason,
+        config_hash=config.config_hash,
+    )
+
+
+def _finish(run: RunRecord, finished: datetime, **changes: object) -> RunRecord:
+    return RunRecord(**{**run.__dict__, "finished_at": finished, **changes})
+
+
+def _notes(config: LoadedConfig) -> str:
+    configured = [name for name in SOURCE_NAMES if name in config.settings.sources]
+    used = [name for name in configured if name in USED_SOURCES]
+    unused = [name for name in configured if name not in USED_SOURCES]
+    missing = [name for name in USED_SOURCES if name not in config.settings.sources]
+    parts = [f"sources used: {', '.join(used)}"]
+    if unused:
+        parts.append(f"configured, not needed by this version's outputs: {', '.join(unused)}")
+    if missing:
+        parts.append(f"absent (outputs that need them skipped): {', '.join(missing)}")
+    return "; ".join(parts)
+
+
+def _record_failure(warehouse: Warehouse, run: RunRecord) -> None:
+    """Best effort: a failure to record a failure must not hide the original error."""
+    try:
+        warehouse.ensure_schema()
+        warehouse.record_failure(run)
+    except WarehouseError as exc:
+        get_run_logger().warning("could not record the failed run: %s", exc)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:1000]

@@ -1,0 +1,183 @@
+"""Prefect tasks of the refresh: extract, validate, transform, publish.
+
+Each task does one stage, logs its row counts and time, and hands plain
+polars frames to the next. Tasks do the I/O; the computing is delegated to
+the pure functions in `transforms/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from functools import partial
+
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
+
+from config.settings import Settings
+from schemas.cross_checks import lines_without_package_tier, mixed_currencies
+from schemas.inputs import raw_schema
+from schemas.validation import PROBLEM_SCHEMA, find_problems, summarise_problems
+from sources.extract import extract_source
+from transforms.customer_metrics import customer_metrics, valid_order_lines
+from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
+from transforms.revenue_tiers import assign_tiers, tier_summary
+from transforms.staging import stage_orders, stage_source
+from warehouse.publish import RunRecord, Warehouse
+from warehouse.tables import CUSTOMER_SEGMENTS
+
+# Sources the outputs of this version use; the others are read by later stages.
+USED_SOURCES = ("orders", "customers", "products")
+
+
+class DataValidationError(Exception):
+    """Input rows broke their contract; nothing was published. The CLI exits 1."""
+
+    def __init__(self, problems: pl.DataFrame) -> None:
+        self.problems = problems
+        super().__init__(
+            f"{problems.height} problem(s) in the input, nothing published: "
+            f"{summarise_problems(problems)}"
+        )
+
+
+def stage_logger() -> logging.Logger | logging.LoggerAdapter:
+    """The Prefect run logger inside a flow or task run; a plain logger outside one."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("personas")
+
+
+@contextmanager
+def _timed(stage: str) -> Iterator[dict[str, object]]:
+    """Log how long a stage took, with whatever counts it adds to the dict it yields."""
+    facts: dict[str, object] = {}
+    started = time.perf_counter()
+    yield facts
+    elapsed = time.perf_counter() - started
+    counts = ", ".join(f"{key} {value:,}" for key, value in facts.items() if isinstance(value, int))
+    stage_logger().info("%s: %s in %.2f s", stage, counts or "done", elapsed)
+
+
+@task(name="extract", cache_policy=NO_CACHE)
+def extract(settings: Settings) -> dict[str, pl.DataFrame]:
+    """Read every configured source that this version uses, as text rows."""
+    frames: dict[str, pl.DataFrame] = {}
+    for name in USED_SOURCES:
+        source = settings.sources.get(name)
+        if source is None:
+            continue
+        with _timed(f"extract {name}") as facts:
+            frames[name] = extract_source(name, source).collect()
+            facts["rows"] = frames[name].height
+    return frames
+
+
+@dataclass(frozen=True)
+class ValidatedInputs:
+    """Staged, typed inputs that passed their contracts."""
+
+    orders: pl.LazyFrame
+    customers: pl.LazyFrame | None
+    products: pl.LazyFrame | None
+    rows_in: int
+
+
+@task(name="validate", cache_policy=NO_CACHE)
+def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInputs:
+    """Check every source against its contract, then across sources; stage what passed.
+
+    Raises:
+        DataValidationError: with every problem found, when any row is bad.
+    """
+    scale = settings.money.scale
+    problems: list[pl.DataFrame] = []
+    staged: dict[str, pl.LazyFrame] = {}
+    for name, rows in raw.items():
+        date_format = settings.sources[name].date_format
+        with _timed(f"validate {name}") as facts:
+            found = find_problems(
+                name, rows, raw_schema(name, scale=scale, date_format=date_format)
+            )
+            facts["rows"], facts["problems"] = rows.height, found.height
+        problems.append(found)
+        if found.is_empty():
+            stage = stage_orders if name == "orders" else partial(stage_source, name)
+            staged[name] = stage(rows.lazy(), scale=scale, date_format=date_format)
+    if "orders" in staged:
+        problems.append(mixed_currencies(staged["orders"], currency=settings.money.currency))
+        if settings.tiers.rule == "package" and "products" in staged:
+            problems.append(
+                lines_without_package_tier(
+                    staged["orders"], staged["products"], packages=settings.tiers.packages
+                )
+            )
+    all_problems = pl.concat(problems) if problems else pl.DataFrame(schema=PROBLEM_SCHEMA)
+    if not all_problems.is_empty():
+        raise DataValidationError(all_problems)
+    return ValidatedInputs(
+        orders=staged["orders"],
+        customers=staged.get("customers"),
+        products=staged.get("products"),
+        rows_in=sum(rows.height for rows in raw.values()),
+    )
+
+
+@task(name="transform", cache_policy=NO_CACHE)
+def transform(inputs: ValidatedInputs, settings: Settings, as_of: date) -> dict[str, pl.DataFrame]:
+    """Customer metrics, Pareto, tiers and their summaries, computed in one lazy plan."""
+    with _timed("transform") as facts:
+        metrics = customer_metrics(inputs.orders, as_of=as_of)
+        ranked = pareto_ranks(
+            metrics,
+            class_a_share=settings.pareto.class_a_share,
+            class_b_share=settings.pareto.class_b_share,
+        )
+        tiers = settings.tiers
+        tiered = assign_tiers(
+            ranked,
+            rule=tiers.rule,
+            lines=valid_order_lines(inputs.orders, as_of=as_of),
+            products=inputs.products,
+            large_share=tiers.large_share,
+            medium_share=tiers.medium_share,
+            large_min_revenue=tiers.large_min_revenue,
+            medium_min_revenue=tiers.medium_min_revenue,
+            packages=tiers.packages,
+            medium_min_quantity=tiers.medium_min_quantity,
+            large_min_quantity=tiers.large_min_quantity,
+        ).cache()
+        segments = tiered.with_columns(
+            reason=pl.format("{}; Pareto class {}", pl.col("tier_reason"), pl.col("pareto_class"))
+        ).select(CUSTOMER_SEGMENTS.column_names)
+        segments_frame, summary, pareto_row, curve = pl.collect_all(
+            [
+                segments.sort("customer_id"),
+                tier_summary(tiered, preference=tiers.key_tier_preference),
+                pareto_summary(tiered, top_share=settings.pareto.top_share),
+                pareto_curve(tiered),
+            ]
+        )
+        facts["customers"] = segments_frame.height
+    return {
+        "customer_segments": segments_frame,
+        "tier_summary": summary,
+        "pareto_summary": pareto_row,
+        "pareto_curve": curve,
+    }
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish(warehouse: Warehouse, tables: dict[str, pl.DataFrame], run: RunRecord) -> None:
+    """Write the refresh and make it current, all tables at once."""
+    with _timed(f"publish to {warehouse.display_url}") as facts:
+        warehouse.ensure_schema()
+        warehouse.publish(tables, run)
+        facts["rows"] = sum(frame.height for frame in tables.values())

@@ -1,0 +1,55 @@
+"""Checks across sources that a single source's contract cannot see.
+
+Produces problem frames (same columns as `schemas.validation.PROBLEM_SCHEMA`)
+for order lines that the configured rules cannot use: lines whose product has
+no package tier under the package rule, and currencies mixed in one run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from schemas.validation import PROBLEM_SCHEMA
+
+
+def lines_without_package_tier(
+    orders: pl.LazyFrame, products: pl.LazyFrame, *, packages: Mapping[str, str]
+) -> pl.DataFrame:
+    """Order lines whose product is unknown or whose package is not in `[tiers.packages]`."""
+    known = products.select("product_id", "package").unique("product_id")
+    return (
+        orders.join(known, on="product_id", how="left")
+        .filter(~pl.col("package").is_in(list(packages)).fill_null(False))
+        .select(
+            source=pl.lit("orders"),
+            row_number=pl.col("_row_number").cast(pl.Int64),
+            column=pl.lit("product_id"),
+            problem=pl.when(pl.col("product_id").is_null())
+            .then(pl.lit("no product_id, needed by tiers.rule = 'package'"))
+            .when(pl.col("package").is_null())
+            .then(pl.lit("product not found in products, or it has no package"))
+            .otherwise(pl.format("package {} is not in [tiers.packages]", pl.col("package"))),
+            value=pl.col("product_id"),
+        )
+        .collect()
+        .cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def mixed_currencies(orders: pl.LazyFrame, *, currency: str) -> pl.DataFrame:
+    """Order lines in another currency than the configured one (no rates are configured)."""
+    code = pl.col("currency").str.strip_chars().str.to_uppercase()
+    return (
+        orders.filter(code.is_not_null() & (code != currency.upper()))
+        .select(
+            source=pl.lit("orders"),
+            row_number=pl.col("_row_number").cast(pl.Int64),
+            column=pl.lit("currency"),
+            problem=pl.lit(f"currency differs from money.currency = {currency!r}"),
+            value=pl.col("currency"),
+        )
+        .collect()
+        .cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
+    )

@@ -1,0 +1,90 @@
+"""Shared fixtures: a real temporary Prefect API, small input files, and CLI runners."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Prefect configures its log handlers on import. Importing it here, while pytest's
+# session-wide capture is in place, keeps the handlers off the per-test streams that
+# the CLI runner closes after each invocation.
+from prefect import flow  # noqa: E402, F401
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A temporary Prefect API server for the whole session; yields its URL."""
+    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture
+def runner(prefect_api: str) -> CliRunner:
+    """Runs the CLI in this process, against the temporary Prefect API."""
+    return CliRunner(env={"COLUMNS": "200"})  # a wide terminal: tables print unfolded
+
+
+def run_cli(
+    args: list[str], *, prefect_api: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `personas ARGS` as a user would, in a subprocess."""
+    environment = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_api,
+        "PYTHONIOENCODING": "utf-8",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def write(path: Path, text: str) -> Path:
+    """Write a text file (UTF-8), creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+ORDERS_CSV = """customer_id,order_id,order_date,amount,status
+00017,A,2024-01-01,100,completed
+00017,B,2024-02-01,30,refunded
+00018,C,2024-03-01,500,completed
+00019,D,2024-03-02,50,completed
+00019,E,2024-03-05,999,cancelled
+"""
+
+
+@pytest.fixture
+def orders_only(tmp_path: Path) -> Path:
+    """A config with orders alone; returns the config path."""
+    write(tmp_path / "data" / "orders.csv", ORDERS_CSV)
+    return write(
+        tmp_path / "personas.toml",
+        '[sources.orders]\npath = "data/orders.csv"\n',
+    )
+
+
+def read_view(config_dir: Path, sql: str) -> list[tuple]:
+    """Query the DuckDB warehouse next to a test config, read-only, as a BI tool would."""
+    database = config_dir / "warehouse" / "warehouse.duckdb"
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.sql(sql).fetchall()

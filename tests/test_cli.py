@@ -1,0 +1,227 @@
+"""The CLI as a user runs it: success paths, one-line errors and exit codes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tests.conftest import read_view, write
+
+
+def refresh(runner: CliRunner, config: Path, *extra: str, env: dict | None = None):
+    return runner.invoke(
+        app, ["refresh", "--config", str(config), "--as-of", "2024-06-01", *extra], env=env
+    )
+
+
+def test_orders_alone_publish_metrics_tiers_and_pareto(runner: CliRunner, orders_only: Path) -> None:
+    result = refresh(runner, orders_only, "--reason", "first run")
+    assert result.exit_code == 0, result.output
+    assert "Revenue tiers as of 2024-06-01" in result.stdout
+    here = orders_only.parent
+    rows = read_view(
+        here,
+        "select customer_id, revenue, order_count, recency_days, tenure_days, tier, "
+        "pareto_rank, pareto_class from personas.customer_segments order by pareto_rank",
+    )
+    assert rows == [
+        ("00018", Decimal("500"), 1, 92, 92, "Large", 1, "A"),
+        ("00017", Decimal("70"), 2, 121, 152, "Medium", 2, "B"),
+        ("00019", Decimal("50"), 1, 91, 91, "Small", 3, "B"),
+    ]
+    summary = read_view(here, "select tier, customers, is_key_tier from personas.tier_summary")
+    assert summary == [("Large", 1, True), ("Medium", 1, False), ("Small", 1, False)]
+    (runs,) = read_view(here, "select status, reason, rows_in, notes from personas.refresh_runs")
+    assert runs[:3] == ("succeeded", "first run", 5)
+    assert "absent (outputs that need them skipped): customers, products" in runs[3]
+
+
+def test_rerunning_the_same_refresh_replaces_and_never_duplicates(
+    runner: CliRunner, orders_only: Path
+) -> None:
+    for _ in range(3):
+        assert refresh(runner, orders_only).exit_code == 0
+    here = orders_only.parent
+    counts = read_view(
+        here,
+        "select (select count(*) from personas.customer_segments_history), "
+        "(select count(distinct customer_id) from personas.customer_segments), "
+        "(select count(*) from personas.tier_summary_history), "
+        "(select count(*) from personas.pareto_curve_history), "
+        "(select count(*) from personas.refresh_runs_history)",
+    )
+    assert counts == [(3, 3, 3, 101, 3)]  # one refresh's rows; three attempts logged
+
+
+def test_status_lists_refreshes_and_next_due_date(runner: CliRunner, orders_only: Path) -> None:
+    assert refresh(runner, orders_only, "--reason", "quarterly check").exit_code == 0
+    result = runner.invoke(app, ["status", "--config", str(orders_only)])
+    assert result.exit_code == 0, result.output
+    assert "quarterly check" in result.stdout
+    assert "succeeded" in result.stdout
+    assert "next due" in result.stdout
+
+
+def test_status_before_any_refresh_says_so(runner: CliRunner, orders_only: Path) -> None:
+    result = runner.invoke(app, ["status", "--config", str(orders_only)])
+    assert result.exit_code == 0
+    assert "No refresh yet" in result.stdout
+
+
+def test_bad_data_exits_1_with_one_line_and_keeps_the_previous_refresh(
+    runner: CliRunner, orders_only: Path
+) -> None:
+    assert refresh(runner, orders_only).exit_code == 0
+    orders = orders_only.parent / "data" / "orders.csv"
+    write(orders, "customer_id,order_date,amount\n00017,2024-02-30,10\n,2024-01-01,5\n")
+    result = refresh(runner, orders_only, "--as-of", "2024-07-01")
+    assert result.exit_code == 1
+    errors = result.stderr.strip().splitlines()
+    assert errors[-1].startswith("error: 2 problem(s) in the input, nothing published")
+    assert "order_date: not a date in format ISO 8601 '2024-02-30'" in errors[-1]
+    assert "Traceback" not in result.stderr
+    here = orders_only.parent
+    assert read_view(here, "select distinct as_of from personas.refresh_runs") == [
+        (__import__("datetime").date(2024, 6, 1),)
+    ]
+    assert read_view(here, "select count(*) from personas.customer_segments") == [(3,)]
+    statuses = read_view(here, "select status from personas.refresh_runs_history order by 1")
+    assert statuses == [("failed",), ("succeeded",)]
+
+
+def test_debug_shows_the_traceback(runner: CliRunner, orders_only: Path) -> None:
+    write(orders_only.parent / "data" / "orders.csv", "customer_id,order_date,amount\n,x,1\n")
+    result = runner.invoke(
+        app, ["--debug", "refresh", "--config", str(orders_only), "--as-of", "2024-06-01"]
+    )
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr
+
+
+def test_missing_config_file_exits_2_naming_it(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["refresh", "--config", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: config file not found: {tmp_path / 'nope.toml'}"
+
+
+def test_wrong_setting_from_the_environment_exits_2_naming_it(
+    runner: CliRunner, orders_only: Path
+) -> None:
+    result = refresh(runner, orders_only, env={"PERSONAS_TIERS__RULE": "biggest"})
+    assert result.exit_code == 2
+    assert "setting tiers.rule: Input should be" in result.stderr
+
+
+def test_invalid_toml_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    config = write(tmp_path / "broken.toml", "[sources.orders\npath = 1\n")
+    result = runner.invoke(app, ["refresh", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "invalid TOML" in result.stderr
+
+
+def test_missing_orders_source_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    config = write(tmp_path / "p.toml", '[sources.customers]\npath = "c.csv"\n')
+    result = runner.invoke(app, ["refresh", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "setting sources: the `orders` source is required" in result.stderr
+
+
+def test_missing_source_file_exits_2_naming_the_file(runner: CliRunner, tmp_path: Path) -> None:
+    config = write(tmp_path / "p.toml", '[sources.orders]\npath = "missing.csv"\n')
+    result = runner.invoke(app, ["refresh", "--config", str(config), "--as-of", "2024-01-01"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: sources.orders.path: file not found: {tmp_path / 'missing.csv'}"
+    )
+
+
+def test_bad_as_of_is_a_usage_error(runner: CliRunner, orders_only: Path) -> None:
+    result = runner.invoke(
+        app, ["refresh", "--config", str(orders_only), "--as-of", "01/06/2024"]
+    )
+    assert result.exit_code == 2
+
+
+def test_column_mapping_maps_a_foreign_layout(runner: CliRunner, tmp_path: Path) -> None:
+    write(
+        tmp_path / "tx.csv",
+        "InvoiceNo;CustomerCode;InvoiceDate;Qty;Price\n"
+        "1;0001;03/01/2024;2;1.50\n"
+        "2;0001;04/01/2024;1;2.25\n"
+        "3;0100;04/01/2024;10;0.10\n",
+    )
+    config = write(
+        tmp_path / "p.toml",
+        '[sources.orders]\npath = "tx.csv"\ndelimiter = ";"\ndate_format = "%d/%m/%Y"\n'
+        "[sources.orders.columns]\n"
+        'order_id = "InvoiceNo"\ncustomer_id = "CustomerCode"\norder_date = "InvoiceDate"\n'
+        'quantity = "Qty"\nunit_price = "Price"\n',
+    )
+    result = runner.invoke(app, ["refresh", "--config", str(config), "--as-of", "2024-01-31"])
+    assert result.exit_code == 0, result.output
+    rows = read_view(
+        tmp_path,
+        "select customer_id, revenue, order_count, quantity, recency_days "
+        "from personas.customer_segments order by customer_id",
+    )
+    assert rows == [("0001", Decimal("5.25"), 2, 3, 27), ("0100", Decimal("1.00"), 1, 10, 27)]
+
+
+def test_mapping_to_a_column_the_file_lacks_exits_2(runner: CliRunner, orders_only: Path) -> None:
+    text = orders_only.read_text() + '[sources.orders.columns]\ncustomer_id = "CustomerCode"\n'
+    write(orders_only, text)
+    result = refresh(runner, orders_only)
+    assert result.exit_code == 2
+    assert "sources.orders.columns.customer_id: column 'CustomerCode' not found" in result.stderr
+
+
+def test_package_rule_uses_products(runner: CliRunner, tmp_path: Path) -> None:
+    write(
+        tmp_path / "orders.csv",
+        "customer_id,order_date,product_id,quantity,unit_price\n"
+        "a,2024-01-01,G,1,20000000\nb,2024-01-01,B,1,5000000\nc,2024-01-01,B,2,5000000\n",
+    )
+    write(tmp_path / "products.csv", "product_id,package\nG,Gold\nB,Bronze\n")
+    config = write(
+        tmp_path / "p.toml",
+        '[sources.orders]\npath = "orders.csv"\n[sources.products]\npath = "products.csv"\n'
+        '[tiers]\nrule = "package"\n',
+    )
+    result = runner.invoke(app, ["refresh", "--config", str(config), "--as-of", "2024-06-01"])
+    assert result.exit_code == 0, result.output
+    tiers = read_view(tmp_path, "select tier, customers, revenue from personas.tier_summary")
+    assert tiers == [
+        ("Large", 1, Decimal("20000000")),
+        ("Medium", 0, Decimal("0")),
+        ("Small", 2, Decimal("15000000")),
+    ]
+
+
+def test_package_rule_with_an_unknown_product_exits_1(runner: CliRunner, tmp_path: Path) -> None:
+    write(tmp_path / "orders.csv", "customer_id,order_date,product_id,amount\na,2024-01-01,X,5\n")
+    write(tmp_path / "products.csv", "product_id,package\nG,Gold\n")
+    config = write(
+        tmp_path / "p.toml",
+        '[sources.orders]\npath = "orders.csv"\n[sources.products]\npath = "products.csv"\n'
+        '[tiers]\nrule = "package"\n',
+    )
+    result = runner.invoke(app, ["refresh", "--config", str(config), "--as-of", "2024-06-01"])
+    assert result.exit_code == 1
+    assert "product_id: product not found in products, or it has no package 'X'" in result.stderr
+
+
+def test_validate_prints_problems_and_exits_1(runner: CliRunner, orders_only: Path) -> None:
+    write(orders_only.parent / "data" / "orders.csv", "customer_id,order_date,amount\na,x,1.5\n")
+    result = runner.invoke(app, ["validate", "--config", str(orders_only)])
+    assert result.exit_code == 1
+    assert "not a date in format ISO 8601" in result.stdout
+    assert not (orders_only.parent / "warehouse").exists()  # validate publishes nothing
+
+
+def test_validate_on_good_data_exits_0(runner: CliRunner, orders_only: Path) -> None:
+    result = runner.invoke(app, ["validate", "--config", str(orders_only)])
+    assert result.exit_code == 0, result.output
+    assert "All rows valid: orders 5 rows" in result.stdout

@@ -1,0 +1,225 @@
+"""Publish a refresh's tables to the warehouse: all at once, or not at all.
+
+Produces, in the warehouse schema: `<table>_history` tables keyed by
+`refresh_id`, a one-row pointer `_current_refresh`, and plain views
+(`customer_segments`, `tier_summary` …) that show the refresh the pointer
+names. Publishing writes the new refresh's rows (replacing any earlier rows
+of the same refresh_id, so a rerun never duplicates), its run record, and
+moves the pointer, all in one transaction: a reader sees the old refresh or
+the new one, never a mix, and a failure leaves the old one current.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+
+import polars as pl
+import sqlalchemy as sa
+
+from warehouse.engine import create_engine_from_url, display_url, is_duckdb, redact
+from warehouse.tables import (
+    CURRENT_POINTER,
+    DATA_TABLES,
+    OUTPUT_TABLES,
+    REFRESH_RUNS,
+    OutputTable,
+    history_table,
+    pointer_table,
+)
+
+
+class WarehouseError(Exception):
+    """The warehouse could not be read or written; the CLI exits 1."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of `refresh_runs_history`: what an attempt did and how it ended."""
+
+    refresh_id: str
+    run_id: str
+    as_of: date
+    started_at: datetime
+    finished_at: datetime
+    status: str
+    trigger: str
+    reason: str | None
+    config_hash: str
+    rows_in: int | None = None
+    rows_accepted: int | None = None
+    rows_quarantined: int | None = None
+    customers: int | None = None
+    next_due_at: datetime | None = None
+    notes: str | None = None
+    error: str | None = None
+
+
+def new_run_id() -> str:
+    """A unique id for one attempt."""
+    return uuid.uuid4().hex
+
+
+class Warehouse:
+    """The output schema of one warehouse URL."""
+
+    def __init__(self, url: str, *, schema: str, scale: int) -> None:
+        self._url = url
+        self.schema = schema
+        self.engine = create_engine_from_url(url)
+        # DuckDB names a file's catalog after the file: personas.duckdb holds catalog
+        # "personas", which a schema "personas" would make ambiguous. Qualifying with
+        # the catalog always works.
+        self._schema_path = [*self._duckdb_catalog(), schema]
+        self.metadata = sa.MetaData(schema=".".join(self._schema_path))
+        self.history = {
+            spec.name: history_table(spec, self.metadata, scale=scale) for spec in OUTPUT_TABLES
+        }
+        self.pointer = pointer_table(self.metadata)
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password."""
+        return display_url(self._url)
+
+    def _error(self, action: str, exc: Exception) -> WarehouseError:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return WarehouseError(f"warehouse {self.display_url}: {action}: {redact(first, self._url)}")
+
+    def ensure_schema(self) -> None:
+        """Create the schema, history tables, pointer and views if missing."""
+        try:
+            with self.engine.begin() as connection:
+                schema = ".".join(self._quote(part) for part in self._schema_path)
+                connection.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+                self.metadata.create_all(connection, checkfirst=True)
+                for spec in OUTPUT_TABLES:
+                    connection.exec_driver_sql(self._view_sql(spec))
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error("cannot create the output tables", exc) from None
+
+    def _duckdb_catalog(self) -> list[str]:
+        if not is_duckdb(self._url):
+            return []
+        try:
+            with self.engine.connect() as connection:
+                return [connection.exec_driver_sql("SELECT current_database()").scalar_one()]
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error("cannot open the DuckDB file", exc) from None
+
+    def _quote(self, name: str) -> str:
+        return self.engine.dialect.identifier_preparer.quote(name)
+
+    def _qualified(self, name: str) -> str:
+        return ".".join(self._quote(part) for part in [*self._schema_path, name])
+
+    def _view_sql(self, spec: OutputTable) -> str:
+        columns = ", ".join(f"h.{self._quote(c)}" for c in ["refresh_id", *spec.column_names])
+        # refresh_runs keeps every attempt: its view shows the attempt that published.
+        key = "run_id" if spec is REFRESH_RUNS else "refresh_id"
+        return (
+            f"CREATE OR REPLACE VIEW {self._qualified(spec.name)} AS "
+            f"SELECT {columns} FROM {self._qualified(spec.name + '_history')} AS h "
+            f"JOIN {self._qualified(CURRENT_POINTER)} AS p ON h.{key} = p.{key}"
+        )
+
+    def publish(self, tables: Mapping[str, pl.DataFrame], run: RunRecord) -> None:
+        """Write one refresh and make it current, in a single transaction.
+
+        Args:
+            tables: a frame per data table (`customer_segments`, `tier_summary` …).
+            run: the run record, status `succeeded`.
+        """
+        missing = [spec.name for spec in DATA_TABLES if spec.name not in tables]
+        if missing:
+            raise ValueError(f"publish needs every data table; missing: {', '.join(missing)}")
+        try:
+            with self.engine.begin() as connection:
+                for spec in DATA_TABLES:
+                    table = self.history[spec.name]
+                    connection.execute(table.delete().where(table.c.refresh_id == run.refresh_id))
+                    self._bulk_insert(connection, spec, tables[spec.name], run.refresh_id)
+                self._insert_run(connection, run)
+                connection.execute(self.pointer.delete())
+                connection.execute(
+                    self.pointer.insert().values(
+                        singleton=1, refresh_id=run.refresh_id, run_id=run.run_id
+                    )
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            message = "publishing failed, the previous refresh stays current"
+            raise self._error(message, exc) from None
+
+    def record_failure(self, run: RunRecord) -> None:
+        """Keep a failed attempt's run record; the current refresh does not change."""
+        try:
+            with self.engine.begin() as connection:
+                self._insert_run(connection, run)
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error("cannot record the failed run", exc) from None
+
+    def _insert_run(self, connection: sa.Connection, run: RunRecord) -> None:
+        connection.execute(self.history[REFRESH_RUNS.name].insert().values(**asdict(run)))
+
+    def _bulk_insert(
+        self, connection: sa.Connection, spec: OutputTable, frame: pl.DataFrame, refresh_id: str
+    ) -> None:
+        rows = frame.select(
+            pl.lit(refresh_id, dtype=pl.String).alias("refresh_id"), *spec.column_names
+        )
+        table = self.history[spec.name]
+        if is_duckdb(self._url):
+            # Arrow straight into DuckDB: one columnar copy, no per-row work.
+            raw = connection.connection.driver_connection
+            view_name = f"_personas_load_{spec.name}"
+            raw.register(view_name, rows.to_arrow())
+            try:
+                columns = ", ".join(self._quote(c) for c in rows.columns)
+                connection.exec_driver_sql(
+                    f"INSERT INTO {self._qualified(table.name)} ({columns}) "
+                    f"SELECT {columns} FROM {view_name}"
+                )
+            finally:
+                raw.unregister(view_name)
+        elif rows.height:
+            connection.execute(table.insert(), rows.to_dicts())
+
+    def recent_runs(self, limit: int = 10) -> pl.DataFrame:
+        """The latest attempts, newest first, with whether each is the current refresh."""
+        runs = self.history[REFRESH_RUNS.name]
+        query = (
+            sa.select(
+                runs,
+                (runs.c.run_id == self.pointer.c.run_id).label("is_current"),
+            )
+            .select_from(runs.outerjoin(self.pointer, runs.c.run_id == self.pointer.c.run_id))
+            .order_by(runs.c.finished_at.desc())
+            .limit(limit)
+        )
+        try:
+            with self.engine.connect() as connection:
+                if not sa.inspect(connection).has_table(runs.name, schema=self.metadata.schema):
+                    return pl.DataFrame()
+                result = connection.execute(query)
+                return pl.DataFrame(
+                    [tuple(row) for row in result], schema=list(result.keys()), orient="row"
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error("cannot read refresh_runs", exc) from None
+
+    def read_current(self, name: str) -> pl.DataFrame:
+        """A current view as a frame (used by the CLI summary and tests)."""
+        try:
+            with self.engine.connect() as connection:
+                result = connection.exec_driver_sql(f"SELECT * FROM {self._qualified(name)}")
+                return pl.DataFrame(
+                    [tuple(row) for row in result], schema=list(result.keys()), orient="row"
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error(f"cannot read {name}", exc) from None
+
+    def dispose(self) -> None:
+        """Close the engine's connections."""
+        self.engine.dispose()

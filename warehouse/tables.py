@@ -1,0 +1,188 @@
+"""The published tables: names, columns, types and the comments BI tools show.
+
+Produces `OUTPUT_TABLES` (one spec per contract table: its grain and its
+columns with a description each) and `history_table`, the SQLAlchemy table
+that keeps every refresh of a spec, keyed by `refresh_id`. The same specs
+drive the DDL, the column comments and the README's data dictionary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+TypeFactory = Callable[[int], sa.types.TypeEngine]  # money scale -> SQL type
+
+
+def _money(scale: int) -> sa.types.TypeEngine:
+    return sa.Numeric(38, scale)
+
+
+def _text(_: int) -> sa.types.TypeEngine:
+    return sa.String()
+
+
+def _whole(_: int) -> sa.types.TypeEngine:
+    return sa.BigInteger()
+
+
+def _share(_: int) -> sa.types.TypeEngine:
+    return sa.Double()
+
+
+def _flag(_: int) -> sa.types.TypeEngine:
+    return sa.Boolean()
+
+
+def _timestamp(_: int) -> sa.types.TypeEngine:
+    return sa.DateTime()
+
+
+def _day(_: int) -> sa.types.TypeEngine:
+    return sa.Date()
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """One published column."""
+
+    name: str
+    type: TypeFactory
+    description: str
+
+
+@dataclass(frozen=True)
+class OutputTable:
+    """One published table: the view's name, its grain and its columns."""
+
+    name: str
+    grain: str
+    columns: tuple[OutputColumn, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        """Column names in order, without `refresh_id`."""
+        return [column.name for column in self.columns]
+
+
+O = OutputColumn  # noqa: E741 - short alias keeps the column tables readable
+REFRESH_ID = O("refresh_id", _text, "the refresh this row belongs to (as_of date + config hash)")
+
+REFRESH_RUNS = OutputTable(
+    "refresh_runs",
+    "one refresh attempt; the view shows the attempt that published the current refresh",
+    (
+        O("run_id", _text, "unique id of this attempt"),
+        O("as_of", _day, "reference date: orders dated after it were ignored"),
+        O("started_at", _timestamp, "when the attempt started (UTC)"),
+        O("finished_at", _timestamp, "when the attempt ended (UTC)"),
+        O("status", _text, "succeeded or failed"),
+        O("trigger", _text, "schedule / ad-hoc / drift / launch"),
+        O("reason", _text, "why the refresh was run, as given by whoever started it"),
+        O("config_hash", _text, "hash of the effective configuration"),
+        O("rows_in", _whole, "input rows read across all sources"),
+        O("rows_accepted", _whole, "input rows that passed validation"),
+        O("rows_quarantined", _whole, "input rows set aside by validation"),
+        O("customers", _whole, "customers published"),
+        O("next_due_at", _timestamp, "when the next refresh is due (finished_at + cadence)"),
+        O("notes", _text, "sources used and outputs skipped for lack of a source"),
+        O("error", _text, "one-line error of a failed attempt"),
+    ),
+)
+
+CUSTOMER_SEGMENTS = OutputTable(
+    "customer_segments",
+    "one customer with at least one valid order line up to as_of",
+    (
+        O("customer_id", _text, "customer key, as text exactly as in the source"),
+        O("revenue", _money, "sum of valid order-line amounts up to as_of (refunds negative)"),
+        O("order_count", _whole, "distinct orders (order_id, else the customer's calendar day)"),
+        O("quantity", _whole, "sum of quantities of valid lines (null if the source has none)"),
+        O("first_order_at", _timestamp, "first valid order line"),
+        O("last_order_at", _timestamp, "last valid order line up to as_of"),
+        O("recency_days", _whole, "as_of − date of last_order_at, whole days"),
+        O("tenure_days", _whole, "as_of − date of first_order_at, whole days"),
+        O("avg_order_value", _money, "revenue / order_count, rounded to the money scale"),
+        O("tier", _text, "revenue tier Large / Medium / Small by the configured rule"),
+        O("pareto_rank", _whole, "1-based rank by revenue descending, ties by customer_id"),
+        O("cumulative_share", _share, "revenue share of customers ranked 1..pareto_rank"),
+        O("pareto_class", _text, "A: shortest prefix to 80% of revenue, B: to 95%, C: rest"),
+        O("reason", _text, "why each label: the rule that fired and its cut points"),
+    ),
+)
+
+TIER_SUMMARY = OutputTable(
+    "tier_summary",
+    "one revenue tier (always Large, Medium and Small)",
+    (
+        O("tier", _text, "Large / Medium / Small"),
+        O("customers", _whole, "customers in the tier"),
+        O("revenue", _money, "revenue of the tier's customers"),
+        O("revenue_share", _share, "tier revenue / total revenue (0-1)"),
+        O("is_key_tier", _flag, "the tier with the largest revenue share: the key revenue source"),
+        O("is_majority", _flag, "the tier brings more than 50% of all revenue"),
+    ),
+)
+
+PARETO_SUMMARY = OutputTable(
+    "pareto_summary",
+    "one refresh",
+    (
+        O("customers", _whole, "customers ranked"),
+        O("revenue", _money, "total revenue"),
+        O("top_share_customers", _share, "the share of customers looked at (0.20)"),
+        O("top_customers", _whole, "ceil(top_share_customers × customers)"),
+        O("top_share_revenue", _share, "revenue share of the top_customers first customers"),
+        O("customers_for_80pct", _whole, "customers needed to reach 80% of revenue (class A)"),
+        O("gini", _share, "Gini coefficient of customer revenue (0 equal, 1 concentrated)"),
+    ),
+)
+
+PARETO_CURVE = OutputTable(
+    "pareto_curve",
+    "one whole percent of customers, 0 to 100",
+    (
+        O("customer_pct", _whole, "percent of customers, in Pareto order (0-100)"),
+        O("cumulative_revenue_share", _share, "revenue share of the first customer_pct percent"),
+    ),
+)
+del O
+
+# Data tables, published together; refresh_runs is written alongside them.
+DATA_TABLES: tuple[OutputTable, ...] = (
+    CUSTOMER_SEGMENTS,
+    TIER_SUMMARY,
+    PARETO_SUMMARY,
+    PARETO_CURVE,
+)
+OUTPUT_TABLES: tuple[OutputTable, ...] = (REFRESH_RUNS, *DATA_TABLES)
+CURRENT_POINTER = "_current_refresh"
+
+
+def history_table(spec: OutputTable, metadata: sa.MetaData, *, scale: int) -> sa.Table:
+    """`<name>_history`: every refresh's rows of `spec`, keyed by `refresh_id`."""
+    columns = [
+        sa.Column(c.name, c.type(scale), comment=c.description) for c in (REFRESH_ID, *spec.columns)
+    ]
+    return sa.Table(
+        f"{spec.name}_history",
+        metadata,
+        *columns,
+        comment=f"Every refresh of {spec.name}. Grain: {spec.grain}, per refresh_id.",
+    )
+
+
+def pointer_table(metadata: sa.MetaData) -> sa.Table:
+    """The one-row table naming the current refresh; moving it publishes a refresh."""
+    return sa.Table(
+        CURRENT_POINTER,
+        metadata,
+        sa.Column(
+            "singleton", sa.Integer, primary_key=True, autoincrement=False, comment="always 1"
+        ),
+        sa.Column("refresh_id", sa.String, nullable=False, comment="the current refresh"),
+        sa.Column("run_id", sa.String, nullable=False, comment="the attempt that published it"),
+        comment="Which refresh the plain views show.",
+    )
