@@ -78,13 +78,11 @@ def _read_database(name: str, source: SourceSettings) -> pl.LazyFrame:
     else:
         query = sa.text(source.query or "")
     try:
-        with engine.connect() as connection:
+        # stream_results: a server-side cursor where the driver has one, so a large table
+        # arrives in batches instead of all at once.
+        with engine.connect().execution_options(stream_results=True) as connection:
             batches = pl.read_database(
-                query,
-                connection,
-                iter_batches=True,
-                batch_size=DATABASE_BATCH_ROWS,
-                execute_options={"stream_results": True},  # server-side cursor where supported
+                query, connection, iter_batches=True, batch_size=DATABASE_BATCH_ROWS
             )
             frames = [batch.select(pl.all().cast(pl.String)) for batch in batches]
     except SQLAlchemyError as exc:

@@ -16,7 +16,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Prefect configures its log handlers on import. Importing it here, while pytest's
 # session-wide capture is in place, keeps the handlers off the per-test streams that
 # the CLI runner closes after each invocation.
-from prefect import flow  # noqa: E402, F401
+from prefect import flow  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,9 @@ def refresh(runner: CliRunner, config: Path, *extra: str, env: dict | None = Non
     )
 
 
-def test_orders_alone_publish_metrics_tiers_and_pareto(runner: CliRunner, orders_only: Path) -> None:
+def test_orders_alone_publish_metrics_tiers_and_pareto(
+    runner: CliRunner, orders_only: Path
+) -> None:
     result = refresh(runner, orders_only, "--reason", "first run")
     assert result.exit_code == 0, result.output
     assert "Revenue tiers as of 2024-06-01" in result.stdout
@@ -139,9 +141,7 @@ def test_missing_source_file_exits_2_naming_the_file(runner: CliRunner, tmp_path
 
 
 def test_bad_as_of_is_a_usage_error(runner: CliRunner, orders_only: Path) -> None:
-    result = runner.invoke(
-        app, ["refresh", "--config", str(orders_only), "--as-of", "01/06/2024"]
-    )
+    result = runner.invoke(app, ["refresh", "--config", str(orders_only), "--as-of", "01/06/2024"])
     assert result.exit_code == 2
 
 

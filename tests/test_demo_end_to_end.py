@@ -1,0 +1,129 @@
+"""`personas demo` run as a user runs it, its tables read back with plain DuckDB and
+checked against an independent computation in SQL over the generated CSV files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from sampledata import SAMPLE_END_DATE
+from tests.conftest import run_cli
+from warehouse.tables import OUTPUT_TABLES
+
+pytestmark = pytest.mark.slow
+
+INDEPENDENT_METRICS = """
+with lines as (
+    select customer_id, order_id, cast(order_date as date) as day,
+           case when lower(status) = 'refunded' then -abs(cast(amount as decimal(38, 4)))
+                else cast(amount as decimal(38, 4)) end as amount
+    from read_csv('{orders}', all_varchar = true)
+    where lower(status) <> 'cancelled' and cast(order_date as date) <= date '{as_of}'
+),
+per_customer as (
+    select customer_id, sum(amount) as revenue, count(distinct order_id) as order_count,
+           date '{as_of}' - max(day) as recency_days, date '{as_of}' - min(day) as tenure_days
+    from lines group by customer_id
+)
+select customer_id, revenue, order_count, recency_days, tenure_days,
+       row_number() over (order by revenue desc, customer_id) as pareto_rank
+from per_customer
+"""
+
+
+@pytest.fixture(scope="module")
+def demo_dir(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("demo")
+    result = run_cli(["demo", "--dir", "personas-demo"], prefect_api=prefect_api, cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Revenue tiers as of 2026-06-30" in result.stdout
+    assert "Pareto: the top 20% of customers" in result.stdout
+    return workdir / "personas-demo"
+
+
+def query(demo_dir: Path, sql: str) -> list[tuple]:
+    database = demo_dir / "warehouse" / "warehouse.duckdb"
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.sql(sql).fetchall()
+
+
+def test_demo_writes_every_source_the_contract_lists(demo_dir: Path) -> None:
+    names = sorted(path.name for path in (demo_dir / "data").iterdir())
+    expected = ["contacts", "customers", "feedback", "leads", "orders", "products"]
+    assert names == [f"{name}.csv" for name in expected]
+
+
+def test_every_contract_table_is_a_view_with_its_columns(demo_dir: Path) -> None:
+    for spec in OUTPUT_TABLES:
+        columns = query(
+            demo_dir,
+            "select column_name from information_schema.columns "
+            f"where table_schema = 'personas' and table_name = '{spec.name}' "
+            "order by ordinal_position",
+        )
+        assert [c for (c,) in columns] == ["refresh_id", *spec.column_names], spec.name
+        history = query(demo_dir, f"select count(*) from personas.{spec.name}_history")
+        assert history[0][0] >= 1
+
+
+def test_published_metrics_agree_exactly_with_an_independent_computation(demo_dir: Path) -> None:
+    independent = query(
+        demo_dir,
+        INDEPENDENT_METRICS.format(orders=demo_dir / "data" / "orders.csv", as_of=SAMPLE_END_DATE)
+        + " order by customer_id",
+    )
+    published = query(
+        demo_dir,
+        "select customer_id, revenue, order_count, recency_days, tenure_days, pareto_rank "
+        "from personas.customer_segments order by customer_id",
+    )
+    assert len(published) > 4000
+    assert published == independent
+
+
+def test_tiers_and_pareto_summary_agree_with_their_definitions(demo_dir: Path) -> None:
+    (customers, top_count, top_revenue_share, gini) = query(
+        demo_dir,
+        "select customers, top_customers, top_share_revenue, gini from personas.pareto_summary",
+    )[0]
+    assert top_count == -(-customers // 5)  # ceil(0.20 × customers)
+    ((share,),) = query(
+        demo_dir,
+        "select sum(revenue) filter (where pareto_rank <= "
+        f"{top_count}) / sum(revenue) from personas.customer_segments",
+    )
+    assert top_revenue_share == pytest.approx(float(share), rel=1e-12)
+    assert 0.6 < top_revenue_share < 0.9  # the sample is long-tailed, as in practice
+    assert 0 < gini < 1
+    tiers = query(
+        demo_dir,
+        "select tier, count(*) from personas.customer_segments group by tier order by tier",
+    )
+    large = -(-customers // 5)
+    medium = -(-customers // 2) - large
+    assert dict(tiers) == {"Large": large, "Medium": medium, "Small": customers - large - medium}
+    ((share_total, keys),) = query(
+        demo_dir,
+        "select sum(revenue_share), count(*) filter (where is_key_tier) from personas.tier_summary",
+    )
+    assert share_total == pytest.approx(1.0)
+    assert keys == 1
+
+
+def test_vietnamese_text_survives_the_round_trip(demo_dir: Path) -> None:
+    cities = (demo_dir / "data" / "customers.csv").read_text(encoding="utf-8")
+    assert "Hà Nội" in cities and "Đà Nẵng" in cities
+
+
+def test_status_after_the_demo_shows_the_refresh(demo_dir: Path, prefect_api: str) -> None:
+    result = run_cli(
+        ["status", "--config", "personas.toml"],
+        prefect_api=prefect_api,
+        cwd=demo_dir,
+        env={"COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "personas demo" in result.stdout
+    assert "next due" in result.stdout
