@@ -93,7 +93,7 @@ def test_a_sqlite_table_is_extracted_as_text_with_mapping(tmp_path: Path) -> Non
 def test_a_missing_table_is_a_clear_source_error(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'crm.db'}"
     load_invoices(url)
-    with pytest.raises(SourceError, match="sources.orders: cannot read from the database"):
+    with pytest.raises(SourceError, match=r"sources\.orders: cannot read from the database"):
         extract_source("orders", mapped_source(url, table="nope"))
 
 

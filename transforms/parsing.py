@@ -8,20 +8,12 @@ first, validation the second, so the two can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import polars as pl
 
-# ISO 8601 shapes accepted when a source sets no `date_format`, most specific first.
-ISO_DATE_FORMATS: tuple[str, ...] = (
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%d",
-)
+# ISO 8601 shapes accepted when a source sets no `date_format`: YYYY-MM-DD, optionally
+# followed by " " or "T" and HH:MM, HH:MM:SS or HH:MM:SS.ffffff. They are normalised to
+# one shape and parsed once, which is several times faster than trying each format.
+ISO_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 TRUE_WORDS = ("true", "t", "yes", "y", "1", "có", "co", "x")
 FALSE_WORDS = ("false", "f", "no", "n", "0", "không", "khong")
 
@@ -71,17 +63,24 @@ def parse_integer(column: str) -> pl.Expr:
     )
 
 
-def _date_formats(date_format: str | None) -> Sequence[str]:
-    return (date_format,) if date_format else ISO_DATE_FORMATS
+def _iso_normalised(raw: pl.Expr) -> pl.Expr:
+    spaced = raw.str.replace(r"^(\d{4}-\d{2}-\d{2})T", "$1 ")
+    length = spaced.str.len_chars()
+    return (
+        pl.when(length == 10)
+        .then(spaced + " 00:00:00")
+        .when(length == 16)
+        .then(spaced + ":00")
+        .otherwise(spaced)
+    )
 
 
 def parse_datetime(column: str, date_format: str | None = None) -> pl.Expr:
-    """The text as a Datetime(us); null where no accepted format matches."""
+    """The text as a Datetime(us); null where it does not match the format (or ISO 8601)."""
     raw = text(column)
-    attempts = [
-        raw.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in _date_formats(date_format)
-    ]
-    return pl.coalesce(attempts) if len(attempts) > 1 else attempts[0]
+    if date_format:
+        return raw.str.to_datetime(date_format, strict=False, time_unit="us")
+    return _iso_normalised(raw).str.to_datetime(ISO_DATETIME_FORMAT, strict=False, time_unit="us")
 
 
 def is_valid_datetime(column: str, date_format: str | None = None) -> pl.Expr:
