@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def test_bad_data_exits_1_with_one_line_and_keeps_the_previous_refresh(
     assert "Traceback" not in result.stderr
     here = orders_only.parent
     assert read_view(here, "select distinct as_of from personas.refresh_runs") == [
-        (__import__("datetime").date(2024, 6, 1),)
+        (date(2024, 6, 1),)
     ]
     assert read_view(here, "select count(*) from personas.customer_segments") == [(3,)]
     statuses = read_view(here, "select status from personas.refresh_runs_history order by 1")
@@ -225,3 +226,22 @@ def test_validate_on_good_data_exits_0(runner: CliRunner, orders_only: Path) -> 
     result = runner.invoke(app, ["validate", "--config", str(orders_only)])
     assert result.exit_code == 0, result.output
     assert "All rows valid: orders 5 rows" in result.stdout
+
+
+def test_a_parquet_source_with_typed_columns_is_read_as_text_first(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    import polars as pl
+
+    pl.DataFrame(
+        {
+            "customer_id": ["00017", "00017", "00018"],
+            "order_date": [date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)],
+            "amount": [2.55, 0.1, 1000000000000.25],
+        }
+    ).write_parquet(tmp_path / "orders.parquet")
+    config = write(tmp_path / "p.toml", '[sources.orders]\npath = "orders.parquet"\n')
+    result = runner.invoke(app, ["refresh", "--config", str(config), "--as-of", "2024-06-01"])
+    assert result.exit_code == 0, result.output
+    rows = read_view(tmp_path, "select customer_id, revenue from personas.customer_segments")
+    assert sorted(rows) == [("00017", Decimal("2.65")), ("00018", Decimal("1000000000000.25"))]

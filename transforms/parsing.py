@@ -25,9 +25,11 @@ def text(column: str) -> pl.Expr:
 
 
 def _decimal_pattern(scale: int) -> str:
-    # Trailing zeros beyond the scale are harmless ("2.5500" at scale 2); other digits are not.
-    fraction = rf"(?:\.\d{{0,{scale}}}0*)?" if scale > 0 else r"(?:\.0*)?"
-    return rf"^[+-]?\d+{fraction}$"
+    # Trailing zeros beyond the scale are harmless ("2.5500" at scale 2); other digits are
+    # not. A bare leading dot (".5") is accepted, as spreadsheets write it.
+    fraction = rf"\.\d{{0,{scale}}}0*" if scale > 0 else r"\.0*"
+    leading_dot = rf"|\.\d{{1,{scale}}}0*" if scale > 0 else ""
+    return rf"^[+-]?(?:\d+(?:{fraction})?{leading_dot})$"
 
 
 def is_valid_decimal(column: str, scale: int) -> pl.Expr:
