@@ -7,8 +7,10 @@ configuration. Errors are one line on stderr; `--debug` adds the traceback.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import sys
 import traceback
 from datetime import date, datetime
 from importlib import resources
@@ -61,6 +63,12 @@ def _global(
 def _fail(message: str, code: int) -> NoReturn:
     if _state["debug"]:
         traceback.print_exc()
+    failure = sys.exc_info()[1]
+    if failure is not None and failure.__traceback__ is not None:
+        # The traceback's frames hold the warehouse engine; left alive until interpreter
+        # shutdown, DuckDB's bindings print dozens of "leaked instance" lines after ours.
+        traceback.clear_frames(failure.__traceback__)
+        gc.collect()
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.conftest import read_view, write
+from tests.conftest import read_view, run_cli, write
 
 
 def refresh(runner: CliRunner, config: Path, *extra: str, env: dict | None = None):
@@ -245,3 +245,20 @@ def test_a_parquet_source_with_typed_columns_is_read_as_text_first(
     assert result.exit_code == 0, result.output
     rows = read_view(tmp_path, "select customer_id, revenue from personas.customer_segments")
     assert sorted(rows) == [("00017", Decimal("2.65")), ("00018", Decimal("1000000000000.25"))]
+
+
+def test_a_failed_refresh_in_a_real_process_ends_with_one_error_line(
+    prefect_api: str, orders_only: Path
+) -> None:
+    write(orders_only.parent / "data" / "orders.csv", "customer_id,order_date,amount\n,x,1\n")
+    result = run_cli(
+        ["refresh", "--config", str(orders_only), "--as-of", "2024-06-01"],
+        prefect_api=prefect_api,
+        cwd=orders_only.parent,
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert "orders row 1" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert "leaked" not in result.stderr  # nothing printed after the error by DuckDB teardown
