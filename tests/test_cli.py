@@ -179,19 +179,26 @@ def test_mapping_to_a_column_the_file_lacks_exits_2(runner: CliRunner, orders_on
     assert "sources.orders.columns.customer_id: column 'CustomerCode' not found" in result.stderr
 
 
-def test_package_rule_uses_products(runner: CliRunner, tmp_path: Path) -> None:
-    write(
-        tmp_path / "orders.csv",
-        "customer_id,order_date,product_id,quantity,unit_price\n"
-        "a,2024-01-01,G,1,20000000\nb,2024-01-01,B,1,5000000\nc,2024-01-01,B,2,5000000\n",
-    )
-    write(tmp_path / "products.csv", "product_id,package\nG,Gold\nB,Bronze\n")
+def refresh_by_package(runner: CliRunner, tmp_path: Path, orders: str, products: str):
+    """Refresh orders + products text with tiers.rule = package."""
+    write(tmp_path / "orders.csv", orders)
+    write(tmp_path / "products.csv", products)
     config = write(
         tmp_path / "p.toml",
         '[sources.orders]\npath = "orders.csv"\n[sources.products]\npath = "products.csv"\n'
         '[tiers]\nrule = "package"\n',
     )
-    result = runner.invoke(app, ["refresh", "--config", str(config), "--as-of", "2024-06-01"])
+    return runner.invoke(app, ["refresh", "--config", str(config), "--as-of", "2024-06-01"])
+
+
+def test_package_rule_uses_products(runner: CliRunner, tmp_path: Path) -> None:
+    result = refresh_by_package(
+        runner,
+        tmp_path,
+        "customer_id,order_date,product_id,quantity,unit_price\n"
+        "a,2024-01-01,G,1,20000000\nb,2024-01-01,B,1,5000000\nc,2024-01-01,B,2,5000000\n",
+        "product_id,package\nG,Gold\nB,Bronze\n",
+    )
     assert result.exit_code == 0, result.output
     tiers = read_view(tmp_path, "select tier, customers, revenue from personas.tier_summary")
     assert tiers == [
@@ -202,14 +209,12 @@ def test_package_rule_uses_products(runner: CliRunner, tmp_path: Path) -> None:
 
 
 def test_package_rule_with_an_unknown_product_exits_1(runner: CliRunner, tmp_path: Path) -> None:
-    write(tmp_path / "orders.csv", "customer_id,order_date,product_id,amount\na,2024-01-01,X,5\n")
-    write(tmp_path / "products.csv", "product_id,package\nG,Gold\n")
-    config = write(
-        tmp_path / "p.toml",
-        '[sources.orders]\npath = "orders.csv"\n[sources.products]\npath = "products.csv"\n'
-        '[tiers]\nrule = "package"\n',
+    result = refresh_by_package(
+        runner,
+        tmp_path,
+        "customer_id,order_date,product_id,amount\na,2024-01-01,X,5\n",
+        "product_id,package\nG,Gold\n",
     )
-    result = runner.invoke(app, ["refresh", "--config", str(config), "--as-of", "2024-06-01"])
     assert result.exit_code == 1
     assert "product_id: product not found in products, or it has no package 'X'" in result.stderr
 
