@@ -55,6 +55,10 @@ def stage_logger() -> logging.Logger | logging.LoggerAdapter:
         return logging.getLogger("personas")
 
 
+class EmptyRefreshError(Exception):
+    """No order line counts up to as_of: publishing would replace good data with nothing."""
+
+
 @contextmanager
 def _timed(stage: str) -> Iterator[dict[str, object]]:
     """Log how long a stage took, with whatever counts it adds to the dict it yields."""
@@ -166,6 +170,11 @@ def transform(inputs: ValidatedInputs, settings: Settings, as_of: date) -> dict[
             ]
         )
         facts["customers"] = segments_frame.height
+    if segments_frame.is_empty():
+        raise EmptyRefreshError(
+            f"no valid order line dated on or before as_of {as_of} (all later, or cancelled); "
+            "nothing published: check --as-of and sources.orders.date_format"
+        )
     return {
         "customer_segments": segments_frame,
         "tier_summary": summary,

@@ -267,3 +267,15 @@ def test_a_failed_refresh_in_a_real_process_ends_with_one_error_line(
     assert "orders row 1" in errors[0]
     assert "Traceback" not in result.stderr
     assert "leaked" not in result.stderr  # nothing printed after the error by DuckDB teardown
+
+
+def test_a_refresh_with_no_valid_line_up_to_as_of_publishes_nothing(
+    runner: CliRunner, orders_only: Path
+) -> None:
+    assert refresh(runner, orders_only).exit_code == 0
+    result = refresh(runner, orders_only, "--as-of", "2023-01-01")
+    assert result.exit_code == 1
+    assert "no valid order line dated on or before as_of 2023-01-01" in result.stderr
+    assert read_view(orders_only.parent, "select count(*) from personas.customer_segments") == [
+        (3,)
+    ]
