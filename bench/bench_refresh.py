@@ -54,7 +54,7 @@ def run_one(directory: Path, as_of: date) -> dict[str, float]:
     inputs = validate.fn(raw, settings)
     timings["validate"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    tables = transform.fn(inputs, settings, as_of)
+    tables = transform.fn(inputs, settings, as_of, config.config_hash)
     timings["transform"] = time.perf_counter() - mark
     mark = time.perf_counter()
     warehouse = Warehouse(

@@ -170,6 +170,50 @@ class MoneySettings(_Section):
     currency: str = Field("VND", description="currency of the published amounts")
 
 
+class RfmSegmentRule(_Section):
+    """One named RFM segment: inclusive ranges of the R score and the FM score (1-5)."""
+
+    name: str = Field(min_length=1, description="segment name")
+    r: tuple[Annotated[int, Field(ge=1, le=5)], Annotated[int, Field(ge=1, le=5)]] = Field(
+        description="[lowest, highest] R score"
+    )
+    fm: tuple[Annotated[int, Field(ge=1, le=5)], Annotated[int, Field(ge=1, le=5)]] = Field(
+        description="[lowest, highest] FM score (mean of F and M, rounded up)"
+    )
+
+
+class RfmSettings(_Section):
+    """How RFM scores and segments are computed."""
+
+    preset: Literal["default", "pymc"] = Field(
+        "default",
+        description="default: scores 1-5 and eleven named segments; pymc: pymc-marketing's "
+        "rfm_segments, label for label",
+    )
+    segments: tuple[RfmSegmentRule, ...] | None = Field(
+        None,
+        description="default preset: ordered segment map (first match wins); built-in if absent",
+    )
+    pymc_segments: dict[str, tuple[str, ...]] | None = Field(
+        None, description="pymc preset: its segment_config, segment = list of 'RFM' scores"
+    )
+
+    @model_validator(mode="after")
+    def _map_covers_every_cell(self) -> RfmSettings:
+        from transforms.rfm import RfmRule, uncovered_cells
+
+        if self.segments is not None:
+            rules = [RfmRule(rule.name, rule.r, rule.fm) for rule in self.segments]
+            gaps = uncovered_cells(rules)
+            if gaps:
+                r, fm = gaps[0]
+                raise ValueError(
+                    f"segments leave R={r}, FM={fm} without a segment; every customer needs one "
+                    f"({len(gaps)} cells uncovered)"
+                )
+        return self
+
+
 class ScheduleSettings(_Section):
     """How often personas must be refreshed."""
 
@@ -187,6 +231,7 @@ class Settings(_Section):
     pareto: ParetoSettings = Field(default_factory=ParetoSettings)
     money: MoneySettings = Field(default_factory=MoneySettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    rfm: RfmSettings = Field(default_factory=RfmSettings)
 
     @field_validator("sources")
     @classmethod

@@ -72,7 +72,7 @@ def refresh(
     try:
         raw = extract(settings)
         inputs = validate(raw, settings)
-        tables = transform(inputs, settings, as_of)
+        tables = transform(inputs, settings, as_of, config.config_hash)
         finished = _now()
         run = _finish(
             run,

@@ -28,6 +28,13 @@ from sources.extract import extract_source
 from transforms.customer_metrics import customer_metrics, valid_order_lines
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
 from transforms.revenue_tiers import assign_tiers, tier_summary
+from transforms.rfm import (
+    DEFAULT_SEGMENT_MAP,
+    PYMC_SEGMENTS,
+    RfmRule,
+    pymc_rfm_segments,
+    rfm_scores,
+)
 from transforms.staging import stage_orders, stage_source
 from warehouse.publish import RunRecord, Warehouse
 from warehouse.tables import CUSTOMER_SEGMENTS
@@ -135,7 +142,9 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
 
 
 @task(name="transform", cache_policy=NO_CACHE)
-def transform(inputs: ValidatedInputs, settings: Settings, as_of: date) -> dict[str, pl.DataFrame]:
+def transform(
+    inputs: ValidatedInputs, settings: Settings, as_of: date, config_hash: str = ""
+) -> dict[str, pl.DataFrame]:
     """Customer metrics, Pareto, tiers and their summaries, computed in one lazy plan."""
     with _timed("transform") as facts:
         metrics = customer_metrics(inputs.orders, as_of=as_of)
@@ -158,8 +167,15 @@ def transform(inputs: ValidatedInputs, settings: Settings, as_of: date) -> dict[
             medium_min_quantity=tiers.medium_min_quantity,
             large_min_quantity=tiers.large_min_quantity,
         ).cache()
-        segments = tiered.with_columns(
-            reason=pl.format("{}; Pareto class {}", pl.col("tier_reason"), pl.col("pareto_class"))
+        scored = _with_rfm(tiered, inputs.orders, settings, as_of)
+        segments = scored.with_columns(
+            reason=pl.format(
+                "{}; Pareto class {}; {}; config {}",
+                pl.col("tier_reason"),
+                pl.col("pareto_class"),
+                pl.col("rfm_reason"),
+                pl.lit(config_hash[:12]),
+            )
         ).select(CUSTOMER_SEGMENTS.column_names)
         segments_frame, summary, pareto_row, curve = pl.collect_all(
             [
@@ -181,6 +197,23 @@ def transform(inputs: ValidatedInputs, settings: Settings, as_of: date) -> dict[
         "pareto_summary": pareto_row,
         "pareto_curve": curve,
     }
+
+
+def _with_rfm(
+    customers: pl.LazyFrame, orders: pl.LazyFrame, settings: Settings, as_of: date
+) -> pl.LazyFrame:
+    """Add r/f/m scores, rfm_segment and rfm_reason by the configured preset."""
+    rfm = settings.rfm
+    if rfm.preset == "pymc":
+        lines = valid_order_lines(orders, as_of=as_of)
+        scores = pymc_rfm_segments(lines, as_of=as_of, segments=rfm.pymc_segments or PYMC_SEGMENTS)
+        return customers.join(scores, on="customer_id", how="left")
+    segment_map = (
+        [RfmRule(rule.name, rule.r, rule.fm) for rule in rfm.segments]
+        if rfm.segments
+        else DEFAULT_SEGMENT_MAP
+    )
+    return rfm_scores(customers, segment_map=segment_map)
 
 
 @task(name="publish", cache_policy=NO_CACHE)

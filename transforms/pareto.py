@@ -82,13 +82,16 @@ def pareto_summary(ranked: pl.LazyFrame, *, top_share: Decimal) -> pl.LazyFrame:
     """
     customers = pl.len().cast(pl.Int64)
     top_customers = ceil_share_of(pl.len(), top_share)
-    # Gini from the ascending order: G = 2·Σ i·x_i / (n·Σx) − (n + 1) / n, i = 1..n.
+    # Gini from the ascending order: G = (2·Σ i·x_i − (n + 1)·Σx) / (n·Σx), i = 1..n.
+    # Numerator and denominator are exact decimals; only the final division is a float,
+    # so equal revenues give exactly 0.
     ascending_position = customers - pl.col("pareto_rank") + 1
     weighted = (pl.col("revenue") * ascending_position).sum()
     total = pl.col("revenue").sum()
+    numerator = weighted * 2 - total * (customers + 1)
+    denominator = total * customers
     gini = pl.when(total.cast(pl.Float64) != 0).then(
-        2 * weighted.cast(pl.Float64) / (customers.cast(pl.Float64) * total.cast(pl.Float64))
-        - (customers + 1).cast(pl.Float64) / customers.cast(pl.Float64)
+        numerator.cast(pl.Float64) / denominator.cast(pl.Float64)
     )
     return ranked.select(
         customers=customers,

@@ -109,6 +109,10 @@ CUSTOMER_SEGMENTS = OutputTable(
         O("pareto_rank", _whole, "1-based rank by revenue descending, ties by customer_id"),
         O("cumulative_share", _share, "revenue share of customers ranked 1..pareto_rank"),
         O("pareto_class", _text, "A: shortest prefix to 80% of revenue, B: to 95%, C: rest"),
+        O("r_score", _whole, "recency score, higher is more recent (1-5; 1-4 in the pymc preset)"),
+        O("f_score", _whole, "frequency score, higher buys more often"),
+        O("m_score", _whole, "monetary score, higher spends more"),
+        O("rfm_segment", _text, "named RFM segment (Champions, Loyal … Lost; pymc preset names)"),
         O("reason", _text, "why each label: the rule that fired and its cut points"),
     ),
 )
