@@ -88,4 +88,3 @@ def read_view(config_dir: Path, sql: str) -> list[tuple]:
     database = config_dir / "warehouse" / "warehouse.duckdb"
     with duckdb.connect(str(database), read_only=True) as connection:
         return connection.sql(sql).fetchall()
-
