@@ -53,6 +53,10 @@ class SourceSettings(_Section):
         None,
         description="strftime format of date columns (e.g. '%d/%m/%Y'); ISO 8601 when absent",
     )
+    extra_columns: tuple[str, ...] = Field(
+        (),
+        description="non-canonical columns to keep as text attributes (segments, profiles)",
+    )
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceSettings:
@@ -214,6 +218,94 @@ class RfmSettings(_Section):
         return self
 
 
+class SegmentCondition(_Section):
+    """A condition on one attribute: a set of values, a set to avoid, or a numeric band."""
+
+    values: tuple[str, ...] | None = Field(
+        None, alias="in", description="the attribute is one of these values"
+    )
+    not_in: tuple[str, ...] | None = Field(None, description="the attribute is none of these")
+    min: Decimal | None = Field(None, description="numeric band: at least this (inclusive)")
+    max: Decimal | None = Field(None, description="numeric band: at most this (inclusive)")
+
+    @model_validator(mode="after")
+    def _something(self) -> SegmentCondition:
+        if self.values is None and self.not_in is None and self.min is None and self.max is None:
+            raise ValueError("a condition needs `in`, `not_in`, `min` or `max`")
+        return self
+
+
+class SegmentRuleSettings(_Section):
+    """A named segment and the conditions (all must hold) that put a customer in it."""
+
+    name: str = Field(min_length=1, description="segment name")
+    when: dict[str, SegmentCondition | tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="attribute = condition; a list means `in`; empty matches everyone",
+    )
+
+
+class SegmentBaseSettings(_Section):
+    """The ordered rules of one segmentation base; the first rule that matches wins."""
+
+    rules: tuple[SegmentRuleSettings, ...] = Field(default=(), description="ordered rules")
+    default: str = Field("Unclassified", description="segment of customers no rule matches")
+
+
+def _base(default: str, *rules: tuple[str, dict]) -> SegmentBaseSettings:
+    return SegmentBaseSettings.model_validate(
+        {"default": default, "rules": [{"name": name, "when": when} for name, when in rules]}
+    )
+
+
+VIETNAM = ("Việt Nam", "Vietnam", "Viet Nam", "VN")
+
+
+class SegmentsSettings(_Section):
+    """Segments on the four bases the method combines (never demographics alone)."""
+
+    demographic: SegmentBaseSettings = Field(
+        default_factory=lambda: _base(
+            "Unknown",
+            ("Consumers", {"customer_type": ["B2C"]}),
+            ("Enterprise (1000+ staff)", {"employee_count": {"min": 1000}}),
+            ("Mid-market (200-999 staff)", {"employee_count": {"min": 200, "max": 999}}),
+            ("SME (10-199 staff)", {"employee_count": {"min": 10, "max": 199}}),
+            ("Micro (<10 staff)", {"employee_count": {"max": 9}}),
+        ),
+        description="age, gender, income, education, occupation; company size and industry",
+    )
+    geographic: SegmentBaseSettings = Field(
+        default_factory=lambda: _base(
+            "Unknown",
+            ("Hà Nội", {"city": ["Hà Nội", "Ha Noi", "Hanoi"]}),
+            ("TP HCM", {"city": ["TP HCM", "Hồ Chí Minh", "Thành phố Hồ Chí Minh", "HCMC"]}),
+            ("Rest of Việt Nam", {"country": list(VIETNAM)}),
+            ("International", {"country": {"not_in": list(VIETNAM)}}),
+        ),
+        description="country, region, city",
+    )
+    psychographic: SegmentBaseSettings = Field(
+        default_factory=lambda: _base(
+            "Unknown",
+            ("Early adopters", {"attitude_to_technology": ["early adopter"]}),
+            ("Mainstream", {"attitude_to_technology": ["mainstream"]}),
+            ("Sceptics", {"attitude_to_technology": ["sceptic", "skeptic"]}),
+        ),
+        description="values, culture, attitude to technology, personality, interests",
+    )
+    behavioural: SegmentBaseSettings = Field(
+        default_factory=lambda: _base(
+            "Other",
+            ("Loyal heavy buyers", {"order_count": {"min": 5}, "recency_days": {"max": 180}}),
+            ("Repeat buyers", {"order_count": {"min": 2}, "recency_days": {"max": 365}}),
+            ("Lapsed", {"recency_days": {"min": 366}}),
+            ("One-time recent", {"order_count": {"max": 1}}),
+        ),
+        description="loyalty, usage level, purchase recency/frequency/value",
+    )
+
+
 class ScheduleSettings(_Section):
     """How often personas must be refreshed."""
 
@@ -232,6 +324,7 @@ class Settings(_Section):
     money: MoneySettings = Field(default_factory=MoneySettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     rfm: RfmSettings = Field(default_factory=RfmSettings)
+    segments: SegmentsSettings = Field(default_factory=SegmentsSettings)
 
     @field_validator("sources")
     @classmethod

@@ -35,6 +35,14 @@ from transforms.rfm import (
     pymc_rfm_segments,
     rfm_scores,
 )
+from transforms.segmentation import (
+    BASES,
+    Condition,
+    SegmentRule,
+    assign_segments,
+    customer_attributes,
+    segment_summary,
+)
 from transforms.staging import stage_orders, stage_source
 from warehouse.publish import RunRecord, Warehouse
 from warehouse.tables import CUSTOMER_SEGMENTS
@@ -121,7 +129,12 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
         problems.append(found)
         if found.is_empty():
             stage = stage_orders if name == "orders" else partial(stage_source, name)
-            staged[name] = stage(rows.lazy(), scale=scale, date_format=date_format)
+            staged[name] = stage(
+                rows.lazy(),
+                scale=scale,
+                date_format=date_format,
+                extra_columns=settings.sources[name].extra_columns,
+            )
     if "orders" in staged:
         problems.append(mixed_currencies(staged["orders"], currency=settings.money.currency))
         if settings.tiers.rule == "package" and "products" in staged:
@@ -168,21 +181,27 @@ def transform(
             large_min_quantity=tiers.large_min_quantity,
         ).cache()
         scored = _with_rfm(tiered, inputs.orders, settings, as_of)
-        segments = scored.with_columns(
-            reason=pl.format(
-                "{}; Pareto class {}; {}; config {}",
-                pl.col("tier_reason"),
-                pl.col("pareto_class"),
-                pl.col("rfm_reason"),
-                pl.lit(config_hash[:12]),
+        attributes = customer_attributes(scored, inputs.customers, as_of=as_of)
+        segmented = assign_segments(attributes, bases=segment_bases(settings)).cache()
+        segments = segmented.with_columns(
+            reason=pl.concat_str(
+                [
+                    pl.col("tier_reason"),
+                    pl.format("Pareto class {}", pl.col("pareto_class")),
+                    pl.col("rfm_reason"),
+                    *(pl.col(f"{base}_reason") for base in BASES),
+                    pl.lit(f"config {config_hash[:12]}"),
+                ],
+                separator="; ",
             )
         ).select(CUSTOMER_SEGMENTS.column_names)
-        segments_frame, summary, pareto_row, curve = pl.collect_all(
+        segments_frame, summary, pareto_row, curve, by_segment = pl.collect_all(
             [
                 segments.sort("customer_id"),
                 tier_summary(tiered, preference=tiers.key_tier_preference),
                 pareto_summary(tiered, top_share=settings.pareto.top_share),
                 pareto_curve(tiered),
+                segment_summary(segmented),
             ]
         )
         facts["customers"] = segments_frame.height
@@ -196,7 +215,34 @@ def transform(
         "tier_summary": summary,
         "pareto_summary": pareto_row,
         "pareto_curve": curve,
+        "segment_summary": by_segment,
     }
+
+
+def segment_bases(settings: Settings) -> dict[str, tuple[list[SegmentRule], str]]:
+    """The configured rules of each segmentation base, as the transform takes them."""
+    bases = {}
+    for base in BASES:
+        configured = getattr(settings.segments, base)
+        rules = [
+            SegmentRule(
+                rule.name,
+                {
+                    column: Condition(values=condition)
+                    if isinstance(condition, tuple)
+                    else Condition(
+                        values=condition.values,
+                        not_in=condition.not_in,
+                        minimum=condition.min,
+                        maximum=condition.max,
+                    )
+                    for column, condition in rule.when.items()
+                },
+            )
+            for rule in configured.rules
+        ]
+        bases[base] = (rules, configured.default)
+    return bases
 
 
 def _with_rfm(

@@ -110,6 +110,11 @@ def _apply_mapping(name: str, source: SourceSettings, frame: pl.LazyFrame) -> pl
                 f"in {_where(source)} (columns: {', '.join(sorted(present - {ROW_NUMBER}))})"
             )
         renames[source_column] = canonical
+    for extra in source.extra_columns:
+        if extra not in present and extra not in renames.values():
+            raise SourceError(
+                f"sources.{name}.extra_columns: column {extra!r} not found in {_where(source)}"
+            )
     # A source column already named like a mapping target would collide after renaming.
     shadowed = [c for c in renames.values() if c in present and c not in renames]
     return frame.drop(shadowed).rename(renames)

@@ -10,6 +10,8 @@ quantity × unit_price − discount where the source has none.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS, CanonicalColumn
@@ -34,7 +36,12 @@ def _typed(column: CanonicalColumn, *, scale: int, date_format: str | None) -> p
 
 
 def stage_source(
-    source: str, rows: pl.LazyFrame, *, scale: int, date_format: str | None = None
+    source: str,
+    rows: pl.LazyFrame,
+    *,
+    scale: int,
+    date_format: str | None = None,
+    extra_columns: Sequence[str] = (),
 ) -> pl.LazyFrame:
     """Typed canonical columns of one source (those the source has), plus `_row_number`.
 
@@ -43,24 +50,35 @@ def stage_source(
         rows: the extracted text rows, already validated.
         scale: decimal places of money and numbers.
         date_format: strftime format of date columns; ISO 8601 when None.
+        extra_columns: non-canonical columns kept as trimmed text attributes.
     """
     present = set(rows.collect_schema().names())
+    canonical = {column.name for column in SOURCE_COLUMNS[source]}
     typed = [
         _typed(column, scale=scale, date_format=date_format)
         for column in SOURCE_COLUMNS[source]
         if column.name in present
     ]
-    return rows.select(pl.col(ROW_NUMBER).cast(pl.Int64), *typed)
+    extras = [parsing.text(name).alias(name) for name in extra_columns if name not in canonical]
+    return rows.select(pl.col(ROW_NUMBER).cast(pl.Int64), *typed, *extras)
 
 
-def stage_orders(rows: pl.LazyFrame, *, scale: int, date_format: str | None = None) -> pl.LazyFrame:
+def stage_orders(
+    rows: pl.LazyFrame,
+    *,
+    scale: int,
+    date_format: str | None = None,
+    extra_columns: Sequence[str] = (),
+) -> pl.LazyFrame:
     """Staged order lines with `amount` always set (computed where the source has none).
 
     Grain: one order line. `amount` is the source's amount where given, else
     quantity × unit_price − discount (a missing discount counts as zero).
     Missing optional columns are added as nulls so later layers see one shape.
     """
-    staged = stage_source("orders", rows, scale=scale, date_format=date_format)
+    staged = stage_source(
+        "orders", rows, scale=scale, date_format=date_format, extra_columns=extra_columns
+    )
     names = set(staged.collect_schema().names())
     money = pl.Decimal(38, scale)
     defaults = {

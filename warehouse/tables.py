@@ -113,6 +113,10 @@ CUSTOMER_SEGMENTS = OutputTable(
         O("f_score", _whole, "frequency score, higher buys more often"),
         O("m_score", _whole, "monetary score, higher spends more"),
         O("rfm_segment", _text, "named RFM segment (Champions, Loyal … Lost; pymc preset names)"),
+        O("demographic_segment", _text, "segment on the demographic base (size, type, age …)"),
+        O("geographic_segment", _text, "segment on the geographic base (country, region, city)"),
+        O("psychographic_segment", _text, "segment on the psychographic base (values, attitude)"),
+        O("behavioural_segment", _text, "segment on the behavioural base (loyalty, usage)"),
         O("reason", _text, "why each label: the rule that fired and its cut points"),
     ),
 )
@@ -152,6 +156,17 @@ PARETO_CURVE = OutputTable(
         O("cumulative_revenue_share", _share, "revenue share of the first customer_pct percent"),
     ),
 )
+SEGMENT_SUMMARY = OutputTable(
+    "segment_summary",
+    "one (base, segment): every base's segments cover all customers",
+    (
+        O("base", _text, "demographic / geographic / psychographic / behavioural"),
+        O("segment", _text, "segment name from the base's rules (or its default)"),
+        O("customers", _whole, "customers in the segment"),
+        O("revenue", _money, "revenue of those customers"),
+        O("revenue_share", _share, "segment revenue / all revenue (0-1)"),
+    ),
+)
 del O
 
 # Data tables, published together; refresh_runs is written alongside them.
@@ -160,6 +175,7 @@ DATA_TABLES: tuple[OutputTable, ...] = (
     TIER_SUMMARY,
     PARETO_SUMMARY,
     PARETO_CURVE,
+    SEGMENT_SUMMARY,
 )
 OUTPUT_TABLES: tuple[OutputTable, ...] = (REFRESH_RUNS, *DATA_TABLES)
 CURRENT_POINTER = "_current_refresh"
