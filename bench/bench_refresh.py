@@ -42,7 +42,7 @@ def run_one(directory: Path, as_of: date) -> dict[str, float]:
     from config.loader import load_config
     from flows.refresh import _notes, _now, refresh_id_for
     from flows.tasks import extract, publish, transform, validate
-    from warehouse.publish import RunRecord, Warehouse, new_run_id
+    from warehouse.publish import RunRecord, new_run_id
 
     config = load_config(directory / "personas.toml")
     settings = config.settings
@@ -57,11 +57,6 @@ def run_one(directory: Path, as_of: date) -> dict[str, float]:
     tables = transform.fn(inputs, settings, as_of, config.config_hash)
     timings["transform"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    warehouse = Warehouse(
-        settings.warehouse.url.get_secret_value(),
-        schema=settings.warehouse.schema_name,
-        scale=settings.money.scale,
-    )
     run = RunRecord(
         refresh_id=refresh_id_for(as_of, config.config_hash),
         run_id=new_run_id(),
@@ -76,8 +71,7 @@ def run_one(directory: Path, as_of: date) -> dict[str, float]:
         customers=tables["customer_segments"].height,
         notes=_notes(config),
     )
-    publish.fn(warehouse, tables, run)
-    warehouse.dispose()
+    publish.fn(settings, tables, run)
     timings["publish"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
     timings["order_lines"] = float(raw["orders"].height)

@@ -18,9 +18,10 @@ from dateutil.relativedelta import relativedelta
 from prefect import flow, get_run_logger
 
 from config.loader import LoadedConfig, load_config
-from config.settings import SOURCE_NAMES
-from flows.tasks import USED_SOURCES, extract, publish, transform, validate
-from warehouse.publish import RunRecord, Warehouse, WarehouseError, new_run_id
+from config.settings import SOURCE_NAMES, Settings
+from flows.tasks import USED_SOURCES, extract, open_warehouse, publish, transform, validate
+from warehouse.engine import display_url
+from warehouse.publish import RunRecord, WarehouseError, new_run_id
 
 Trigger = Literal["schedule", "ad-hoc", "drift", "launch"]
 
@@ -64,11 +65,6 @@ def refresh(
     run = _run_record(config, as_of=as_of, reason=reason, trigger=trigger)
     logger = get_run_logger()
     logger.info("refresh %s (as_of %s, trigger %s)", run.refresh_id, as_of, trigger)
-    warehouse = Warehouse(
-        settings.warehouse.url.get_secret_value(),
-        schema=settings.warehouse.schema_name,
-        scale=settings.money.scale,
-    )
     try:
         raw = extract(settings)
         inputs = validate(raw, settings)
@@ -85,18 +81,16 @@ def refresh(
             next_due_at=finished + relativedelta(months=settings.schedule.cadence_months),
             notes=_notes(config),
         )
-        publish(warehouse, tables, run)
+        publish(settings, tables, run)
     except Exception as exc:
-        _record_failure(warehouse, _finish(run, _now(), status="failed", error=_one_line(exc)))
+        _record_failure(settings, _finish(run, _now(), status="failed", error=_one_line(exc)))
         raise
-    finally:
-        warehouse.dispose()
     return RefreshResult(
         refresh_id=run.refresh_id,
         run_id=run.run_id,
         as_of=as_of,
-        warehouse_url=warehouse.display_url,
-        schema=warehouse.schema,
+        warehouse_url=display_url(settings.warehouse.url.get_secret_value()),
+        schema=settings.warehouse.schema_name,
         tables=tables,
         next_due_at=run.next_due_at or finished,
     )
@@ -141,11 +135,12 @@ def _notes(config: LoadedConfig) -> str:
     return "; ".join(parts)
 
 
-def _record_failure(warehouse: Warehouse, run: RunRecord) -> None:
+def _record_failure(settings: Settings, run: RunRecord) -> None:
     """Best effort: a failure to record a failure must not hide the original error."""
     try:
-        warehouse.ensure_schema()
-        warehouse.record_failure(run)
+        with open_warehouse(settings) as warehouse:
+            warehouse.ensure_schema()
+            warehouse.record_failure(run)
     except WarehouseError as exc:
         get_run_logger().warning("could not record the failed run: %s", exc)
 

@@ -262,10 +262,31 @@ def _with_rfm(
     return rfm_scores(customers, segment_map=segment_map)
 
 
+@contextmanager
+def open_warehouse(settings: Settings) -> Iterator[Warehouse]:
+    """The configured warehouse, its connections closed on the way out.
+
+    Tasks open it themselves rather than take it as a parameter: Prefect keeps task
+    parameters with the run, and an engine kept alive that way outlives the run.
+    """
+    warehouse = Warehouse(
+        settings.warehouse.url.get_secret_value(),
+        schema=settings.warehouse.schema_name,
+        scale=settings.money.scale,
+    )
+    try:
+        yield warehouse
+    finally:
+        warehouse.dispose()
+
+
 @task(name="publish", cache_policy=NO_CACHE)
-def publish(warehouse: Warehouse, tables: dict[str, pl.DataFrame], run: RunRecord) -> None:
+def publish(settings: Settings, tables: dict[str, pl.DataFrame], run: RunRecord) -> None:
     """Write the refresh and make it current, all tables at once."""
-    with _timed(f"publish to {warehouse.display_url}") as facts:
+    with (
+        open_warehouse(settings) as warehouse,
+        _timed(f"publish to {warehouse.display_url}") as facts,
+    ):
         warehouse.ensure_schema()
         warehouse.publish(tables, run)
         facts["rows"] = sum(frame.height for frame in tables.values())
