@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 def _config_text(file_format: str) -> str:
     sources = "\n".join(
         f'[sources.{name}]\npath = "data/{name}.{file_format}"\n'
-        for name in ("orders", "customers", "products")
+        for name in ("orders", "customers", "products", "contacts", "leads", "feedback")
     )
     return f'[warehouse]\nurl = "duckdb:///warehouse/bench.duckdb"\n\n{sources}'
 
@@ -40,6 +40,7 @@ def _config_text(file_format: str) -> str:
 def run_one(directory: Path, as_of: date) -> dict[str, float]:
     """Run the refresh stages once on the data in `directory`; return seconds per stage."""
     from config.loader import load_config
+    from flows.profile import profile, transitions
     from flows.refresh import _notes, _now, refresh_id_for
     from flows.tasks import extract, publish, transform, validate
     from warehouse.publish import RunRecord, new_run_id
@@ -54,11 +55,17 @@ def run_one(directory: Path, as_of: date) -> dict[str, float]:
     inputs = validate.fn(raw, settings)
     timings["validate"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    tables = transform.fn(inputs, settings, as_of, config.config_hash)
+    computed = transform.fn(inputs, settings, as_of, config.config_hash)
     timings["transform"] = time.perf_counter() - mark
     mark = time.perf_counter()
+    refresh_id = refresh_id_for(as_of, config.config_hash)
+    profiles = profile.fn(computed, inputs, settings, as_of)
+    moves = transitions.fn(computed, settings, refresh_id)
+    tables = {**computed.tables, **profiles.tables, "segment_transitions": moves}
+    timings["profile"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     run = RunRecord(
-        refresh_id=refresh_id_for(as_of, config.config_hash),
+        refresh_id=refresh_id,
         run_id=new_run_id(),
         as_of=as_of,
         started_at=_now(),
@@ -97,7 +104,8 @@ def main() -> None:
 
     console = Console(width=150)  # the table is the output: never squeeze it
     table = Table(title=f"Full refresh, {args.format} sources, DuckDB warehouse")
-    for column in ("order lines", "customers", "extract s", "validate s", "transform s"):
+    stages = ("extract s", "validate s", "transform s", "profile s")
+    for column in ("order lines", "customers", *stages):
         table.add_column(column, justify="right")
     for column in ("publish s", "total s", "lines/s", "peak MiB"):
         table.add_column(column, justify="right")
@@ -125,7 +133,10 @@ def main() -> None:
             table.add_row(
                 f"{int(result['order_lines']):,}",
                 f"{int(result['customers']):,}",
-                *(f"{result[stage]:.2f}" for stage in ("extract", "validate", "transform")),
+                *(
+                    f"{result[stage]:.2f}"
+                    for stage in ("extract", "validate", "transform", "profile")
+                ),
                 f"{result['publish']:.2f}",
                 f"{result['total']:.2f}",
                 f"{result['order_lines'] / result['total']:,.0f}",

@@ -306,6 +306,69 @@ class SegmentsSettings(_Section):
     )
 
 
+class PersonaSettings(_Section):
+    """Best customers, the profiles derived from them, and lead scoring."""
+
+    goal: Literal["growth", "profit", "loyalty"] = Field(
+        "profit", description="which customers are best: fastest adopters, most profitable, longest"
+    )
+    best_share: Share = Field(
+        Decimal("0.20"), description="share of the key tier's customers that are best"
+    )
+    active_days: int = Field(
+        365, ge=1, description="loyalty goal: active means an order within this many days"
+    )
+    min_support: float = Field(
+        0.3, gt=0, le=1, description="a distinguishing value is shared by at least this share"
+    )
+    min_lift: float = Field(1.2, gt=1, description="… and is at least this much more common")
+    min_people: int = Field(
+        5, ge=1, description="privacy guard: values fewer people share are never published"
+    )
+    company_attributes: tuple[str, ...] = Field(
+        (
+            "industry",
+            "customer_type",
+            "employee_band",
+            "country",
+            "region",
+            "city",
+            "annual_revenue_band",
+            "market_position",
+            "growth_stage",
+        ),
+        description="customer attributes of the ideal company profile (plus extra columns)",
+    )
+    buyer_attributes: tuple[str, ...] = Field(
+        (
+            "title_role",
+            "title_level",
+            "title",
+            "age_band",
+            "gender",
+            "education",
+            "major",
+            "interests",
+            "personality",
+            "preferred_channel",
+        ),
+        description="decision-maker attributes of the buyer persona",
+    )
+    employee_bands: tuple[int, ...] = Field(
+        (1, 10, 50, 200, 1000), description="lower edges of employee_band"
+    )
+    annual_revenue_bands: tuple[Decimal, ...] = Field(
+        (Decimal(0), Decimal(10**9), Decimal(10**10), Decimal(10**11), Decimal(10**12)),
+        description="lower edges of annual_revenue_band",
+    )
+    age_bands: tuple[int, ...] = Field(
+        (18, 25, 35, 45, 55, 65), description="lower edges of age_band"
+    )
+    lead_fit_threshold: float = Field(
+        0.5, ge=0, le=1, description="a lead is a target customer from this fit score"
+    )
+
+
 class ScheduleSettings(_Section):
     """How often personas must be refreshed."""
 
@@ -325,6 +388,7 @@ class Settings(_Section):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     rfm: RfmSettings = Field(default_factory=RfmSettings)
     segments: SegmentsSettings = Field(default_factory=SegmentsSettings)
+    personas: PersonaSettings = Field(default_factory=PersonaSettings)
 
     @field_validator("sources")
     @classmethod

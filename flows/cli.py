@@ -25,6 +25,7 @@ from rich.table import Table
 from config.loader import DEFAULT_CONFIG_PATH, ConfigError, LoadedConfig, load_config
 from sources.extract import SourceError
 from warehouse.publish import Warehouse, WarehouseError
+from warehouse.tables import OUTPUT_TABLES
 
 if TYPE_CHECKING:  # Prefect is slow to import: the flow module is loaded only when it runs
     from flows.refresh import RefreshResult
@@ -252,10 +253,28 @@ def _print_summary(result: RefreshResult) -> None:
         f"customers needed for 80% of revenue: {pareto['customers_for_80pct']:,}; "
         f"Gini {pareto['gini'] or 0:.2f}"
     )
+    for card in result.tables["persona_cards"].iter_rows(named=True):
+        console.print(
+            f"Persona {card['persona_id']}: {card['name']} — {card['best_customers']:,} best "
+            f"customers of the {card['key_tier']} tier ({card['best_basis']})"
+        )
+        if card["goals"]:
+            console.print(f"  goals: {card['goals']}")
+        if card["pain_points"]:
+            console.print(f"  pain points: {card['pain_points']}")
+        if card["quote"]:
+            console.print(f"  quote: “{card['quote']}”")
+    leads = result.tables["lead_scores"]
+    if leads.height:
+        auc = "" if result.lead_score_auc is None else f"; AUC {result.lead_score_auc:.2f}"
+        console.print(
+            f"Leads: {int(leads['is_target'].sum()):,} of {leads.height:,} are target "
+            f"customers{auc}"
+        )
+    views = ", ".join(spec.name for spec in OUTPUT_TABLES)
     console.print(
         f"Published refresh {result.refresh_id} to {result.warehouse_url}, schema "
-        f"{result.schema}: views customer_segments, tier_summary, pareto_summary, "
-        f"pareto_curve, refresh_runs (each with a _history table). "
+        f"{result.schema}: views {views} (each with a _history table). "
         f"Next refresh due {result.next_due_at:%Y-%m-%d}."
     )
 

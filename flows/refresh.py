@@ -19,6 +19,7 @@ from prefect import flow, get_run_logger
 
 from config.loader import LoadedConfig, load_config
 from config.settings import SOURCE_NAMES, Settings
+from flows.profile import profile, transitions
 from flows.tasks import USED_SOURCES, extract, open_warehouse, publish, transform, validate
 from warehouse.engine import display_url
 from warehouse.publish import RunRecord, WarehouseError, new_run_id
@@ -37,6 +38,7 @@ class RefreshResult:
     schema: str
     tables: dict[str, pl.DataFrame]
     next_due_at: datetime
+    lead_score_auc: float | None = None
 
 
 def refresh_id_for(as_of: date, config_hash: str) -> str:
@@ -68,7 +70,10 @@ def refresh(
     try:
         raw = extract(settings)
         inputs = validate(raw, settings)
-        tables = transform(inputs, settings, as_of, config.config_hash)
+        computed = transform(inputs, settings, as_of, config.config_hash)
+        profiles = profile(computed, inputs, settings, as_of)
+        moves = transitions(computed, settings, run.refresh_id)
+        tables = {**computed.tables, **profiles.tables, "segment_transitions": moves}
         finished = _now()
         run = _finish(
             run,
@@ -78,8 +83,11 @@ def refresh(
             rows_accepted=inputs.rows_in,
             rows_quarantined=0,
             customers=tables["customer_segments"].height,
+            lead_score_auc=profiles.lead_score_auc,
             next_due_at=finished + relativedelta(months=settings.schedule.cadence_months),
-            notes=_notes(config),
+            notes="; ".join(
+                [_notes(config), f"best customers: {computed.best_basis}", *profiles.notes]
+            ),
         )
         publish(settings, tables, run)
     except Exception as exc:
@@ -93,6 +101,7 @@ def refresh(
         schema=settings.warehouse.schema_name,
         tables=tables,
         next_due_at=run.next_due_at or finished,
+        lead_score_auc=profiles.lead_score_auc,
     )
 
 

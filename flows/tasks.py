@@ -27,6 +27,7 @@ from schemas.validation import PROBLEM_SCHEMA, find_problems, summarise_problems
 from sources.extract import extract_source
 from transforms.customer_metrics import customer_metrics, valid_order_lines
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
+from transforms.profiles import best_customers
 from transforms.revenue_tiers import assign_tiers, tier_summary
 from transforms.rfm import (
     DEFAULT_SEGMENT_MAP,
@@ -47,8 +48,11 @@ from transforms.staging import stage_orders, stage_source
 from warehouse.publish import RunRecord, Warehouse
 from warehouse.tables import CUSTOMER_SEGMENTS
 
-# Sources the outputs of this version use; the others are read by later stages.
-USED_SOURCES = ("orders", "customers", "products")
+# Sources the outputs use; all but orders are optional.
+USED_SOURCES = ("orders", "customers", "products", "contacts", "leads", "feedback")
+
+
+PERSONA_ID = "P1"  # the persona of the key tier's best customers
 
 
 class DataValidationError(Exception):
@@ -106,6 +110,9 @@ class ValidatedInputs:
     orders: pl.LazyFrame
     customers: pl.LazyFrame | None
     products: pl.LazyFrame | None
+    contacts: pl.LazyFrame | None
+    leads: pl.LazyFrame | None
+    feedback: pl.LazyFrame | None
     rows_in: int
 
 
@@ -150,15 +157,28 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
         orders=staged["orders"],
         customers=staged.get("customers"),
         products=staged.get("products"),
+        contacts=staged.get("contacts"),
+        leads=staged.get("leads"),
+        feedback=staged.get("feedback"),
         rows_in=sum(rows.height for rows in raw.values()),
     )
+
+
+@dataclass(frozen=True)
+class Computed:
+    """What transform hands to the profile stage, besides the tables."""
+
+    tables: dict[str, pl.DataFrame]
+    customers: pl.DataFrame  # one row per customer: attributes, segments, is_best_customer
+    key_tier: str
+    best_basis: str
 
 
 @task(name="transform", cache_policy=NO_CACHE)
 def transform(
     inputs: ValidatedInputs, settings: Settings, as_of: date, config_hash: str = ""
-) -> dict[str, pl.DataFrame]:
-    """Customer metrics, Pareto, tiers and their summaries, computed in one lazy plan."""
+) -> Computed:
+    """Customer metrics, Pareto, tiers, RFM, segments and best customers, in lazy plans."""
     with _timed("transform") as facts:
         metrics = customer_metrics(inputs.orders, as_of=as_of)
         ranked = pareto_ranks(
@@ -167,10 +187,11 @@ def transform(
             class_b_share=settings.pareto.class_b_share,
         )
         tiers = settings.tiers
+        lines = valid_order_lines(inputs.orders, as_of=as_of)
         tiered = assign_tiers(
             ranked,
             rule=tiers.rule,
-            lines=valid_order_lines(inputs.orders, as_of=as_of),
+            lines=lines,
             products=inputs.products,
             large_share=tiers.large_share,
             medium_share=tiers.medium_share,
@@ -180,43 +201,96 @@ def transform(
             medium_min_quantity=tiers.medium_min_quantity,
             large_min_quantity=tiers.large_min_quantity,
         ).cache()
+        summary = tier_summary(tiered, preference=tiers.key_tier_preference).collect()
+        key_tier = summary.filter("is_key_tier")["tier"].item()
         scored = _with_rfm(tiered, inputs.orders, settings, as_of)
         attributes = customer_attributes(scored, inputs.customers, as_of=as_of)
-        segmented = assign_segments(attributes, bases=segment_bases(settings)).cache()
-        segments = segmented.with_columns(
+        segmented = assign_segments(attributes, bases=segment_bases(settings))
+        chosen = _best_customers(segmented, lines, inputs.leads, settings, key_tier).with_columns(
+            persona_id=pl.when("is_best_customer").then(pl.lit(PERSONA_ID)),
             reason=pl.concat_str(
                 [
                     pl.col("tier_reason"),
                     pl.format("Pareto class {}", pl.col("pareto_class")),
                     pl.col("rfm_reason"),
                     *(pl.col(f"{base}_reason") for base in BASES),
+                    pl.format(
+                        "best customer: {} ({})",
+                        pl.when("is_best_customer").then(pl.lit("yes")).otherwise(pl.lit("no")),
+                        pl.col("best_basis"),
+                    ),
                     pl.lit(f"config {config_hash[:12]}"),
                 ],
                 separator="; ",
-            )
-        ).select(CUSTOMER_SEGMENTS.column_names)
-        segments_frame, summary, pareto_row, curve, by_segment = pl.collect_all(
+            ),
+        )
+        customers, pareto_row, curve, by_segment = pl.collect_all(
             [
-                segments.sort("customer_id"),
-                tier_summary(tiered, preference=tiers.key_tier_preference),
+                chosen.sort("customer_id"),
                 pareto_summary(tiered, top_share=settings.pareto.top_share),
                 pareto_curve(tiered),
                 segment_summary(segmented),
             ]
         )
-        facts["customers"] = segments_frame.height
-    if segments_frame.is_empty():
+        facts["customers"] = customers.height
+        facts["best customers"] = int(customers["is_best_customer"].sum())
+    if customers.is_empty():
         raise EmptyRefreshError(
             f"no valid order line dated on or before as_of {as_of} (all later, or cancelled); "
             "nothing published: check --as-of and sources.orders.date_format"
         )
-    return {
-        "customer_segments": segments_frame,
+    tables = {
+        "customer_segments": customers.select(CUSTOMER_SEGMENTS.column_names),
         "tier_summary": summary,
         "pareto_summary": pareto_row,
         "pareto_curve": curve,
         "segment_summary": by_segment,
     }
+    return Computed(tables, customers, key_tier, customers["best_basis"][0])
+
+
+def _best_customers(
+    customers: pl.LazyFrame,
+    lines: pl.LazyFrame,
+    leads: pl.LazyFrame | None,
+    settings: Settings,
+    key_tier: str,
+) -> pl.LazyFrame:
+    """Best customers of the key tier by the configured goal, with what each goal needs."""
+    personas = settings.personas
+    has_cost = lines.select(pl.col("cost").is_not_null().any()).collect().item()
+    profit = (
+        lines.filter(pl.col("cost").is_not_null())
+        .group_by("customer_id")
+        .agg(gross_profit=(pl.col("amount") - pl.col("cost")).sum())
+        if has_cost
+        else None
+    )
+    lead_days = None
+    if leads is not None and {"converted_customer_id", "created_at"} <= set(
+        leads.collect_schema().names()
+    ):
+        lead_days = (
+            leads.filter(pl.col("converted_customer_id").is_not_null())
+            .group_by(customer_id="converted_customer_id")
+            .agg(lead_created=pl.col("created_at").min())
+            .join(customers.select("customer_id", "first_order_at"), on="customer_id")
+            .select(
+                "customer_id",
+                lead_to_order_days=(
+                    pl.col("first_order_at").dt.date() - pl.col("lead_created").dt.date()
+                ).dt.total_days(),
+            )
+        )
+    return best_customers(
+        customers,
+        key_tier=key_tier,
+        goal=personas.goal,
+        share=personas.best_share,
+        profit=profit,
+        lead_days=lead_days,
+        active_days=personas.active_days,
+    )
 
 
 def segment_bases(settings: Settings) -> dict[str, tuple[list[SegmentRule], str]]:

@@ -88,14 +88,18 @@ def customer_attributes(
     overlapping = [c for c in names if c != "customer_id" and c in metrics.collect_schema()]
     joined = metrics.join(attributes.drop(overlapping), on="customer_id", how="left")
     if "birth_date" in names:
-        birth = pl.col("birth_date")
-        had_birthday = (pl.lit(as_of.month) > birth.dt.month()) | (
-            (pl.lit(as_of.month) == birth.dt.month()) & (pl.lit(as_of.day) >= birth.dt.day())
-        )
-        derived_age = pl.lit(as_of.year) - birth.dt.year() - (~had_birthday).cast(pl.Int32)
+        derived_age = age_at(pl.col("birth_date"), as_of)
         age = pl.coalesce(pl.col("age"), derived_age) if "age" in names else derived_age
         joined = joined.with_columns(age=age.cast(pl.Int64))
     return joined
+
+
+def age_at(birth: pl.Expr, as_of: date) -> pl.Expr:
+    """Whole years from a birth date to as_of."""
+    had_birthday = (pl.lit(as_of.month) > birth.dt.month()) | (
+        (pl.lit(as_of.month) == birth.dt.month()) & (pl.lit(as_of.day) >= birth.dt.day())
+    )
+    return (pl.lit(as_of.year) - birth.dt.year() - (~had_birthday).cast(pl.Int32)).cast(pl.Int64)
 
 
 def assign_segments(

@@ -52,6 +52,7 @@ class RunRecord:
     rows_accepted: int | None = None
     rows_quarantined: int | None = None
     customers: int | None = None
+    lead_score_auc: float | None = None
     next_due_at: datetime | None = None
     notes: str | None = None
     error: str | None = None
@@ -208,6 +209,31 @@ class Warehouse:
                 )
         except sa.exc.SQLAlchemyError as exc:
             raise self._error("cannot read refresh_runs", exc) from None
+
+    def previous_refresh(
+        self, name: str, columns: list[str], refresh_id: str
+    ) -> pl.DataFrame | None:
+        """`columns` of table `name` in the latest successful refresh other than `refresh_id`."""
+        runs = self.history[REFRESH_RUNS.name]
+        table = self.history[name]
+        latest = (
+            sa.select(runs.c.refresh_id)
+            .where(runs.c.status == "succeeded", runs.c.refresh_id != refresh_id)
+            .order_by(runs.c.finished_at.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            if not sa.inspect(connection).has_table(runs.name, schema=self.metadata.schema):
+                return None
+            previous = connection.execute(latest).scalar_one_or_none()
+            if previous is None:
+                return None
+            available = [c for c in columns if c in table.c]
+            result = connection.execute(
+                sa.select(*(table.c[c] for c in available)).where(table.c.refresh_id == previous)
+            )
+            rows = [tuple(row) for row in result]
+        return pl.DataFrame(rows, schema=available, orient="row") if rows else None
 
     def read_current(self, name: str) -> pl.DataFrame:
         """A current view as a frame (used by the CLI summary and tests)."""

@@ -86,6 +86,7 @@ REFRESH_RUNS = OutputTable(
         O("rows_accepted", _whole, "input rows that passed validation"),
         O("rows_quarantined", _whole, "input rows set aside by validation"),
         O("customers", _whole, "customers published"),
+        O("lead_score_auc", _share, "AUC of fit_score, converted vs unconverted leads"),
         O("next_due_at", _timestamp, "when the next refresh is due (finished_at + cadence)"),
         O("notes", _text, "sources used and outputs skipped for lack of a source"),
         O("error", _text, "one-line error of a failed attempt"),
@@ -117,6 +118,8 @@ CUSTOMER_SEGMENTS = OutputTable(
         O("geographic_segment", _text, "segment on the geographic base (country, region, city)"),
         O("psychographic_segment", _text, "segment on the psychographic base (values, attitude)"),
         O("behavioural_segment", _text, "segment on the behavioural base (loyalty, usage)"),
+        O("is_best_customer", _flag, "among the best customers of the key tier by the goal"),
+        O("persona_id", _text, "the persona this customer defines (best customers), else null"),
         O("reason", _text, "why each label: the rule that fired and its cut points"),
     ),
 )
@@ -167,6 +170,68 @@ SEGMENT_SUMMARY = OutputTable(
         O("revenue_share", _share, "segment revenue / all revenue (0-1)"),
     ),
 )
+PERSONAS = OutputTable(
+    "personas",
+    "one (persona, kind, attribute, value); kind company = ideal company profile, buyer = "
+    "buyer persona of the decision makers, target = the distinguishing values of both",
+    (
+        O("persona_id", _text, "the persona (P1: the key tier's best customers)"),
+        O("kind", _text, "company / buyer / target"),
+        O("attribute", _text, "attribute profiled (industry, city, title_level …)"),
+        O("value", _text, "the attribute's value"),
+        O("support", _share, "share of the best customers (or their decision makers) with it"),
+        O("lift", _share, "support / population_share: how much more common among the best"),
+        O("customers", _whole, "best customers (or decision makers) with the value; >= k"),
+        O("population_share", _share, "share of all customers (or decision makers) with it"),
+        O("ci_low", _share, "95% Wilson interval of the support, lower bound"),
+        O("ci_high", _share, "95% Wilson interval of the support, upper bound"),
+        O("is_distinguishing", _flag, "support and lift reach their minimums, ci_low > share"),
+    ),
+)
+
+PERSONA_CARDS = OutputTable(
+    "persona_cards",
+    "one persona: its name and what its best customers want, fear and say",
+    (
+        O("persona_id", _text, "the persona"),
+        O("name", _text, "readable name from its strongest distinguishing values"),
+        O("key_tier", _text, "the revenue tier the best customers come from"),
+        O("goal", _text, "growth / profit / loyalty: how the best customers were chosen"),
+        O("best_basis", _text, "the measure actually used, with any fallback"),
+        O("best_customers", _whole, "best customers behind the persona"),
+        O("decision_makers", _whole, "decision makers at those customers"),
+        O("goals", _text, "most frequent goals in their feedback, with shares"),
+        O("pain_points", _text, "most frequent pain points, with shares"),
+        O("motivations", _text, "most frequent motivations, with shares"),
+        O("info_sources", _text, "where they look for information, with shares"),
+        O("preferred_channels", _text, "distinguishing preferred channels, with support"),
+        O("quote", _text, "a real, representative feedback text (rule in the README)"),
+    ),
+)
+
+LEAD_SCORES = OutputTable(
+    "lead_scores",
+    "one lead",
+    (
+        O("lead_id", _text, "lead key"),
+        O("fit_score", _share, "weight of matched target values / all (0-1); weights ln(lift)"),
+        O("is_target", _flag, "fit_score >= threshold: a target customer, not merely potential"),
+        O("matched_persona_id", _text, "the persona matched when is_target"),
+        O("matched_attributes", _text, "the target values the lead has (attribute=value; …)"),
+    ),
+)
+
+SEGMENT_TRANSITIONS = OutputTable(
+    "segment_transitions",
+    "one (base, from_segment, to_segment) since the previous refresh",
+    (
+        O("base", _text, "tier / rfm / demographic / geographic / psychographic / behavioural"),
+        O("from_segment", _text, "segment in the previous refresh, (new) if not a customer then"),
+        O("to_segment", _text, "segment in this refresh, (lost) if no longer a customer"),
+        O("customers", _whole, "customers making this move"),
+        O("revenue", _money, "their revenue in this refresh (previous one for lost)"),
+    ),
+)
 del O
 
 # Data tables, published together; refresh_runs is written alongside them.
@@ -176,6 +241,10 @@ DATA_TABLES: tuple[OutputTable, ...] = (
     PARETO_SUMMARY,
     PARETO_CURVE,
     SEGMENT_SUMMARY,
+    PERSONAS,
+    PERSONA_CARDS,
+    LEAD_SCORES,
+    SEGMENT_TRANSITIONS,
 )
 OUTPUT_TABLES: tuple[OutputTable, ...] = (REFRESH_RUNS, *DATA_TABLES)
 CURRENT_POINTER = "_current_refresh"

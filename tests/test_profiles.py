@@ -1,0 +1,249 @@
+"""Best customers, attribute profiles, titles, persona card, lead scores and segment movement:
+hand-computed cases, properties, and recovery of the profile planted in the sample data."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from decimal import Decimal
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from transforms.leads import conversion_auc, lead_scores
+from transforms.persona_cards import representative_quote, top_values
+from transforms.profiles import (
+    attribute_profile,
+    bands,
+    best_customers,
+    normalise_titles,
+    persona_name,
+    wilson_interval,
+)
+from transforms.transitions import segment_transitions
+
+MONEY = pl.Decimal(38, 4)
+
+
+def key_tier_customers() -> pl.LazyFrame:
+    return pl.LazyFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e", "f"],
+            "tier": ["Large"] * 5 + ["Small"],
+            "revenue": pl.Series([Decimal(v) for v in (500, 400, 300, 200, 100, 50)], dtype=MONEY),
+            "tenure_days": [100, 900, 800, 50, 700, 999],
+            "recency_days": [10, 400, 20, 5, 30, 1],
+        }
+    )
+
+
+def best_of(frame: pl.LazyFrame, **kwargs: object) -> tuple[list[str], str]:
+    result = best_customers(frame, key_tier="Large", share=Decimal("0.4"), **kwargs).collect()  # type: ignore[arg-type]
+    chosen = sorted(result.filter("is_best_customer")["customer_id"].to_list())
+    return chosen, result["best_basis"][0]
+
+
+def test_profit_goal_takes_the_most_profitable_of_the_key_tier() -> None:
+    profit = pl.LazyFrame(
+        {"customer_id": ["a", "b", "c", "d", "e", "f"], "gross_profit": [10, 90, 80, 70, 5, 999]}
+    )
+    # ceil(0.4 × 5 key-tier customers) = 2; f is Small, never chosen
+    assert best_of(key_tier_customers(), goal="profit", profit=profit) == (
+        ["b", "c"],
+        "profit: gross profit",
+    )
+
+
+def test_profit_goal_without_costs_falls_back_to_revenue_and_says_so() -> None:
+    chosen, basis = best_of(key_tier_customers(), goal="profit", profit=None)
+    assert chosen == ["a", "b"]
+    assert "fallback" in basis
+
+
+def test_loyalty_goal_takes_the_longest_tenure_among_the_still_active() -> None:
+    # b has the longest tenure but has not bought for 400 days: not active
+    assert best_of(key_tier_customers(), goal="loyalty", active_days=365) == (
+        ["c", "e"],
+        "loyalty: tenure of customers active in the last 365 days",
+    )
+
+
+def test_growth_goal_takes_the_fastest_from_lead_to_first_order() -> None:
+    lead_days = pl.LazyFrame({"customer_id": ["a", "c", "d"], "lead_to_order_days": [30, 3, 10]})
+    chosen, basis = best_of(key_tier_customers(), goal="growth", lead_days=lead_days)
+    assert (chosen, basis) == (["c", "d"], "growth: days from lead to first order")
+
+
+def test_growth_goal_without_leads_falls_back_to_revenue() -> None:
+    chosen, basis = best_of(key_tier_customers(), goal="growth", lead_days=None)
+    assert chosen == ["a", "b"]
+    assert basis.startswith("growth: revenue (fallback")
+
+
+def population(best: list[bool], industry: list[str | None]) -> pl.LazyFrame:
+    return pl.LazyFrame({"is_best": best, "industry": industry})
+
+
+def test_support_lift_and_privacy_guard_by_hand() -> None:
+    # 10 best of 40: software is 8 of the best, 10 of all; retail 2 of the best, 30 of all
+    best = [True] * 10 + [False] * 30
+    industry = ["software"] * 8 + ["retail"] * 2 + ["software"] * 2 + ["retail"] * 28
+    profile = attribute_profile(
+        population(best, industry), attributes=["industry"], min_people=5
+    ).collect()
+    assert profile["value"].to_list() == ["software"]  # retail: only 2 best < k = 5, withheld
+    row = profile.row(0, named=True)
+    assert row["customers"] == 8
+    assert row["support"] == pytest.approx(0.8)
+    assert row["population_share"] == pytest.approx(10 / 40)
+    assert row["lift"] == pytest.approx(0.8 / 0.25)
+    interval = wilson_interval(pl.lit(8), pl.lit(10))  # Wilson 95%: 0.490–0.943
+    low, high = pl.select(interval[0].alias("low"), interval[1].alias("high")).row(0)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+    assert low == pytest.approx(0.4902, abs=1e-4)
+    assert row["is_distinguishing"] is True
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.sampled_from(["a", "b", "c", None])), min_size=1, max_size=60
+    )
+)
+def test_support_is_a_share_and_lift_is_support_over_population_share(
+    rows: list[tuple[bool, str | None]],
+) -> None:
+    best, industry = (list(column) for column in zip(*rows, strict=True))
+    profile = attribute_profile(population(best, industry), attributes=["industry"], min_people=1)
+    frame = profile.collect()
+    assert frame["support"].is_between(0, 1).all()
+    for row in frame.iter_rows(named=True):
+        assert row["lift"] == pytest.approx(row["support"] / row["population_share"])
+        assert row["ci_low"] <= row["support"] <= row["ci_high"]
+
+
+@pytest.mark.parametrize(
+    ("title", "level", "role"),
+    [
+        ("Tổng giám đốc", "N", "executive"),
+        ("CEO", "N", "executive"),
+        ("Giám đốc Marketing", "N-1", "marketing"),
+        ("Giám đốc Tài chính", "N-1", "finance"),
+        ("Head of Procurement", "N-1", "procurement"),
+        ("Trưởng phòng Kinh doanh", "N-2", "sales"),
+        ("Marketing Manager", "N-2", "marketing"),
+        ("Phó phòng Nhân sự", "N-3", "human resources"),
+        ("Chuyên viên Mua hàng", "N-4", "procurement"),
+        ("Nghệ sĩ", None, None),
+    ],
+)
+def test_titles_are_normalised_to_level_below_the_ceo_and_role(
+    title: str, level: str | None, role: str | None
+) -> None:
+    result = normalise_titles(pl.LazyFrame({"title": [title]})).collect()
+    assert result.row(0, named=True) == {"title": title, "title_level": level, "title_role": role}
+
+
+def test_a_level_given_in_the_data_wins_over_the_title() -> None:
+    frame = pl.LazyFrame({"title": ["Giám đốc Marketing"], "level": ["n-2"]})
+    assert normalise_titles(frame).collect()["title_level"].item() == "N-2"
+
+
+def test_bands_are_half_open_and_the_last_is_open_ended() -> None:
+    frame = pl.DataFrame({"n": [0, 1, 9, 10, 49, 50, 1000, None]})
+    labels = frame.select(bands("n", [1, 10, 50]).alias("band"))["band"].to_list()
+    assert labels == [None, "1-9", "1-9", "10-49", "10-49", "50+", "50+", None]
+
+
+def test_persona_name_is_made_of_title_industry_and_city() -> None:
+    target = pl.DataFrame(
+        {
+            "attribute": ["major", "title", "industry", "city", "region"],
+            "value": ["Marketing", "Giám đốc Marketing", "Phần mềm", "TP HCM", "Miền Nam"],
+            "lift": [3.0, 3.8, 3.9, 2.7, 2.3],
+        }
+    )
+    assert persona_name(target) == "Giám đốc Marketing · Phần mềm · TP HCM"
+    assert persona_name(target.clear()).startswith("Key-tier customers")
+
+
+def test_feedback_top_values_with_shares() -> None:
+    rows = pl.LazyFrame({"goal": ["grow", "grow", "save", None], "pain_point": ["x"] * 4})
+    result = top_values(rows, fields=["goal", "pain_point", "motivation"]).collect()
+    assert result.row(0) == ("grow (67%); save (33%)", "x (100%)", None)
+
+
+def test_the_quote_is_a_real_answer_chosen_by_the_documented_rule() -> None:
+    feedback = pl.LazyFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "goal": ["grow", "grow", "grow", "save", "grow"],
+            "pain_point": ["silos", "silos", "silos", "silos", "price"],
+            "score": [9, 5, 7, 7, 7],
+            "created_at": [datetime(2026, 1, d) for d in (1, 2, 3, 4, 5)],
+            "text": ["Great.", "Meh.", "Data in one place at last.", "Cheaper please.", "Costly."],
+        }
+    )
+    # most frequent goal grow, pain point silos → a, b, c; median score 7 → c
+    quote = representative_quote(feedback).collect()
+    assert quote.row(0) == ("Data in one place at last.", "c")
+
+
+def target_rows() -> pl.LazyFrame:
+    return pl.LazyFrame(
+        {
+            "attribute": ["industry", "city", "title"],
+            "value": ["software", "HCM", "CMO"],
+            "lift": [math.e, math.e**2, 5.0],
+            "source": ["company", "company", "buyer"],
+        }
+    )
+
+
+def test_lead_fit_weights_matched_values_by_log_lift() -> None:
+    leads = pl.LazyFrame(
+        {
+            "lead_id": ["1", "2", "3", "4"],
+            "industry": ["software", "software", "retail", None],
+            "city": ["HCM", "Hà Nội", "HCM", None],
+            "converted_customer_id": ["c1", None, "c2", None],
+        }
+    )
+    scores = lead_scores(leads, target_rows(), persona_id="P1", threshold=0.5).collect()
+    # weights ln(e) = 1 and ln(e²) = 2; the buyer's title is not a lead attribute
+    assert scores["fit_score"].to_list() == pytest.approx([1.0, 1 / 3, 2 / 3, 0.0])
+    assert scores["is_target"].to_list() == [True, False, True, False]
+    assert scores["matched_persona_id"].to_list() == ["P1", None, "P1", None]
+    assert scores["matched_attributes"][0] == "city=HCM; industry=software"
+    # AUC: converted fits 1 and 2/3 are both above unconverted 1/3 and 0
+    auc = conversion_auc(scores.lazy(), leads).collect().row(0, named=True)
+    assert auc == {"auc": 1.0, "converted": 2, "unconverted": 2}
+
+
+def test_segment_transitions_count_moves_new_and_lost_customers() -> None:
+    before = pl.LazyFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "revenue": pl.Series([Decimal(1), Decimal(2), Decimal(4)], dtype=MONEY),
+            "tier": ["Small", "Large", "Medium"],
+        }
+    )
+    after = pl.LazyFrame(
+        {
+            "customer_id": ["a", "b", "d"],
+            "revenue": pl.Series([Decimal(10), Decimal(20), Decimal(40)], dtype=MONEY),
+            "tier": ["Large", "Large", "Small"],
+        }
+    )
+    moves = segment_transitions(before, after, bases=[("tier", "tier")]).collect()
+    assert moves.rows() == [
+        ("tier", "(new)", "Small", 1, Decimal(40)),
+        ("tier", "Large", "Large", 1, Decimal(20)),
+        ("tier", "Medium", "(lost)", 1, Decimal(4)),
+        ("tier", "Small", "Large", 1, Decimal(10)),
+    ]
+    first = segment_transitions(None, after, bases=[("tier", "tier")]).collect()
+    assert set(first["from_segment"]) == {"(new)"}
+    assert first["customers"].sum() == 3

@@ -1,0 +1,295 @@
+"""Marts: best customers, and the profiles derived from them (company, buyer, target).
+
+Produces
+- `best_customers` (grain: one customer; adds is_best_customer, best_measure,
+  best_basis): inside the key tier, the top share by the configured goal;
+- `attribute_profile` (grain: one (attribute, value)): how often a value occurs
+  among the best customers (support) against everyone (population_share),
+  lift = support / population_share, a 95% Wilson interval of the support,
+  and whether the value distinguishes the best customers;
+- `normalise_titles` (grain: one contact): role and level below the CEO from
+  free-text titles in Vietnamese or English;
+- `target_profile` and `persona_name`: the distinguishing company and buyer
+  values merged, and a readable name made from the strongest of them.
+
+Best customers by goal (fallbacks are reported in `best_basis`):
+- growth: fewest days from lead creation to first order (needs leads that
+  converted); without such data, revenue;
+- profit: gross profit (amount − cost over valid lines); without costs, revenue;
+- loyalty: longest tenure among customers still active (last order within
+  `active_days`); when nobody is active, longest tenure.
+Ties are broken by revenue, then customer_id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+import polars as pl
+
+from transforms.pareto import ceil_share_of
+
+WILSON_Z = 1.959963984540054  # 95% two-sided
+
+
+def best_customers(
+    customers: pl.LazyFrame,
+    *,
+    key_tier: str,
+    goal: str,
+    share: Decimal,
+    profit: pl.LazyFrame | None = None,
+    lead_days: pl.LazyFrame | None = None,
+    active_days: int = 365,
+) -> pl.LazyFrame:
+    """Mark the best customers of the key tier by goal.
+
+    Args:
+        customers: one row per customer with tier, revenue, tenure_days, recency_days.
+        key_tier: the tier to choose from.
+        goal: growth | profit | loyalty.
+        share: share of the key tier's customers to keep (0.20).
+        profit: customer_id, gross_profit (profit goal); None when costs are unknown.
+        lead_days: customer_id, lead_to_order_days (growth goal); None without leads.
+        active_days: loyalty goal: still active means recency_days <= active_days.
+    """
+    frame = customers
+    if goal == "profit" and profit is not None:
+        frame = frame.join(profit, on="customer_id", how="left")
+        measure, smaller, basis = pl.col("gross_profit"), False, "profit: gross profit"
+    elif goal == "growth" and lead_days is not None:
+        frame = frame.join(lead_days, on="customer_id", how="left")
+        measure, smaller, basis = (
+            pl.col("lead_to_order_days"),
+            True,
+            "growth: days from lead to first order",
+        )
+    elif goal == "loyalty":
+        active = pl.col("recency_days") <= active_days
+        measure = pl.when(active).then(pl.col("tenure_days"))
+        smaller, basis = (
+            False,
+            f"loyalty: tenure of customers active in the last {active_days} days",
+        )
+    else:
+        measure, smaller = pl.col("revenue"), False
+        basis = f"{goal}: revenue (fallback: the data for {goal} is missing)"
+    in_key = pl.col("tier") == key_tier
+    ranked = frame.with_columns(best_measure=measure.cast(pl.Float64))
+    has_measure = (in_key & pl.col("best_measure").is_not_null()).any()
+    if goal == "loyalty":
+        # nobody active: fall back to the longest tenure overall
+        ranked = ranked.with_columns(
+            best_measure=pl.when(has_measure)
+            .then(pl.col("best_measure"))
+            .otherwise(pl.col("tenure_days").cast(pl.Float64)),
+            best_basis=pl.when(has_measure)
+            .then(pl.lit(basis))
+            .otherwise(pl.lit("loyalty: longest tenure (fallback: no customer is active)")),
+        )
+    else:
+        fallback = f"{goal}: revenue (fallback: no key-tier customer has the data for {goal})"
+        ranked = ranked.with_columns(
+            best_measure=pl.when(has_measure)
+            .then(pl.col("best_measure"))
+            .otherwise(pl.col("revenue").cast(pl.Float64)),
+            best_basis=pl.when(has_measure).then(pl.lit(basis)).otherwise(pl.lit(fallback)),
+        )
+    primary = pl.col("best_measure") if smaller else -pl.col("best_measure")
+    keep = ceil_share_of(pl.col("_in_key").sum(), share)
+    return (
+        ranked.with_columns(_in_key=in_key)
+        .sort(
+            [pl.col("_in_key").not_(), primary, -pl.col("revenue").cast(pl.Float64), "customer_id"],
+            nulls_last=True,
+        )
+        .with_columns(_position=pl.int_range(1, pl.len() + 1).over("_in_key"))
+        .with_columns(
+            is_best_customer=pl.col("_in_key")
+            & pl.col("best_measure").is_not_null()
+            & (pl.col("_position") <= keep)
+        )
+        .drop("_in_key", "_position")
+    )
+
+
+def wilson_interval(successes: pl.Expr, trials: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """95% Wilson score interval of a proportion."""
+    n = trials.cast(pl.Float64)
+    p = successes.cast(pl.Float64) / n
+    z2 = WILSON_Z**2
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = WILSON_Z * ((p * (1 - p) / n + z2 / (4 * n**2)).sqrt()) / (1 + z2 / n)
+    return centre - half, centre + half
+
+
+def attribute_profile(
+    population: pl.LazyFrame,
+    *,
+    attributes: Sequence[str],
+    min_support: float = 0.3,
+    min_lift: float = 1.2,
+    min_people: int = 5,
+) -> pl.LazyFrame:
+    """Support and lift of every attribute value among the best against everyone.
+
+    Args:
+        population: one row per member (customer or contact) with `is_best` and the attributes.
+        attributes: columns to profile (absent ones are skipped).
+        min_support, min_lift: a value distinguishes the best when its support and lift
+            reach these and the lower Wilson bound of its support is above its share
+            among everyone.
+        min_people: privacy guard: values shared by fewer best members are not published.
+    """
+    present = [a for a in attributes if a in population.collect_schema().names()]
+    if not present:
+        return pl.LazyFrame(
+            schema={
+                "attribute": pl.String,
+                "value": pl.String,
+                "customers": pl.Int64,
+                "support": pl.Float64,
+                "population_share": pl.Float64,
+                "lift": pl.Float64,
+                "ci_low": pl.Float64,
+                "ci_high": pl.Float64,
+                "is_distinguishing": pl.Boolean,
+            }
+        )
+    totals = population.select(
+        best_total=pl.col("is_best").sum().cast(pl.Int64), all_total=pl.len().cast(pl.Int64)
+    )
+    long = pl.concat(
+        [
+            population.select(
+                "is_best", attribute=pl.lit(a), value=pl.col(a).cast(pl.String)
+            ).filter(pl.col("value").is_not_null())
+            for a in present
+        ]
+    )
+    counts = long.group_by("attribute", "value").agg(
+        customers=pl.col("is_best").sum().cast(pl.Int64), everyone=pl.len().cast(pl.Int64)
+    )
+    low, high = wilson_interval(pl.col("customers"), pl.col("best_total"))
+    return (
+        counts.join(totals, how="cross")
+        .with_columns(
+            support=pl.col("customers") / pl.col("best_total"),
+            population_share=pl.col("everyone") / pl.col("all_total"),
+        )
+        .with_columns(lift=pl.col("support") / pl.col("population_share"), ci_low=low, ci_high=high)
+        .with_columns(
+            is_distinguishing=(pl.col("support") >= min_support)
+            & (pl.col("lift") >= min_lift)
+            & (pl.col("ci_low") > pl.col("population_share"))
+        )
+        .filter(pl.col("customers") >= min_people)  # privacy: never a value fewer people share
+        .select(
+            "attribute",
+            "value",
+            "customers",
+            "support",
+            "population_share",
+            "lift",
+            "ci_low",
+            "ci_high",
+            "is_distinguishing",
+        )
+        .sort(["attribute", "support", "value"], descending=[False, True, False])
+    )
+
+
+# Keywords of titles, Vietnamese and English, matched lower-cased; the first match wins.
+_EXECUTIVE = (
+    r"tổng giám đốc|giám đốc điều hành|chủ tịch|\bceo\b|founder|nhà sáng lập|owner"
+    r"|chủ doanh nghiệp|managing director|general director"
+)
+_LEVELS: tuple[tuple[str, str], ...] = (
+    ("N", _EXECUTIVE),
+    ("N-1", r"phó tổng|giám đốc|\bc[a-z]o\b|director|head of|vice president|\bvp\b"),
+    ("N-2", r"trưởng phòng|phó giám đốc|manager|quản lý|trưởng bộ phận"),
+    ("N-3", r"phó phòng|trưởng nhóm|team lead|supervisor|giám sát"),
+    ("N-4", r"chuyên viên|nhân viên|specialist|executive|officer|staff|analyst|kỹ sư|engineer"),
+)  # fmt: skip
+_ROLES: tuple[tuple[str, str], ...] = (
+    ("marketing", r"marketing|tiếp thị|\bcmo\b|truyền thông|brand"),
+    ("finance", r"tài chính|kế toán|\bcfo\b|finance|accounting"),
+    ("sales", r"kinh doanh|bán hàng|sales|\bcso\b|business development"),
+    ("procurement", r"mua hàng|procurement|purchasing|cung ứng"),
+    ("technology", r"công nghệ|\bit\b|\bcto\b|\bcio\b|kỹ thuật|technology|engineer"),
+    ("operations", r"vận hành|\bcoo\b|operations|sản xuất"),
+    ("human resources", r"nhân sự|\bhr\b|human resources|\bchro\b"),
+    ("executive", _EXECUTIVE),
+)  # fmt: skip
+
+
+def _first_match(text: pl.Expr, table: Sequence[tuple[str, str]]) -> pl.Expr:
+    result = pl.lit(None, dtype=pl.String)
+    for label, pattern in reversed(table):
+        result = pl.when(text.str.contains(pattern)).then(pl.lit(label)).otherwise(result)
+    return result
+
+
+def normalise_titles(contacts: pl.LazyFrame) -> pl.LazyFrame:
+    """Add `title_level` (N, N-1 …) and `title_role` from the title; a given level wins."""
+    names = contacts.collect_schema().names()
+    title = pl.col("title").str.to_lowercase() if "title" in names else pl.lit(None, pl.String)
+    level = _first_match(title, _LEVELS)
+    role = _first_match(title, _ROLES)
+    if "level" in names:
+        level = pl.coalesce(pl.col("level").str.to_uppercase().str.replace_all(" ", ""), level)
+    if "role" in names:
+        role = pl.coalesce(pl.col("role").str.to_lowercase(), role)
+    return contacts.with_columns(title_level=level, title_role=role)
+
+
+def bands(column: str, edges: Sequence[int | Decimal], unit: str = "") -> pl.Expr:
+    """Label a numeric column by half-open bands [edges[i], edges[i+1]), the last open-ended."""
+    value = pl.col(column).cast(pl.Float64)
+    label = pl.lit(None, dtype=pl.String)
+    for low, high in reversed(list(zip(edges, [*edges[1:], None], strict=True))):
+        text = f"{low:,}+{unit}" if high is None else f"{low:,}-{int(high) - 1:,}{unit}"
+        inside = (
+            value >= float(low)
+            if high is None
+            else value.is_between(float(low), float(high), closed="left")
+        )
+        label = pl.when(inside).then(pl.lit(text)).otherwise(label)
+    return label
+
+
+def target_profile(company: pl.LazyFrame, buyer: pl.LazyFrame) -> pl.LazyFrame:
+    """Distinguishing company and buyer values together; the others are dropped."""
+    return pl.concat(
+        [
+            company.filter("is_distinguishing").with_columns(source=pl.lit("company")),
+            buyer.filter("is_distinguishing").with_columns(source=pl.lit("buyer")),
+        ]
+    ).sort("lift", descending=True)
+
+
+# What a persona's name is made of, in order: who decides, in what business, where.
+NAME_PARTS: tuple[tuple[str, ...], ...] = (
+    ("title", "title_role", "title_level"),
+    ("industry", "customer_type", "employee_band"),
+    ("city", "region", "country"),
+)
+
+
+def persona_name(target: pl.DataFrame) -> str:
+    """A readable name: the distinguishing title, industry and city (or their nearest kin).
+
+    For each part the first attribute of `NAME_PARTS` present in the target profile
+    gives the value; when nothing distinguishes the best customers, the name says so.
+    """
+    values: dict[str, str] = {}
+    for attribute, value in (
+        target.sort("lift", descending=True).select("attribute", "value").rows()
+    ):
+        values.setdefault(attribute, value)  # the strongest value of each attribute
+    parts = [
+        next((values[a] for a in attributes if a in values), None) for attributes in NAME_PARTS
+    ]
+    named = [part for part in parts if part]
+    return " · ".join(named) if named else "Key-tier customers (no distinguishing attribute)"
