@@ -364,6 +364,11 @@ class PersonaSettings(_Section):
     age_bands: tuple[int, ...] = Field(
         (18, 25, 35, 45, 55, 65), description="lower edges of age_band"
     )
+    compare_by: Literal["none", "tier", "goal"] = Field(
+        "none",
+        description="also build one persona per tier (best customers of each tier) or per goal "
+        "(key tier, each goal) to compare them with the main persona P1",
+    )
     lead_fit_threshold: float = Field(
         0.5, ge=0, le=1, description="a lead is a target customer from this fit score"
     )

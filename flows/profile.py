@@ -17,7 +17,15 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from config.settings import Settings
-from flows.tasks import PERSONA_ID, Computed, ValidatedInputs, _timed, open_warehouse
+from flows.tasks import (
+    PERSONA_ID,
+    Computed,
+    ValidatedInputs,
+    choose_best_customers,
+    open_warehouse,
+    timed,
+)
+from transforms.customer_metrics import valid_order_lines
 from transforms.leads import conversion_auc, lead_scores
 from transforms.persona_cards import representative_quote, top_values
 from transforms.profiles import (
@@ -27,6 +35,7 @@ from transforms.profiles import (
     persona_name,
     target_profile,
 )
+from transforms.revenue_tiers import TIERS
 from transforms.segmentation import BASES, age_at
 from transforms.transitions import segment_transitions
 from warehouse.publish import WarehouseError
@@ -43,6 +52,7 @@ PROFILE_COLUMNS = [
     "is_distinguishing",
 ]
 FEEDBACK_FIELDS = ("goal", "pain_point", "motivation", "info_source")
+GOALS = ("growth", "profit", "loyalty")
 
 
 @dataclass
@@ -80,79 +90,10 @@ def _profile(population: pl.LazyFrame, attributes: tuple[str, ...], settings: Se
     )
 
 
-def _rows(profile: pl.DataFrame, kind: str) -> pl.DataFrame:
+def _rows(persona_id: str, profile: pl.DataFrame, kind: str) -> pl.DataFrame:
     return profile.select(
-        pl.lit(PERSONA_ID).alias("persona_id"), pl.lit(kind).alias("kind"), *PROFILE_COLUMNS
+        pl.lit(persona_id).alias("persona_id"), pl.lit(kind).alias("kind"), *PROFILE_COLUMNS
     )
-
-
-@task(name="profile", cache_policy=NO_CACHE)
-def profile(
-    computed: Computed, inputs: ValidatedInputs, settings: Settings, as_of: date
-) -> Profiles:
-    """Company profile, buyer persona, target profile, persona card and lead scores."""
-    notes: list[str] = []
-    with _timed("profile") as facts:
-        extras = settings.sources["customers"].extra_columns if inputs.customers is not None else ()
-        company_attributes = (*settings.personas.company_attributes, *extras)
-        customers = _with_bands(
-            computed.customers.lazy().rename({"is_best_customer": "is_best"}), settings
-        )
-        company = _profile(customers, company_attributes, settings).collect()
-        best_ids = computed.customers.lazy().filter("is_best_customer").select("customer_id")
-
-        buyer = pl.DataFrame(schema=company.schema)
-        decision_makers = 0
-        if inputs.contacts is not None:
-            contacts = normalise_titles(inputs.contacts)
-            if "is_decision_maker" in contacts.collect_schema().names():
-                contacts = contacts.filter(pl.col("is_decision_maker").fill_null(False))
-            contacts = contacts.join(
-                computed.customers.lazy().select("customer_id", is_best="is_best_customer"),
-                on="customer_id",
-            )
-            people = _with_bands(_with_age(contacts, as_of), settings)
-            buyer = _profile(people, settings.personas.buyer_attributes, settings).collect()
-            decision_makers = people.filter("is_best").select(pl.len()).collect().item()
-        else:
-            notes.append("no contacts source: buyer persona skipped")
-
-        target = target_profile(company.lazy(), buyer.lazy()).collect()
-        personas_table = pl.concat(
-            [
-                _rows(company, "company"),
-                _rows(buyer, "buyer"),
-                _rows(target.drop("source"), "target"),
-            ]
-        )
-        card = _card(computed, inputs, target, best_ids, decision_makers, settings)
-        tables = {"personas": personas_table, "persona_cards": card}
-        auc = None
-        if inputs.leads is not None:
-            leads = _with_bands(inputs.leads, settings)
-            scores = lead_scores(
-                leads,
-                target.lazy(),
-                persona_id=PERSONA_ID,
-                threshold=settings.personas.lead_fit_threshold,
-            )
-            scores_frame, auc_frame = pl.collect_all([scores, conversion_auc(scores, leads)])
-            tables["lead_scores"] = scores_frame
-            auc = auc_frame["auc"].item()
-            facts["leads"] = scores_frame.height
-        else:
-            tables["lead_scores"] = pl.DataFrame(
-                schema={
-                    "lead_id": pl.String,
-                    "fit_score": pl.Float64,
-                    "is_target": pl.Boolean,
-                    "matched_persona_id": pl.String,
-                    "matched_attributes": pl.String,
-                }
-            )
-            notes.append("no leads source: lead scoring skipped")
-        facts["profile rows"] = personas_table.height
-    return Profiles(tables=tables, notes=notes, lead_score_auc=auc)
 
 
 def _with_age(frame: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
@@ -164,19 +105,182 @@ def _with_age(frame: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
     return frame.with_columns(age=age)
 
 
-def _card(
+@dataclass(frozen=True)
+class _Persona:
+    rows: pl.DataFrame
+    card: pl.DataFrame
+    target: pl.DataFrame
+
+
+LEAD_SCORE_SCHEMA = {
+    "lead_id": pl.String,
+    "fit_score": pl.Float64,
+    "is_target": pl.Boolean,
+    "matched_persona_id": pl.String,
+    "matched_attributes": pl.String,
+}
+
+
+@task(name="profile", cache_policy=NO_CACHE)
+def profile(
+    computed: Computed, inputs: ValidatedInputs, settings: Settings, as_of: date
+) -> Profiles:
+    """Company profile, buyer persona, target profile, persona card(s) and lead scores."""
+    notes: list[str] = []
+    with timed("profile") as facts:
+        if inputs.contacts is None:
+            notes.append("no contacts source: buyer persona skipped")
+        main = _persona(
+            PERSONA_ID,
+            computed.customers.select("customer_id", is_best="is_best_customer"),
+            tier=computed.key_tier,
+            goal=settings.personas.goal,
+            basis=computed.best_basis,
+            computed=computed,
+            inputs=inputs,
+            settings=settings,
+            as_of=as_of,
+        )
+        personas = [main, *_compared_personas(computed, inputs, settings, as_of)]
+        tables = {
+            "personas": pl.concat([persona.rows for persona in personas]),
+            "persona_cards": pl.concat([persona.card for persona in personas]),
+        }
+        auc = None
+        if inputs.leads is not None:
+            leads = _with_bands(inputs.leads, settings)
+            scores = lead_scores(
+                leads,
+                main.target.lazy(),
+                persona_id=PERSONA_ID,
+                threshold=settings.personas.lead_fit_threshold,
+            )
+            scores_frame, auc_frame = pl.collect_all([scores, conversion_auc(scores, leads)])
+            tables["lead_scores"] = scores_frame
+            auc = auc_frame["auc"].item()
+            facts["leads"] = scores_frame.height
+        else:
+            tables["lead_scores"] = pl.DataFrame(schema=LEAD_SCORE_SCHEMA)
+            notes.append("no leads source: lead scoring skipped")
+        facts["personas"] = len(personas)
+        facts["profile rows"] = tables["personas"].height
+    return Profiles(tables=tables, notes=notes, lead_score_auc=auc)
+
+
+def _compared_personas(
+    computed: Computed, inputs: ValidatedInputs, settings: Settings, as_of: date
+) -> list[_Persona]:
+    """One more persona per tier or per goal, when `[personas] compare_by` asks for it."""
+    compare_by = settings.personas.compare_by
+    if compare_by == "none":
+        return []
+    lines = valid_order_lines(inputs.orders, as_of=as_of)
+    if compare_by == "tier":
+        choices = [(f"P-{tier}", tier, settings.personas.goal) for tier in TIERS]
+    else:
+        choices = [(f"P-{goal}", computed.key_tier, goal) for goal in GOALS]
+    personas = []
+    for persona_id, tier, goal in choices:
+        chosen = choose_best_customers(
+            computed.customers.lazy().drop("is_best_customer", "best_measure", "best_basis"),
+            lines,
+            inputs.leads,
+            settings,
+            key_tier=tier,
+            goal=goal,
+        ).collect()
+        if not chosen["is_best_customer"].any():
+            continue  # an empty tier has no best customers to describe
+        personas.append(
+            _persona(
+                persona_id,
+                chosen.select("customer_id", is_best="is_best_customer"),
+                tier=tier,
+                goal=goal,
+                basis=chosen["best_basis"][0],
+                computed=computed,
+                inputs=inputs,
+                settings=settings,
+                as_of=as_of,
+            )
+        )
+    return personas
+
+
+def _persona(
+    persona_id: str,
+    best: pl.DataFrame,
+    *,
+    tier: str,
+    goal: str,
+    basis: str,
     computed: Computed,
     inputs: ValidatedInputs,
-    target: pl.DataFrame,
-    best_ids: pl.LazyFrame,
-    decision_makers: int,
     settings: Settings,
+    as_of: date,
+) -> _Persona:
+    """Profiles and card of the customers flagged `is_best` in `best`."""
+    extras = settings.sources["customers"].extra_columns if inputs.customers is not None else ()
+    customers = _with_bands(
+        computed.customers.lazy()
+        .drop("is_best_customer")
+        .join(best.lazy(), on="customer_id", how="left")
+        .with_columns(pl.col("is_best").fill_null(False)),
+        settings,
+    )
+    attributes = (*settings.personas.company_attributes, *extras)
+    company = _profile(customers, attributes, settings).collect()
+    buyer = pl.DataFrame(schema=company.schema)
+    decision_makers = 0
+    if inputs.contacts is not None:
+        contacts = normalise_titles(inputs.contacts)
+        if "is_decision_maker" in contacts.collect_schema().names():
+            contacts = contacts.filter(pl.col("is_decision_maker").fill_null(False))
+        people = _with_bands(
+            _with_age(contacts.join(best.lazy(), on="customer_id"), as_of), settings
+        )
+        buyer = _profile(people, settings.personas.buyer_attributes, settings).collect()
+        decision_makers = people.filter("is_best").select(pl.len()).collect().item()
+    target = target_profile(company.lazy(), buyer.lazy()).collect()
+    rows = pl.concat(
+        [
+            _rows(persona_id, company, "company"),
+            _rows(persona_id, buyer, "buyer"),
+            _rows(persona_id, target.drop("source"), "target"),
+        ]
+    )
+    card = _card(
+        persona_id,
+        name=persona_name(target),
+        tier=tier,
+        goal=goal,
+        basis=basis,
+        best_customers=int(best["is_best"].sum()),
+        decision_makers=decision_makers,
+        feedback=inputs.feedback,
+        best_ids=best.lazy().filter("is_best").select("customer_id"),
+        target=target,
+    )
+    return _Persona(rows=rows, card=card, target=target)
+
+
+def _card(
+    persona_id: str,
+    *,
+    name: str,
+    tier: str,
+    goal: str,
+    basis: str,
+    best_customers: int,
+    decision_makers: int,
+    feedback: pl.LazyFrame | None,
+    best_ids: pl.LazyFrame,
+    target: pl.DataFrame,
 ) -> pl.DataFrame:
-    best = int(computed.customers["is_best_customer"].sum())
-    if inputs.feedback is not None:
-        feedback = inputs.feedback.join(best_ids, on="customer_id", how="semi")
-        answers = top_values(feedback, fields=FEEDBACK_FIELDS).collect()
-        quote = representative_quote(feedback).collect()
+    if feedback is not None:
+        answers_of_best = feedback.join(best_ids, on="customer_id", how="semi")
+        answers = top_values(answers_of_best, fields=FEEDBACK_FIELDS).collect()
+        quote = representative_quote(answers_of_best).collect()
     else:
         answers = pl.DataFrame(
             {f: [None] for f in FEEDBACK_FIELDS}, schema=dict.fromkeys(FEEDBACK_FIELDS, pl.String)
@@ -185,12 +289,12 @@ def _card(
     channels = target.filter(pl.col("attribute") == "preferred_channel")
     return pl.DataFrame(
         {
-            "persona_id": [PERSONA_ID],
-            "name": [persona_name(target)],
-            "key_tier": [computed.key_tier],
-            "goal": [settings.personas.goal],
-            "best_basis": [computed.best_basis],
-            "best_customers": [best],
+            "persona_id": [persona_id],
+            "name": [name],
+            "key_tier": [tier],
+            "goal": [goal],
+            "best_basis": [basis],
+            "best_customers": [best_customers],
             "decision_makers": [decision_makers],
             "goals": [answers["goal"].item()],
             "pain_points": [answers["pain_point"].item()],
@@ -218,7 +322,7 @@ TRANSITION_BASES = (
 @task(name="segment movement", cache_policy=NO_CACHE)
 def transitions(computed: Computed, settings: Settings, refresh_id: str) -> pl.DataFrame:
     """Moves between segments since the last published refresh other than this one."""
-    with _timed("segment movement") as facts:
+    with timed("segment movement") as facts:
         previous = _previous_segments(settings, refresh_id)
         moves = segment_transitions(
             previous.lazy() if previous is not None else None,

@@ -79,7 +79,7 @@ class EmptyRefreshError(Exception):
 
 
 @contextmanager
-def _timed(stage: str) -> Iterator[dict[str, object]]:
+def timed(stage: str) -> Iterator[dict[str, object]]:
     """Log how long a stage took, with whatever counts it adds to the dict it yields."""
     facts: dict[str, object] = {}
     started = time.perf_counter()
@@ -97,7 +97,7 @@ def extract(settings: Settings) -> dict[str, pl.DataFrame]:
         source = settings.sources.get(name)
         if source is None:
             continue
-        with _timed(f"extract {name}") as facts:
+        with timed(f"extract {name}") as facts:
             frames[name] = extract_source(name, source).collect()
             facts["rows"] = frames[name].height
     return frames
@@ -128,7 +128,7 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
     staged: dict[str, pl.LazyFrame] = {}
     for name, rows in raw.items():
         date_format = settings.sources[name].date_format
-        with _timed(f"validate {name}") as facts:
+        with timed(f"validate {name}") as facts:
             found = find_problems(
                 name, rows, raw_schema(name, scale=scale, date_format=date_format)
             )
@@ -179,7 +179,7 @@ def transform(
     inputs: ValidatedInputs, settings: Settings, as_of: date, config_hash: str = ""
 ) -> Computed:
     """Customer metrics, Pareto, tiers, RFM, segments and best customers, in lazy plans."""
-    with _timed("transform") as facts:
+    with timed("transform") as facts:
         metrics = customer_metrics(inputs.orders, as_of=as_of)
         ranked = pareto_ranks(
             metrics,
@@ -206,7 +206,9 @@ def transform(
         scored = _with_rfm(tiered, inputs.orders, settings, as_of)
         attributes = customer_attributes(scored, inputs.customers, as_of=as_of)
         segmented = assign_segments(attributes, bases=segment_bases(settings))
-        chosen = _best_customers(segmented, lines, inputs.leads, settings, key_tier).with_columns(
+        chosen = choose_best_customers(
+            segmented, lines, inputs.leads, settings, key_tier=key_tier
+        ).with_columns(
             persona_id=pl.when("is_best_customer").then(pl.lit(PERSONA_ID)),
             reason=pl.concat_str(
                 [
@@ -249,14 +251,20 @@ def transform(
     return Computed(tables, customers, key_tier, customers["best_basis"][0])
 
 
-def _best_customers(
+def choose_best_customers(
     customers: pl.LazyFrame,
     lines: pl.LazyFrame,
     leads: pl.LazyFrame | None,
     settings: Settings,
+    *,
     key_tier: str,
+    goal: str | None = None,
 ) -> pl.LazyFrame:
-    """Best customers of the key tier by the configured goal, with what each goal needs."""
+    """Best customers of a tier by a goal (the configured one by default).
+
+    Gathers what each goal needs: gross profit where the orders carry costs, days
+    from lead to first order where leads name the customer they became.
+    """
     personas = settings.personas
     has_cost = lines.select(pl.col("cost").is_not_null().any()).collect().item()
     profit = (
@@ -285,7 +293,7 @@ def _best_customers(
     return best_customers(
         customers,
         key_tier=key_tier,
-        goal=personas.goal,
+        goal=goal or personas.goal,
         share=personas.best_share,
         profit=profit,
         lead_days=lead_days,
@@ -359,7 +367,7 @@ def publish(settings: Settings, tables: dict[str, pl.DataFrame], run: RunRecord)
     """Write the refresh and make it current, all tables at once."""
     with (
         open_warehouse(settings) as warehouse,
-        _timed(f"publish to {warehouse.display_url}") as facts,
+        timed(f"publish to {warehouse.display_url}") as facts,
     ):
         warehouse.ensure_schema()
         warehouse.publish(tables, run)

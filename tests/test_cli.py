@@ -279,3 +279,22 @@ def test_a_refresh_with_no_valid_line_up_to_as_of_publishes_nothing(
     assert read_view(orders_only.parent, "select count(*) from personas.customer_segments") == [
         (3,)
     ]
+
+
+def test_segment_movement_compares_with_the_previous_refresh(
+    runner: CliRunner, orders_only: Path
+) -> None:
+    assert refresh(runner, orders_only, "--as-of", "2024-02-15").exit_code == 0
+    assert refresh(runner, orders_only, "--as-of", "2024-06-01").exit_code == 0
+    moves = read_view(
+        orders_only.parent,
+        "select from_segment, to_segment, customers, revenue from personas.segment_transitions "
+        "where base = 'tier' order by from_segment, to_segment",
+    )
+    # on 2024-02-15 only 00017 had bought (70 after its refund): the one customer is Large;
+    # by 2024-06-01 00018 (500) is Large, 00017 Medium, 00019 Small.
+    assert moves == [
+        ("(new)", "Large", 1, Decimal("500")),
+        ("(new)", "Small", 1, Decimal("50")),
+        ("Large", "Medium", 1, Decimal("70")),
+    ]

@@ -28,7 +28,7 @@ def profiled(tmp_path_factory: pytest.TempPathFactory):
     settings = config.settings
     inputs = validate.fn(extract.fn(settings), settings)
     computed = transform.fn(inputs, settings, SAMPLE_END_DATE, config.config_hash)
-    return computed, profile.fn(computed, inputs, settings, SAMPLE_END_DATE)
+    return computed, profile.fn(computed, inputs, settings, SAMPLE_END_DATE), config
 
 
 def distinguishing(profiles, kind: str) -> dict[tuple[str, str], float]:
@@ -39,7 +39,7 @@ def distinguishing(profiles, kind: str) -> dict[tuple[str, str], float]:
 
 
 def test_the_planted_ideal_company_profile_is_recovered(profiled) -> None:
-    _, profiles = profiled
+    _, profiles, _ = profiled
     company = distinguishing(profiles, "company")
     for attribute, value in PLANTED_ICP.items():
         assert (attribute, value) in company, (attribute, value)
@@ -48,7 +48,7 @@ def test_the_planted_ideal_company_profile_is_recovered(profiled) -> None:
 
 
 def test_the_planted_buyer_persona_is_recovered(profiled) -> None:
-    _, profiles = profiled
+    _, profiles, _ = profiled
     buyer = distinguishing(profiles, "buyer")
     for attribute, value in PLANTED_BUYER.items():
         assert (BUYER_ATTRIBUTE.get(attribute, attribute), value) in buyer, (attribute, value)
@@ -57,7 +57,7 @@ def test_the_planted_buyer_persona_is_recovered(profiled) -> None:
 def test_the_persona_card_names_the_planted_persona_and_quotes_a_real_answer(
     profiled, tmp_path: Path
 ) -> None:
-    computed, profiles = profiled
+    computed, profiles, _ = profiled
     card = profiles.tables["persona_cards"].row(0, named=True)
     assert card["name"] == " · ".join(
         [PLANTED_BUYER["title"], PLANTED_ICP["industry"], PLANTED_ICP["city"]]
@@ -69,11 +69,36 @@ def test_the_persona_card_names_the_planted_persona_and_quotes_a_real_answer(
 
 
 def test_no_published_value_is_shared_by_fewer_than_five_people(profiled) -> None:
-    _, profiles = profiled
+    _, profiles, _ = profiled
     assert profiles.tables["personas"]["customers"].min() >= 5
 
 
 def test_converted_leads_fit_the_target_profile_better(profiled) -> None:
-    _, profiles = profiled
+    _, profiles, _ = profiled
     assert profiles.lead_score_auc is not None
     assert profiles.lead_score_auc > 0.55
+
+
+@pytest.mark.parametrize(
+    ("compare_by", "expected"),
+    [
+        ("tier", ["P1", "P-Large", "P-Medium", "P-Small"]),
+        ("goal", ["P1", "P-growth", "P-profit", "P-loyalty"]),
+    ],
+)
+def test_several_personas_can_be_built_to_compare(
+    profiled, compare_by: str, expected: list[str]
+) -> None:
+    computed, _, config = profiled
+    settings = config.settings.model_copy(
+        update={"personas": config.settings.personas.model_copy(update={"compare_by": compare_by})}
+    )
+    inputs = validate.fn(extract.fn(settings), settings)
+    profiles = profile.fn(computed, inputs, settings, SAMPLE_END_DATE)
+    cards = profiles.tables["persona_cards"]
+    assert cards["persona_id"].to_list() == expected
+    assert set(profiles.tables["personas"]["persona_id"]) == set(expected)
+    if compare_by == "goal":
+        # growth uses the leads: fastest from lead to first order
+        growth = cards.filter(pl.col("persona_id") == "P-growth").row(0, named=True)
+        assert growth["best_basis"] == "growth: days from lead to first order"
