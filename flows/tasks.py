@@ -136,11 +136,17 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
         problems.append(found)
         if found.is_empty():
             stage = stage_orders if name == "orders" else partial(stage_source, name)
-            staged[name] = stage(
-                rows.lazy(),
-                scale=scale,
-                date_format=date_format,
-                extra_columns=settings.sources[name].extra_columns,
+            # Staged once and kept: every later plan starts from typed columns instead of
+            # parsing the text again.
+            staged[name] = (
+                stage(
+                    rows.lazy(),
+                    scale=scale,
+                    date_format=date_format,
+                    extra_columns=settings.sources[name].extra_columns,
+                )
+                .collect()
+                .lazy()
             )
     if "orders" in staged:
         problems.append(mixed_currencies(staged["orders"], currency=settings.money.currency))
@@ -187,7 +193,7 @@ def transform(
             class_b_share=settings.pareto.class_b_share,
         )
         tiers = settings.tiers
-        lines = valid_order_lines(inputs.orders, as_of=as_of)
+        lines = valid_order_lines(inputs.orders, as_of=as_of).collect().lazy()
         tiered = assign_tiers(
             ranked,
             rule=tiers.rule,
@@ -205,7 +211,7 @@ def transform(
         key_tier = summary.filter("is_key_tier")["tier"].item()
         scored = _with_rfm(tiered, inputs.orders, settings, as_of)
         attributes = customer_attributes(scored, inputs.customers, as_of=as_of)
-        segmented = assign_segments(attributes, bases=segment_bases(settings))
+        segmented = assign_segments(attributes, bases=segment_bases(settings)).cache()
         chosen = choose_best_customers(
             segmented, lines, inputs.leads, settings, key_tier=key_tier
         ).with_columns(
