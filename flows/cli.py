@@ -195,22 +195,22 @@ def status(
         console.print(f"No refresh yet in {warehouse.display_url}; run: personas refresh")
         return
     console.print(f"Refreshes in {warehouse.display_url}, schema {warehouse.schema}:")
-    table = Table()
-    for column in ("", "refresh_id", "as_of", "finished_at", "status", "trigger", "customers"):
-        table.add_column(column, overflow="fold")  # fold, never cut: ops must see it all
-    table.add_column("reason / error", overflow="fold", min_width=16)
+    # Two lines per refresh instead of a table: readable on any terminal width, never cut.
     for run in runs.iter_rows(named=True):
-        table.add_row(
-            "▶" if run["is_current"] else "",
-            run["refresh_id"],
-            str(run["as_of"]),
-            f"{run['finished_at']:%Y-%m-%d %H:%M}",
-            run["status"],
-            run["trigger"],
-            "" if run["customers"] is None else f"{run['customers']:,}",
-            run["error"] or run["reason"] or "",
+        marker = "▶" if run["is_current"] else " "
+        customers = "" if run["customers"] is None else f" · {run['customers']:,} customers"
+        console.print(
+            f"{marker} {run['refresh_id']}  {run['status']}  as_of {run['as_of']}  "
+            f"at {run['finished_at']:%Y-%m-%d %H:%M}Z",
+            highlight=False,
+            markup=False,
         )
-    console.print(table)
+        console.print(
+            f"    {run['trigger']}{customers}"
+            + (f" · {run['error'] or run['reason']}" if run["error"] or run["reason"] else ""),
+            highlight=False,
+            markup=False,
+        )
     current = runs.filter(pl.col("is_current"))
     if current.is_empty():
         console.print("No successful refresh is current.")
