@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -34,6 +36,33 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def runner(prefect_api: str) -> CliRunner:
     """Runs the CLI in this process, against the temporary Prefect API."""
     return CliRunner(env={"COLUMNS": "200"})  # a wide terminal: tables print unfolded
+
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "PERSONAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on the live server, dropped afterwards."""
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            name = f"personas_test_{uuid.uuid4().hex[:10]}"
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required under CI and is not reachable: {exc}")
+        pytest.skip("no PostgreSQL server reachable (set CI=true to make this a failure)")
+    url = sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 def run_cli(

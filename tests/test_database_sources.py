@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,10 +13,6 @@ from config.settings import SourceSettings
 from flows.cli import app
 from sources.extract import SourceError, extract_source
 from tests.conftest import read_view, write
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "PERSONAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 
 ROWS = [
     {"CustomerCode": "00017", "InvoiceDate": "2024-01-01", "LineTotal": "100.50", "note": "Hà Nội"},
@@ -43,28 +36,6 @@ def load_invoices(url: str) -> None:
         metadata.create_all(connection)
         connection.execute(invoices.insert(), ROWS)
     engine.dispose()
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database on the live server, dropped afterwards."""
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            name = f"personas_test_{uuid.uuid4().hex[:10]}"
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required under CI and is not reachable: {exc}")
-        pytest.skip("no PostgreSQL server reachable (set CI=true to make this a failure)")
-    url = sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(False)
-    try:
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def mapped_source(url: str, **where: str) -> SourceSettings:

@@ -19,6 +19,7 @@ from datetime import date, datetime
 import polars as pl
 import sqlalchemy as sa
 
+from warehouse.bulk_load import bulk_load
 from warehouse.engine import create_engine_from_url, display_url, is_duckdb, redact
 from warehouse.tables import (
     CURRENT_POINTER,
@@ -170,22 +171,7 @@ class Warehouse:
         rows = frame.select(
             pl.lit(refresh_id, dtype=pl.String).alias("refresh_id"), *spec.column_names
         )
-        table = self.history[spec.name]
-        if is_duckdb(self._url):
-            # Arrow straight into DuckDB: one columnar copy, no per-row work.
-            raw = connection.connection.driver_connection
-            view_name = f"_personas_load_{spec.name}"
-            raw.register(view_name, rows.to_arrow())
-            try:
-                columns = ", ".join(self._quote(c) for c in rows.columns)
-                connection.exec_driver_sql(
-                    f"INSERT INTO {self._qualified(table.name)} ({columns}) "
-                    f"SELECT {columns} FROM {view_name}"
-                )
-            finally:
-                raw.unregister(view_name)
-        elif rows.height:
-            connection.execute(table.insert(), rows.to_dicts())
+        bulk_load(connection, self._qualified(f"{spec.name}_history"), rows)
 
     def recent_runs(self, limit: int = 10) -> pl.DataFrame:
         """The latest attempts, newest first, with whether each is the current refresh."""

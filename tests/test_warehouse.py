@@ -1,0 +1,194 @@
+"""Publishing to every warehouse kind: DuckDB always, PostgreSQL on the live server.
+
+Each test runs once per backend: whole refreshes become current at once, a rerun
+replaces instead of duplicating, a failure mid-load leaves the previous refresh
+current, and the tables carry their comments.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from flows.cli import app
+from warehouse import publish as publishing
+from warehouse.publish import RunRecord, Warehouse, WarehouseError
+from warehouse.tables import CUSTOMER_SEGMENTS, DATA_TABLES, OutputTable
+
+MONEY = pl.Decimal(38, 4)
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "duckdb":
+        return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def empty_frame(spec: OutputTable) -> pl.DataFrame:
+    return pl.DataFrame({c: [] for c in spec.column_names})
+
+
+def tables_for(revenues: dict[str, str], note: str = "") -> dict[str, pl.DataFrame]:
+    """A refresh's tables: real customer rows, the other tables empty but shaped."""
+    tables = {spec.name: empty_frame(spec) for spec in DATA_TABLES}
+    n = len(revenues)
+    tables["customer_segments"] = pl.DataFrame(
+        {
+            "customer_id": list(revenues),
+            "revenue": pl.Series([Decimal(v) for v in revenues.values()], dtype=MONEY),
+            "order_count": [1] * n,
+            "first_order_at": [datetime(2024, 1, 1)] * n,
+            "is_best_customer": [True] * n,
+            "reason": [f"Hà Nội, \"quoted\", {note}"] * n,
+            "persona_id": [""] * n,  # an empty string must stay empty, not NULL
+        }
+    ).select(
+        pl.col(c) if c in ("customer_id", "revenue", "order_count", "first_order_at",
+                          "is_best_customer", "reason", "persona_id")
+        else pl.lit(None).alias(c)
+        for c in CUSTOMER_SEGMENTS.column_names
+    )  # fmt: skip
+    return tables
+
+
+def run_for(refresh_id: str, run_id: str) -> RunRecord:
+    now = datetime(2026, 11, 23, 10, 0)
+    return RunRecord(
+        refresh_id=refresh_id,
+        run_id=run_id,
+        as_of=date(2026, 6, 30),
+        started_at=now,
+        finished_at=now,
+        status="succeeded",
+        trigger="ad-hoc",
+        reason="test",
+        config_hash="abc",
+    )
+
+
+def current_customers(warehouse: Warehouse) -> list[tuple]:
+    frame = warehouse.read_current("customer_segments")
+    return sorted(frame.select("refresh_id", "customer_id", "revenue").rows())
+
+
+def test_a_refresh_is_published_and_read_back_exactly(warehouse_url: str) -> None:
+    warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
+    warehouse.ensure_schema()
+    warehouse.publish(tables_for({"00017": "999999999999999.9999", "7": "0"}), run_for("r1", "a"))
+    assert current_customers(warehouse) == [
+        ("r1", "00017", Decimal("999999999999999.9999")),
+        ("r1", "7", Decimal("0.0000")),
+    ]
+    rows = warehouse.read_current("customer_segments")
+    assert rows["reason"].to_list() == ['Hà Nội, "quoted", '] * 2
+    assert rows["persona_id"].to_list() == ["", ""]
+    assert rows["tier"].to_list() == [None, None]
+    warehouse.dispose()
+
+
+def test_running_the_same_refresh_three_times_replaces_and_never_duplicates(
+    warehouse_url: str,
+) -> None:
+    warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
+    warehouse.ensure_schema()
+    for attempt in range(3):
+        warehouse.publish(tables_for({"a": "1", "b": "2"}), run_for("r1", f"attempt{attempt}"))
+    assert current_customers(warehouse) == [("r1", "a", Decimal(1)), ("r1", "b", Decimal(2))]
+    with warehouse.engine.connect() as connection:
+        history = connection.exec_driver_sql(
+            f"SELECT count(*), count(DISTINCT customer_id) FROM "
+            f"{warehouse._qualified('customer_segments_history')}"
+        ).one()
+    assert tuple(history) == (2, 2)
+    assert len(warehouse.recent_runs()) == 3  # every attempt is logged
+    warehouse.dispose()
+
+
+def test_a_failure_mid_load_leaves_the_previous_refresh_current(
+    warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
+    warehouse.ensure_schema()
+    warehouse.publish(tables_for({"old": "1"}), run_for("r1", "a"))
+    loaded: list[str] = []
+    real_bulk_load = publishing.bulk_load
+
+    def failing_bulk_load(connection: sa.Connection, table: str, frame: pl.DataFrame) -> None:
+        real_bulk_load(connection, table, frame)
+        loaded.append(table)
+        if len(loaded) == 3:  # after customer_segments and two more tables are loaded
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
+
+    monkeypatch.setattr(publishing, "bulk_load", failing_bulk_load)
+    with pytest.raises(WarehouseError, match="previous refresh stays current"):
+        warehouse.publish(tables_for({"new": "2"}), run_for("r2", "b"))
+    assert current_customers(warehouse) == [("r1", "old", Decimal(1))]
+    monkeypatch.setattr(publishing, "bulk_load", real_bulk_load)
+    warehouse.publish(tables_for({"new": "2"}), run_for("r2", "c"))  # the next one succeeds
+    assert current_customers(warehouse) == [("r2", "new", Decimal(2))]
+    warehouse.dispose()
+
+
+def test_every_history_column_carries_its_comment(warehouse_url: str) -> None:
+    warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
+    warehouse.ensure_schema()
+    with warehouse.engine.connect() as connection:
+        if connection.dialect.name == "duckdb":  # its SQLAlchemy inspector cannot read comments
+            rows = connection.exec_driver_sql(
+                "SELECT column_name, comment FROM duckdb_columns() "
+                "WHERE schema_name = 'personas' AND table_name = 'customer_segments_history'"
+            ).all()
+            comments = dict(rows)
+        else:
+            columns = sa.inspect(connection).get_columns(
+                "customer_segments_history", schema=warehouse.metadata.schema
+            )
+            comments = {column["name"]: column.get("comment") for column in columns}
+    assert all(comments[c] for c in ["refresh_id", *CUSTOMER_SEGMENTS.column_names]), comments
+    assert comments["revenue"].startswith("sum of valid order-line amounts")
+    warehouse.dispose()
+
+
+@pytest.mark.postgres
+def test_the_full_refresh_publishes_to_postgresql_twice_without_duplicates(
+    postgres_url: str, tmp_path: Path, runner: CliRunner
+) -> None:
+    from importlib import resources
+
+    from sampledata import generate_sample
+
+    generate_sample(tmp_path / "data", customers=400, order_lines=6_000, seed=3)
+    template = resources.files("config").joinpath("demo.toml").read_text(encoding="utf-8")
+    config = tmp_path / "personas.toml"
+    config.write_text(template, encoding="utf-8")
+    env = {"PERSONAS_WAREHOUSE__URL": postgres_url}  # the URL is a secret: from the environment
+    for _ in range(2):
+        result = runner.invoke(
+            app, ["refresh", "--config", str(config), "--as-of", "2026-06-30"], env=env
+        )
+        assert result.exit_code == 0, result.output
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as connection:
+        counts = connection.exec_driver_sql(
+            "SELECT (SELECT count(*) FROM personas.customer_segments), "
+            "(SELECT count(DISTINCT customer_id) FROM personas.customer_segments_history), "
+            "(SELECT count(*) FROM personas.customer_segments_history), "
+            "(SELECT count(*) FROM personas.persona_cards), "
+            "(SELECT count(*) FROM personas.refresh_runs_history)"
+        ).one()
+        best = connection.exec_driver_sql(
+            "SELECT count(*) FROM personas.customer_segments WHERE is_best_customer"
+        ).scalar_one()
+    engine.dispose()
+    customers, distinct, history, cards, runs = counts
+    assert customers == distinct == history > 300
+    assert cards == 1
+    assert runs == 2
+    assert best > 0

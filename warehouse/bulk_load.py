@@ -1,0 +1,69 @@
+"""Bulk loading a frame into a warehouse table, the fastest way each dialect offers.
+
+Produces nothing of its own: `bulk_load` writes a polars frame into an existing
+table inside the caller's transaction — Arrow for DuckDB (one columnar copy),
+COPY … FROM STDIN (CSV) for PostgreSQL, and a single executemany elsewhere.
+This is the one module that knows how each dialect takes rows in.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import sqlalchemy as sa
+
+
+def bulk_load(connection: sa.Connection, qualified_table: str, frame: pl.DataFrame) -> None:
+    """Insert every row of `frame` into `qualified_table` (already quoted), columns by name.
+
+    Args:
+        connection: a SQLAlchemy connection inside the caller's transaction.
+        qualified_table: the target, quoted and schema-qualified for this dialect.
+        frame: rows whose column names are the table's column names.
+    """
+    if frame.is_empty():
+        return
+    dialect = connection.dialect
+    columns = ", ".join(dialect.identifier_preparer.quote(c) for c in frame.columns)
+    if dialect.name == "duckdb":
+        _duckdb_arrow(connection, qualified_table, columns, frame)
+    elif dialect.name == "postgresql" and dialect.driver == "psycopg":
+        _postgres_copy(connection, qualified_table, columns, frame)
+    else:
+        # One executemany for the whole frame; the driver batches it.
+        names = [f"c{i}" for i in range(frame.width)]
+        statement = sa.text(
+            f"INSERT INTO {qualified_table} ({columns}) "
+            f"VALUES ({', '.join(f':{name}' for name in names)})"
+        )
+        connection.execute(statement, [dict(zip(names, row, strict=True)) for row in frame.rows()])
+
+
+def _duckdb_arrow(
+    connection: sa.Connection, qualified_table: str, columns: str, frame: pl.DataFrame
+) -> None:
+    raw = connection.connection.driver_connection
+    view_name = "_personas_bulk_load"
+    raw.register(view_name, frame.to_arrow())
+    try:
+        connection.exec_driver_sql(
+            f"INSERT INTO {qualified_table} ({columns}) SELECT {columns} FROM {view_name}"
+        )
+    finally:
+        raw.unregister(view_name)
+
+
+def _postgres_copy(
+    connection: sa.Connection, qualified_table: str, columns: str, frame: pl.DataFrame
+) -> None:
+    # CSV with every text value quoted: an empty string stays '' while a null (an
+    # unquoted empty field) stays NULL. Booleans as true/false, timestamps in ISO 8601.
+    payload = frame.write_csv(
+        include_header=False,
+        quote_style="non_numeric",
+        datetime_format="%Y-%m-%d %H:%M:%S%.f",
+        date_format="%Y-%m-%d",
+        null_value="",
+    )
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {qualified_table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(payload.encode("utf-8"))
