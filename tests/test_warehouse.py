@@ -7,7 +7,10 @@ current, and the tables carry their comments.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import os
+import signal
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,9 +20,10 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from flows.cli import app
+from tests.publish_worker import run_for, tables_for
 from warehouse import publish as publishing
-from warehouse.publish import RunRecord, Warehouse, WarehouseError
-from warehouse.tables import CUSTOMER_SEGMENTS, DATA_TABLES, OutputTable
+from warehouse.publish import FAILPOINTS, Warehouse, WarehouseError
+from warehouse.tables import CUSTOMER_SEGMENTS, DATA_TABLES, REFRESH_RUNS
 
 MONEY = pl.Decimal(38, 4)
 
@@ -29,48 +33,6 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "duckdb":
         return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     return request.getfixturevalue("postgres_url")
-
-
-def empty_frame(spec: OutputTable) -> pl.DataFrame:
-    return pl.DataFrame({c: [] for c in spec.column_names})
-
-
-def tables_for(revenues: dict[str, str], note: str = "") -> dict[str, pl.DataFrame]:
-    """A refresh's tables: real customer rows, the other tables empty but shaped."""
-    tables = {spec.name: empty_frame(spec) for spec in DATA_TABLES}
-    n = len(revenues)
-    tables["customer_segments"] = pl.DataFrame(
-        {
-            "customer_id": list(revenues),
-            "revenue": pl.Series([Decimal(v) for v in revenues.values()], dtype=MONEY),
-            "order_count": [1] * n,
-            "first_order_at": [datetime(2024, 1, 1)] * n,
-            "is_best_customer": [True] * n,
-            "reason": [f"Hà Nội, \"quoted\", {note}"] * n,
-            "persona_id": [""] * n,  # an empty string must stay empty, not NULL
-        }
-    ).select(
-        pl.col(c) if c in ("customer_id", "revenue", "order_count", "first_order_at",
-                          "is_best_customer", "reason", "persona_id")
-        else pl.lit(None).alias(c)
-        for c in CUSTOMER_SEGMENTS.column_names
-    )  # fmt: skip
-    return tables
-
-
-def run_for(refresh_id: str, run_id: str) -> RunRecord:
-    now = datetime(2026, 11, 23, 10, 0)
-    return RunRecord(
-        refresh_id=refresh_id,
-        run_id=run_id,
-        as_of=date(2026, 6, 30),
-        started_at=now,
-        finished_at=now,
-        status="succeeded",
-        trigger="ad-hoc",
-        reason="test",
-        config_hash="abc",
-    )
 
 
 def current_customers(warehouse: Warehouse) -> list[tuple]:
@@ -192,3 +154,62 @@ def test_the_full_refresh_publishes_to_postgresql_twice_without_duplicates(
     assert cards == 1
     assert runs == 2
     assert best > 0
+
+
+def current_state(warehouse: Warehouse) -> tuple[set[str], list[tuple]]:
+    """The refresh ids every current view shows, and the current customers."""
+    ids: set[str] = set()
+    for spec in (*DATA_TABLES, REFRESH_RUNS):
+        frame = warehouse.read_current(spec.name)
+        ids |= set(frame["refresh_id"].to_list()) if frame.height else set()
+    return ids, current_customers(warehouse)
+
+
+@pytest.mark.parametrize("moment", FAILPOINTS)
+def test_a_failure_at_any_moment_of_publishing_keeps_one_whole_refresh(
+    warehouse_url: str, moment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
+    warehouse.ensure_schema()
+    warehouse.publish(tables_for({"old": "1"}), run_for("r1", "a"))
+    monkeypatch.setenv("PERSONAS_FAILPOINT", f"{moment}:raise")
+    with pytest.raises(WarehouseError, match=f"injected failure at '{moment}'"):
+        warehouse.publish(tables_for({"new": "2"}), run_for("r2", "b"))
+    assert current_state(warehouse) == ({"r1"}, [("r1", "old", Decimal(1))])
+    monkeypatch.delenv("PERSONAS_FAILPOINT")
+    warehouse.publish(tables_for({"new": "2"}), run_for("r2", "c"))
+    assert current_state(warehouse) == ({"r2"}, [("r2", "new", Decimal(2))])
+    warehouse.dispose()
+
+
+def publish_in_a_process(url: str, refresh_id: str, revenues: dict[str, str], failpoint: str = ""):
+    env = {k: v for k, v in os.environ.items() if k != "PERSONAS_FAILPOINT"}
+    if failpoint:
+        env["PERSONAS_FAILPOINT"] = failpoint
+    pairs = [f"{customer}={revenue}" for customer, revenue in revenues.items()]
+    return subprocess.run(
+        [sys.executable, "-m", "tests.publish_worker", url, refresh_id, *pairs],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("moment", FAILPOINTS)
+def test_a_refresh_killed_at_any_moment_leaves_one_whole_refresh_current(
+    warehouse_url: str, moment: str
+) -> None:
+    first = publish_in_a_process(warehouse_url, "r1", {"old": "1"})
+    assert first.returncode == 0, first.stderr
+    killed = publish_in_a_process(warehouse_url, "r2", {"new": "2"}, f"{moment}:kill")
+    assert killed.returncode == -signal.SIGKILL
+    warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
+    assert current_state(warehouse) == ({"r1"}, [("r1", "old", Decimal(1))])
+    warehouse.dispose()
+    after = publish_in_a_process(warehouse_url, "r2", {"new": "2"})
+    assert after.returncode == 0, after.stderr
+    warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
+    assert current_state(warehouse) == ({"r2"}, [("r2", "new", Decimal(2))])
+    warehouse.dispose()

@@ -11,6 +11,8 @@ the new one, never a mix, and a failure leaves the old one current.
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -57,6 +59,26 @@ class RunRecord:
     next_due_at: datetime | None = None
     notes: str | None = None
     error: str | None = None
+
+
+# Named moments of publishing where crash tests inject a failure. Setting
+# PERSONAS_FAILPOINT=<moment>:kill makes the process SIGKILL itself there (for tests
+# of real crashes); <moment>:raise raises. Unset, a failpoint does nothing.
+FAILPOINTS = ("before load", "mid load", "between load and switch", "inside switch", "after switch")
+
+
+class InjectedFailure(sa.exc.SQLAlchemyError):
+    """Raised at a failpoint by PERSONAS_FAILPOINT=<moment>:raise."""
+
+
+def failpoint(moment: str) -> None:
+    """Fail here if PERSONAS_FAILPOINT names this moment (tests only)."""
+    wanted = os.environ.get("PERSONAS_FAILPOINT")
+    if not wanted or wanted.rsplit(":", 1)[0] != moment:
+        return
+    if wanted.endswith(":kill"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    raise InjectedFailure(f"injected failure at {moment!r}")
 
 
 def new_run_id() -> str:
@@ -139,17 +161,23 @@ class Warehouse:
             raise ValueError(f"publish needs every data table; missing: {', '.join(missing)}")
         try:
             with self.engine.begin() as connection:
-                for spec in DATA_TABLES:
+                failpoint("before load")
+                for position, spec in enumerate(DATA_TABLES):
                     table = self.history[spec.name]
                     connection.execute(table.delete().where(table.c.refresh_id == run.refresh_id))
                     self._bulk_insert(connection, spec, tables[spec.name], run.refresh_id)
+                    if position == len(DATA_TABLES) // 2:
+                        failpoint("mid load")
+                failpoint("between load and switch")
                 self._insert_run(connection, run)
                 connection.execute(self.pointer.delete())
+                failpoint("inside switch")
                 connection.execute(
                     self.pointer.insert().values(
                         singleton=1, refresh_id=run.refresh_id, run_id=run.run_id
                     )
                 )
+                failpoint("after switch")
         except sa.exc.SQLAlchemyError as exc:
             message = "publishing failed, the previous refresh stays current"
             raise self._error(message, exc) from None
