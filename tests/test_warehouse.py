@@ -213,3 +213,32 @@ def test_a_refresh_killed_at_any_moment_leaves_one_whole_refresh_current(
     warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
     assert current_state(warehouse) == ({"r2"}, [("r2", "new", Decimal(2))])
     warehouse.dispose()
+
+
+@pytest.mark.postgres
+def test_the_documented_grants_let_a_read_only_role_read_the_views(postgres_url: str) -> None:
+    warehouse = Warehouse(postgres_url, schema="personas", scale=4)
+    warehouse.ensure_schema()
+    warehouse.publish(tables_for({"a": "1"}), run_for("r1", "a"))
+    warehouse.dispose()
+    role = f"bi_reader_{os.getpid()}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        connection.exec_driver_sql(f"GRANT USAGE ON SCHEMA personas TO {role}")
+        connection.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA personas TO {role}")
+    reader = sa.create_engine(sa.engine.make_url(postgres_url).set(username=role))
+    try:
+        with reader.connect() as connection:
+            rows = connection.exec_driver_sql(
+                "SELECT customer_id FROM personas.customer_segments"
+            ).all()
+            assert rows == [("a",)]
+            with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+                connection.exec_driver_sql("DELETE FROM personas.customer_segments_history")
+    finally:
+        reader.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP OWNED BY {role}")
+            connection.exec_driver_sql(f"DROP ROLE {role}")
+        admin.dispose()
