@@ -36,7 +36,7 @@ from transforms.profiles import (
     target_profile,
 )
 from transforms.revenue_tiers import TIERS
-from transforms.segmentation import BASES, age_at
+from transforms.segmentation import BASES, with_age
 from transforms.transitions import segment_transitions
 from warehouse.publish import WarehouseError
 
@@ -94,15 +94,6 @@ def _rows(persona_id: str, profile: pl.DataFrame, kind: str) -> pl.DataFrame:
     return profile.select(
         pl.lit(persona_id).alias("persona_id"), pl.lit(kind).alias("kind"), *PROFILE_COLUMNS
     )
-
-
-def _with_age(frame: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
-    names = frame.collect_schema().names()
-    if "birth_date" not in names:
-        return frame
-    derived = age_at(pl.col("birth_date"), as_of)
-    age = pl.coalesce(pl.col("age"), derived) if "age" in names else derived
-    return frame.with_columns(age=age)
 
 
 @dataclass(frozen=True)
@@ -237,7 +228,7 @@ def _persona(
         if "is_decision_maker" in contacts.collect_schema().names():
             contacts = contacts.filter(pl.col("is_decision_maker").fill_null(False))
         people = _with_bands(
-            _with_age(contacts.join(best.lazy(), on="customer_id"), as_of), settings
+            with_age(contacts.join(best.lazy(), on="customer_id"), as_of=as_of), settings
         )
         buyer = _profile(people, settings.personas.buyer_attributes, settings).collect()
         decision_makers = people.filter("is_best").select(pl.len()).collect().item()

@@ -87,11 +87,17 @@ def customer_attributes(
     names = set(attributes.collect_schema().names())
     overlapping = [c for c in names if c != "customer_id" and c in metrics.collect_schema()]
     joined = metrics.join(attributes.drop(overlapping), on="customer_id", how="left")
-    if "birth_date" in names:
-        derived_age = age_at(pl.col("birth_date"), as_of)
-        age = pl.coalesce(pl.col("age"), derived_age) if "age" in names else derived_age
-        joined = joined.with_columns(age=age.cast(pl.Int64))
-    return joined
+    return with_age(joined, as_of=as_of)
+
+
+def with_age(frame: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
+    """Fill `age` from `birth_date` at as_of where the source gives no age."""
+    names = frame.collect_schema().names()
+    if "birth_date" not in names:
+        return frame
+    derived = age_at(pl.col("birth_date"), as_of)
+    age = pl.coalesce(pl.col("age"), derived) if "age" in names else derived
+    return frame.with_columns(age=age.cast(pl.Int64))
 
 
 def age_at(birth: pl.Expr, as_of: date) -> pl.Expr:
