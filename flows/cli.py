@@ -32,6 +32,9 @@ if TYPE_CHECKING:  # Prefect is slow to import: the flow module is loaded only w
 
 # This machine may have no route to Prefect's telemetry; a failed send is noise in our logs.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# With no Prefect server configured, Prefect starts a temporary one; its first start
+# creates its database and can take longer than Prefect's 20 s default on a busy machine.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 app = typer.Typer(
     help="Customer tiers, Pareto shares, segments and personas from CRM and sales data.",
