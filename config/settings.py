@@ -85,6 +85,9 @@ class WarehouseSettings(_Section):
         description="SQLAlchemy URL; a relative DuckDB path is relative to the config file",
     )
     schema_name: str = Field("personas", alias="schema", description="schema of the output tables")
+    lock_timeout_seconds: float = Field(
+        60, ge=0, description="how long a refresh waits for another one to finish publishing"
+    )
 
     @field_validator("schema_name")
     @classmethod

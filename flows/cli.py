@@ -187,6 +187,7 @@ def status(
         settings.warehouse.url.get_secret_value(),
         schema=settings.warehouse.schema_name,
         scale=settings.money.scale,
+        lock_timeout_seconds=settings.warehouse.lock_timeout_seconds,
     )
     try:
         runs = warehouse.recent_runs(limit)

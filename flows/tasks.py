@@ -361,6 +361,7 @@ def open_warehouse(settings: Settings) -> Iterator[Warehouse]:
         settings.warehouse.url.get_secret_value(),
         schema=settings.warehouse.schema_name,
         scale=settings.money.scale,
+        lock_timeout_seconds=settings.warehouse.lock_timeout_seconds,
     )
     try:
         yield warehouse

@@ -6,13 +6,14 @@ Also the home of the small refresh frames the warehouse tests publish.
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date, datetime
 from decimal import Decimal
 
 import polars as pl
 
-from warehouse.publish import RunRecord, Warehouse
+from warehouse.publish import RunRecord, Warehouse, WarehouseError
 from warehouse.tables import CUSTOMER_SEGMENTS, DATA_TABLES, OutputTable
 
 MONEY = pl.Decimal(38, 4)
@@ -62,10 +63,15 @@ def run_for(refresh_id: str, run_id: str) -> RunRecord:
 
 def main(url: str, refresh_id: str, *pairs: str) -> None:
     revenues = dict(pair.split("=", 1) for pair in pairs)
-    warehouse = Warehouse(url, schema="personas", scale=4)
-    warehouse.ensure_schema()
-    warehouse.publish(tables_for(revenues), run_for(refresh_id, f"{refresh_id}-run"))
-    warehouse.dispose()
+    timeout = float(os.environ.get("LOCK_TIMEOUT_SECONDS", "60"))
+    try:
+        warehouse = Warehouse(url, schema="personas", scale=4, lock_timeout_seconds=timeout)
+        warehouse.ensure_schema()
+        warehouse.publish(tables_for(revenues), run_for(refresh_id, f"{refresh_id}-run"))
+        warehouse.dispose()
+    except WarehouseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -242,3 +243,50 @@ def test_the_documented_grants_let_a_read_only_role_read_the_views(postgres_url:
             connection.exec_driver_sql(f"DROP OWNED BY {role}")
             connection.exec_driver_sql(f"DROP ROLE {role}")
         admin.dispose()
+
+
+def start_publisher(url: str, refresh_id: str, revenues: dict[str, str], **env: str):
+    pairs = [f"{customer}={revenue}" for customer, revenue in revenues.items()]
+    environment = {k: v for k, v in os.environ.items() if k != "PERSONAS_FAILPOINT"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.publish_worker", url, refresh_id, *pairs],
+        env={**environment, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize(("wait_seconds", "second_wins"), [(60, True), (0.5, False)])
+def test_two_refreshes_at_once_one_waits_or_says_locked_and_nothing_tears(
+    warehouse_url: str, tmp_path: Path, wait_seconds: float, second_wins: bool
+) -> None:
+    mark = tmp_path / "first-is-publishing"
+    first = start_publisher(
+        warehouse_url,
+        "r1",
+        {"one": "1"},
+        PERSONAS_FAILPOINT="mid load:hold",
+        PERSONAS_FAILPOINT_SECONDS="4",
+        PERSONAS_FAILPOINT_MARK=str(mark),
+    )
+    deadline = time.monotonic() + 60
+    while not mark.exists():  # the first refresh now holds the warehouse
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    second = start_publisher(
+        warehouse_url, "r2", {"two": "2"}, LOCK_TIMEOUT_SECONDS=str(wait_seconds)
+    )
+    _, second_errors = second.communicate(timeout=120)
+    _, first_errors = first.communicate(timeout=120)
+    assert first.returncode == 0, first_errors
+    warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
+    if second_wins:  # it waited for the first, then published on top of it
+        assert second.returncode == 0, second_errors
+        assert current_state(warehouse) == ({"r2"}, [("r2", "two", Decimal(2))])
+    else:
+        assert second.returncode == 1
+        assert "locked: another refresh is using it; waited 0.5 s" in second_errors
+        assert current_state(warehouse) == ({"r1"}, [("r1", "one", Decimal(1))])
+    warehouse.dispose()

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import uuid
+import zlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
@@ -67,6 +70,10 @@ class RunRecord:
 FAILPOINTS = ("before load", "mid load", "between load and switch", "inside switch", "after switch")
 
 
+class _LockTimeout(Exception):
+    """Another refresh held the publishing lock longer than the lock timeout."""
+
+
 class InjectedFailure(sa.exc.SQLAlchemyError):
     """Raised at a failpoint by PERSONAS_FAILPOINT=<moment>:raise."""
 
@@ -78,6 +85,12 @@ def failpoint(moment: str) -> None:
         return
     if wanted.endswith(":kill"):
         os.kill(os.getpid(), signal.SIGKILL)
+    if wanted.endswith(":hold"):  # keep the warehouse busy, as a slow refresh would
+        mark = os.environ.get("PERSONAS_FAILPOINT_MARK")
+        if mark:
+            Path(mark).touch()
+        time.sleep(float(os.environ.get("PERSONAS_FAILPOINT_SECONDS", "3")))
+        return
     raise InjectedFailure(f"injected failure at {moment!r}")
 
 
@@ -89,9 +102,12 @@ def new_run_id() -> str:
 class Warehouse:
     """The output schema of one warehouse URL."""
 
-    def __init__(self, url: str, *, schema: str, scale: int) -> None:
+    def __init__(
+        self, url: str, *, schema: str, scale: int, lock_timeout_seconds: float = 60
+    ) -> None:
         self._url = url
         self.schema = schema
+        self.lock_timeout_seconds = lock_timeout_seconds
         self.engine = create_engine_from_url(url)
         # DuckDB names a file's catalog after the file: personas.duckdb holds catalog
         # "personas", which a schema "personas" would make ambiguous. Qualifying with
@@ -127,11 +143,46 @@ class Warehouse:
     def _duckdb_catalog(self) -> list[str]:
         if not is_duckdb(self._url):
             return []
+        # A DuckDB file takes one writing process at a time: wait (bounded) for another
+        # refresh to let go of it rather than fail at once.
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        while True:
+            try:
+                with self.engine.connect() as connection:
+                    return [connection.exec_driver_sql("SELECT current_database()").scalar_one()]
+            except sa.exc.SQLAlchemyError as exc:
+                if "lock" not in str(exc).lower():
+                    raise self._error("cannot open the DuckDB file", exc) from None
+                if time.monotonic() >= deadline:
+                    raise self._locked() from None
+                self.engine.dispose()
+                time.sleep(0.25)
+
+    def _locked(self) -> WarehouseError:
+        return WarehouseError(
+            f"warehouse {self.display_url}: locked: another refresh is using it; waited "
+            f"{self.lock_timeout_seconds:g} s (raise warehouse.lock_timeout_seconds to wait longer)"
+        )
+
+    def _lock_for_publishing(self, connection: sa.Connection) -> None:
+        """PostgreSQL: one publisher per schema at a time, waiting at most the lock timeout.
+
+        A transaction-level advisory lock: it is released at commit or rollback, and
+        with the session if the process dies, so a killed refresh never leaves it held.
+        """
+        if connection.dialect.name != "postgresql":
+            return
+        key = zlib.crc32(f"personas:{self.schema}".encode())
+        timeout_ms = int(self.lock_timeout_seconds * 1000)
+        connection.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
         try:
-            with self.engine.connect() as connection:
-                return [connection.exec_driver_sql("SELECT current_database()").scalar_one()]
-        except sa.exc.SQLAlchemyError as exc:
-            raise self._error("cannot open the DuckDB file", exc) from None
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        except sa.exc.OperationalError as exc:
+            if "lock timeout" in str(exc).lower() or "55P03" in str(
+                getattr(exc.orig, "sqlstate", "")
+            ):
+                raise _LockTimeout from exc
+            raise
 
     def _quote(self, name: str) -> str:
         return self.engine.dialect.identifier_preparer.quote(name)
@@ -161,6 +212,7 @@ class Warehouse:
             raise ValueError(f"publish needs every data table; missing: {', '.join(missing)}")
         try:
             with self.engine.begin() as connection:
+                self._lock_for_publishing(connection)
                 failpoint("before load")
                 for position, spec in enumerate(DATA_TABLES):
                     table = self.history[spec.name]
@@ -178,6 +230,8 @@ class Warehouse:
                     )
                 )
                 failpoint("after switch")
+        except _LockTimeout:
+            raise self._locked() from None
         except sa.exc.SQLAlchemyError as exc:
             message = "publishing failed, the previous refresh stays current"
             raise self._error(message, exc) from None
