@@ -24,7 +24,7 @@ from rich.table import Table
 
 from config.loader import DEFAULT_CONFIG_PATH, ConfigError, LoadedConfig, load_config
 from sources.extract import SourceError
-from warehouse.publish import Warehouse, WarehouseError
+from warehouse.publish import WarehouseError, open_warehouse
 from warehouse.tables import OUTPUT_TABLES
 
 if TYPE_CHECKING:  # Prefect is slow to import: the flow module is loaded only when it runs
@@ -182,19 +182,11 @@ def status(
 ) -> None:
     """The last refreshes and when the next one is due."""
     loaded = _load(config)
-    settings = loaded.settings
-    warehouse = Warehouse(
-        settings.warehouse.url.get_secret_value(),
-        schema=settings.warehouse.schema_name,
-        scale=settings.money.scale,
-        lock_timeout_seconds=settings.warehouse.lock_timeout_seconds,
-    )
     try:
-        runs = warehouse.recent_runs(limit)
+        with open_warehouse(loaded.settings) as warehouse:
+            runs = warehouse.recent_runs(limit)
     except WarehouseError as exc:
         _fail(str(exc), 1)
-    finally:
-        warehouse.dispose()
     if runs.is_empty():
         console.print(f"No refresh yet in {warehouse.display_url}; run: personas refresh")
         return

@@ -22,7 +22,6 @@ from flows.tasks import (
     Computed,
     ValidatedInputs,
     choose_best_customers,
-    open_warehouse,
     timed,
 )
 from transforms.customer_metrics import valid_order_lines
@@ -38,7 +37,7 @@ from transforms.profiles import (
 from transforms.revenue_tiers import TIERS
 from transforms.segmentation import BASES, with_age
 from transforms.transitions import segment_transitions
-from warehouse.publish import WarehouseError
+from warehouse.publish import WarehouseError, open_warehouse
 
 PROFILE_COLUMNS = [
     "attribute",

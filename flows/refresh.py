@@ -18,11 +18,11 @@ from dateutil.relativedelta import relativedelta
 from prefect import flow, get_run_logger
 
 from config.loader import LoadedConfig, load_config
-from config.settings import SOURCE_NAMES, Settings
+from config.settings import Settings
 from flows.profile import profile, transitions
-from flows.tasks import USED_SOURCES, extract, open_warehouse, publish, transform, validate
+from flows.tasks import USED_SOURCES, extract, publish, transform, validate
 from warehouse.engine import display_url
-from warehouse.publish import RunRecord, WarehouseError, new_run_id
+from warehouse.publish import RunRecord, WarehouseError, new_run_id, open_warehouse
 
 Trigger = Literal["schedule", "ad-hoc", "drift", "launch"]
 
@@ -132,13 +132,9 @@ def _finish(run: RunRecord, finished: datetime, **changes: object) -> RunRecord:
 
 
 def _notes(config: LoadedConfig) -> str:
-    configured = [name for name in SOURCE_NAMES if name in config.settings.sources]
-    used = [name for name in configured if name in USED_SOURCES]
-    unused = [name for name in configured if name not in USED_SOURCES]
+    used = [name for name in USED_SOURCES if name in config.settings.sources]
     missing = [name for name in USED_SOURCES if name not in config.settings.sources]
     parts = [f"sources used: {', '.join(used)}"]
-    if unused:
-        parts.append(f"configured, not needed by this version's outputs: {', '.join(unused)}")
     if missing:
         parts.append(f"absent (outputs that need them skipped): {', '.join(missing)}")
     return "; ".join(parts)

@@ -45,7 +45,7 @@ from transforms.segmentation import (
     segment_summary,
 )
 from transforms.staging import stage_orders, stage_source
-from warehouse.publish import RunRecord, Warehouse
+from warehouse.publish import RunRecord, open_warehouse
 from warehouse.tables import CUSTOMER_SEGMENTS
 
 # Sources the outputs use; all but orders are optional.
@@ -348,25 +348,6 @@ def _with_rfm(
         else DEFAULT_SEGMENT_MAP
     )
     return rfm_scores(customers, segment_map=segment_map)
-
-
-@contextmanager
-def open_warehouse(settings: Settings) -> Iterator[Warehouse]:
-    """The configured warehouse, its connections closed on the way out.
-
-    Tasks open it themselves rather than take it as a parameter: Prefect keeps task
-    parameters with the run, and an engine kept alive that way outlives the run.
-    """
-    warehouse = Warehouse(
-        settings.warehouse.url.get_secret_value(),
-        schema=settings.warehouse.schema_name,
-        scale=settings.money.scale,
-        lock_timeout_seconds=settings.warehouse.lock_timeout_seconds,
-    )
-    try:
-        yield warehouse
-    finally:
-        warehouse.dispose()
 
 
 @task(name="publish", cache_policy=NO_CACHE)

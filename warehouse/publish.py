@@ -16,7 +16,8 @@ import signal
 import time
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 
+from config.settings import Settings
 from warehouse.bulk_load import bulk_load
 from warehouse.engine import create_engine_from_url, display_url, is_duckdb, redact
 from warehouse.tables import (
@@ -317,3 +319,22 @@ class Warehouse:
     def dispose(self) -> None:
         """Close the engine's connections."""
         self.engine.dispose()
+
+
+@contextmanager
+def open_warehouse(settings: Settings) -> Iterator[Warehouse]:
+    """The configured warehouse, its connections closed on the way out.
+
+    Tasks open it themselves rather than take it as a parameter: Prefect keeps task
+    parameters with the run, and an engine kept alive that way outlives the run.
+    """
+    warehouse = Warehouse(
+        settings.warehouse.url.get_secret_value(),
+        schema=settings.warehouse.schema_name,
+        scale=settings.money.scale,
+        lock_timeout_seconds=settings.warehouse.lock_timeout_seconds,
+    )
+    try:
+        yield warehouse
+    finally:
+        warehouse.dispose()
