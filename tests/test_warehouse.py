@@ -29,13 +29,6 @@ from warehouse.tables import CUSTOMER_SEGMENTS, DATA_TABLES, REFRESH_RUNS
 MONEY = pl.Decimal(38, 4)
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "duckdb":
-        return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
-    return request.getfixturevalue("postgres_url")
-
-
 def current_customers(warehouse: Warehouse) -> list[tuple]:
     frame = warehouse.read_current("customer_segments")
     return sorted(frame.select("refresh_id", "customer_id", "revenue").rows())

@@ -18,7 +18,7 @@ import uuid
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -28,8 +28,15 @@ import sqlalchemy as sa
 from config.settings import Settings
 from warehouse.bulk_load import bulk_load
 from warehouse.engine import create_engine_from_url, display_url, is_duckdb, redact
+from warehouse.layout import (
+    Layout,
+    LayoutChange,
+    LayoutError,
+    ensure_layout,
+    personas_version,
+    version_table,
+)
 from warehouse.tables import (
-    CURRENT_POINTER,
     DATA_TABLES,
     OUTPUT_TABLES,
     REFRESH_RUNS,
@@ -64,6 +71,7 @@ class RunRecord:
     next_due_at: datetime | None = None
     notes: str | None = None
     error: str | None = None
+    personas_version: str = field(default_factory=personas_version)
 
 
 # Named moments of publishing where crash tests inject a failure. Setting
@@ -120,6 +128,15 @@ class Warehouse:
             spec.name: history_table(spec, self.metadata, scale=scale) for spec in OUTPUT_TABLES
         }
         self.pointer = pointer_table(self.metadata)
+        self.layout = Layout(
+            metadata=self.metadata,
+            history=self.history,
+            pointer=self.pointer,
+            versions=version_table(self.metadata),
+            quote=self._quote,
+            qualified=self._qualified,
+            schema_label=schema,
+        )
 
     @property
     def display_url(self) -> str:
@@ -130,17 +147,32 @@ class Warehouse:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return WarehouseError(f"warehouse {self.display_url}: {action}: {redact(first, self._url)}")
 
-    def ensure_schema(self) -> None:
-        """Create the schema, history tables, pointer and views if missing."""
+    def ensure_schema(self) -> LayoutChange | None:
+        """Create the output tables, or migrate an older layout; None if already current.
+
+        Takes the publishing lock, so two refreshes never run DDL at once.
+        """
+        with self.writing("cannot create the output tables") as connection:
+            connection.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {self.quoted_schema}")
+            return ensure_layout(connection, self.layout)
+
+    @contextmanager
+    def writing(self, failure: str) -> Iterator[sa.Connection]:
+        """A transaction holding the writer lock; any error becomes one WarehouseError.
+
+        Args:
+            failure: what failed, for the message ("publishing failed, …").
+        """
         try:
             with self.engine.begin() as connection:
-                schema = ".".join(self._quote(part) for part in self._schema_path)
-                connection.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-                self.metadata.create_all(connection, checkfirst=True)
-                for spec in OUTPUT_TABLES:
-                    connection.exec_driver_sql(self._view_sql(spec))
+                self.lock(connection)
+                yield connection
+        except _LockTimeout:
+            raise self._locked() from None
+        except LayoutError as exc:
+            raise WarehouseError(f"warehouse {self.display_url}: {exc}") from None
         except sa.exc.SQLAlchemyError as exc:
-            raise self._error("cannot create the output tables", exc) from None
+            raise self._error(failure, exc) from None
 
     def _duckdb_catalog(self) -> list[str]:
         if not is_duckdb(self._url):
@@ -166,8 +198,8 @@ class Warehouse:
             f"{self.lock_timeout_seconds:g} s (raise warehouse.lock_timeout_seconds to wait longer)"
         )
 
-    def _lock_for_publishing(self, connection: sa.Connection) -> None:
-        """PostgreSQL: one publisher per schema at a time, waiting at most the lock timeout.
+    def lock(self, connection: sa.Connection) -> None:
+        """PostgreSQL: one writer per schema at a time, waiting at most the lock timeout.
 
         A transaction-level advisory lock: it is released at commit or rollback, and
         with the session if the process dies, so a killed refresh never leaves it held.
@@ -186,21 +218,16 @@ class Warehouse:
                 raise _LockTimeout from exc
             raise
 
+    @property
+    def quoted_schema(self) -> str:
+        """The output schema, quoted and (DuckDB) qualified with its catalog, for SQL."""
+        return ".".join(self._quote(part) for part in self._schema_path)
+
     def _quote(self, name: str) -> str:
         return self.engine.dialect.identifier_preparer.quote(name)
 
     def _qualified(self, name: str) -> str:
         return ".".join(self._quote(part) for part in [*self._schema_path, name])
-
-    def _view_sql(self, spec: OutputTable) -> str:
-        columns = ", ".join(f"h.{self._quote(c)}" for c in ["refresh_id", *spec.column_names])
-        # refresh_runs keeps every attempt: its view shows the attempt that published.
-        key = "run_id" if spec is REFRESH_RUNS else "refresh_id"
-        return (
-            f"CREATE OR REPLACE VIEW {self._qualified(spec.name)} AS "
-            f"SELECT {columns} FROM {self._qualified(spec.name + '_history')} AS h "
-            f"JOIN {self._qualified(CURRENT_POINTER)} AS p ON h.{key} = p.{key}"
-        )
 
     def publish(self, tables: Mapping[str, pl.DataFrame], run: RunRecord) -> None:
         """Write one refresh and make it current, in a single transaction.
@@ -212,31 +239,24 @@ class Warehouse:
         missing = [spec.name for spec in DATA_TABLES if spec.name not in tables]
         if missing:
             raise ValueError(f"publish needs every data table; missing: {', '.join(missing)}")
-        try:
-            with self.engine.begin() as connection:
-                self._lock_for_publishing(connection)
-                failpoint("before load")
-                for position, spec in enumerate(DATA_TABLES):
-                    table = self.history[spec.name]
-                    connection.execute(table.delete().where(table.c.refresh_id == run.refresh_id))
-                    self._bulk_insert(connection, spec, tables[spec.name], run.refresh_id)
-                    if position == len(DATA_TABLES) // 2:
-                        failpoint("mid load")
-                failpoint("between load and switch")
-                self._insert_run(connection, run)
-                connection.execute(self.pointer.delete())
-                failpoint("inside switch")
-                connection.execute(
-                    self.pointer.insert().values(
-                        singleton=1, refresh_id=run.refresh_id, run_id=run.run_id
-                    )
+        with self.writing("publishing failed, the previous refresh stays current") as connection:
+            failpoint("before load")
+            for position, spec in enumerate(DATA_TABLES):
+                table = self.history[spec.name]
+                connection.execute(table.delete().where(table.c.refresh_id == run.refresh_id))
+                self._bulk_insert(connection, spec, tables[spec.name], run.refresh_id)
+                if position == len(DATA_TABLES) // 2:
+                    failpoint("mid load")
+            failpoint("between load and switch")
+            self._insert_run(connection, run)
+            connection.execute(self.pointer.delete())
+            failpoint("inside switch")
+            connection.execute(
+                self.pointer.insert().values(
+                    singleton=1, refresh_id=run.refresh_id, run_id=run.run_id
                 )
-                failpoint("after switch")
-        except _LockTimeout:
-            raise self._locked() from None
-        except sa.exc.SQLAlchemyError as exc:
-            message = "publishing failed, the previous refresh stays current"
-            raise self._error(message, exc) from None
+            )
+            failpoint("after switch")
 
     def record_failure(self, run: RunRecord) -> None:
         """Keep a failed attempt's run record; the current refresh does not change."""
@@ -288,7 +308,11 @@ class Warehouse:
         table = self.history[name]
         latest = (
             sa.select(runs.c.refresh_id)
-            .where(runs.c.status == "succeeded", runs.c.refresh_id != refresh_id)
+            .where(
+                runs.c.status == "succeeded",
+                runs.c.refresh_id != refresh_id,
+                runs.c.pruned_at.is_(None),
+            )
             .order_by(runs.c.finished_at.desc())
             .limit(1)
         )

@@ -90,6 +90,8 @@ REFRESH_RUNS = OutputTable(
         O("next_due_at", _timestamp, "when the next refresh is due (finished_at + cadence)"),
         O("notes", _text, "sources used and outputs skipped for lack of a source"),
         O("error", _text, "one-line error of a failed attempt"),
+        O("personas_version", _text, "version of personas that ran the attempt"),
+        O("pruned_at", _timestamp, "when retention removed this refresh's rows (null: kept)"),
     ),
 )
 
