@@ -88,6 +88,12 @@ class WarehouseSettings(_Section):
     lock_timeout_seconds: float = Field(
         60, ge=0, description="how long a refresh waits for another one to finish publishing"
     )
+    keep_refreshes: int | None = Field(
+        None,
+        ge=1,
+        description="keep the rows of the last N published refreshes, pruning older ones "
+        "after each refresh; unset keeps every refresh",
+    )
 
     @field_validator("schema_name")
     @classmethod

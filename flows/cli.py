@@ -1,4 +1,4 @@
-"""The `personas` command line: demo, refresh, validate, status.
+"""The `personas` command line: demo, refresh, validate, status, prune.
 
 Produces the console script. Exit codes follow the contract: 0 success,
 1 the run failed (bad data, a warehouse error), 2 bad usage or
@@ -213,6 +213,51 @@ def status(
     else:
         due = current["next_due_at"].item()
         console.print(f"Current refresh: {current['refresh_id'].item()}; next due {due:%Y-%m-%d}")
+
+
+@app.command()
+def prune(
+    config: ConfigOption = DEFAULT_CONFIG_PATH,
+    keep: Annotated[
+        int | None,
+        typer.Option(min=1, help="Refreshes to keep (default: warehouse.keep_refreshes)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be removed; remove nothing.")
+    ] = False,
+) -> None:
+    """Remove the rows of all but the newest refreshes (the current one is always kept)."""
+    from warehouse.retention import prune as prune_refreshes
+
+    loaded = _load(config)
+    keep = keep or loaded.settings.warehouse.keep_refreshes
+    if keep is None:
+        _fail("nothing to prune by: pass --keep N or set warehouse.keep_refreshes", 2)
+    try:
+        with open_warehouse(loaded.settings) as warehouse:
+            change = warehouse.ensure_schema()  # retention needs the current layout
+            if change:
+                console.print(f"Warehouse schema {warehouse.schema}: {change}.")
+            result = prune_refreshes(warehouse, keep, dry_run=dry_run)
+    except WarehouseError as exc:
+        _fail(str(exc), 1)
+    verb = "Would remove" if dry_run else "Removed"
+    if not result.pruned:
+        console.print(f"Nothing to prune: {len(result.kept)} refresh(es) held, keeping {keep}.")
+        return
+    table = Table(title=f"{verb} {len(result.pruned)} refresh(es), {result.rows_pruned:,} rows")
+    for column in ("refresh_id", "as_of", "last published", "rows"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for refresh_held in result.pruned:
+        table.add_row(
+            refresh_held.refresh_id,
+            f"{refresh_held.as_of}",
+            f"{refresh_held.last_published_at:%Y-%m-%d %H:%M}Z",
+            f"{refresh_held.rows:,}",
+        )
+    console.print(table)
+    current = next((r.refresh_id for r in result.kept if r.is_current), "none")
+    console.print(f"Kept {len(result.kept)} refresh(es); current: {current}.")
 
 
 def _print_problems(problems: pl.DataFrame, limit: int = 20) -> None:

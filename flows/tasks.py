@@ -45,7 +45,8 @@ from transforms.segmentation import (
     segment_summary,
 )
 from transforms.staging import stage_orders, stage_source
-from warehouse.publish import RunRecord, open_warehouse
+from warehouse.publish import RunRecord, Warehouse, WarehouseError, open_warehouse
+from warehouse.retention import prune
 from warehouse.tables import CUSTOMER_SEGMENTS
 
 # Sources the outputs use; all but orders are optional.
@@ -352,11 +353,31 @@ def _with_rfm(
 
 @task(name="publish", cache_policy=NO_CACHE)
 def publish(settings: Settings, tables: dict[str, pl.DataFrame], run: RunRecord) -> None:
-    """Write the refresh and make it current, all tables at once."""
-    with (
-        open_warehouse(settings) as warehouse,
-        timed(f"publish to {warehouse.display_url}") as facts,
-    ):
-        warehouse.ensure_schema()
-        warehouse.publish(tables, run)
-        facts["rows"] = sum(frame.height for frame in tables.values())
+    """Write the refresh and make it current, all tables at once; then apply retention."""
+    with open_warehouse(settings) as warehouse:
+        with timed(f"publish to {warehouse.display_url}") as facts:
+            change = warehouse.ensure_schema()
+            if change:
+                stage_logger().info("warehouse schema %s: %s", warehouse.schema, change)
+            warehouse.publish(tables, run)
+            facts["rows"] = sum(frame.height for frame in tables.values())
+        keep = settings.warehouse.keep_refreshes
+        if keep is not None:
+            _apply_retention(warehouse, keep)
+
+
+def _apply_retention(warehouse: Warehouse, keep: int) -> None:
+    """Prune refreshes beyond the newest `keep`. The refresh is already published, so a
+    failure here is a warning, not a failed refresh: `personas prune` can finish it."""
+    try:
+        result = prune(warehouse, keep)
+    except WarehouseError as exc:
+        stage_logger().warning("retention: %s; run `personas prune` to retry", exc)
+        return
+    if result.pruned:
+        stage_logger().info(
+            "retention: kept %d refreshes, pruned %d (%s rows)",
+            len(result.kept),
+            len(result.pruned),
+            f"{result.rows_pruned:,}",
+        )
