@@ -283,3 +283,30 @@ def test_two_refreshes_at_once_one_waits_or_says_locked_and_nothing_tears(
         assert "locked: another refresh is using it; waited 0.5 s" in second_errors
         assert current_state(warehouse) == ({"r1"}, [("r1", "one", Decimal(1))])
     warehouse.dispose()
+
+
+def test_a_lock_held_by_a_killed_refresh_is_released(warehouse_url: str, tmp_path: Path) -> None:
+    mark = tmp_path / "holding-the-lock"
+    holder = start_publisher(
+        warehouse_url,
+        "r1",
+        {"one": "1"},
+        PERSONAS_FAILPOINT="mid load:hold",
+        PERSONAS_FAILPOINT_SECONDS="600",
+        PERSONAS_FAILPOINT_MARK=str(mark),
+    )
+    deadline = time.monotonic() + 60
+    while not mark.exists():
+        assert holder.poll() is None, holder.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    holder.send_signal(signal.SIGKILL)  # dies holding the lock, mid-load
+    holder.communicate(timeout=60)
+    started = time.monotonic()
+    after = start_publisher(warehouse_url, "r2", {"two": "2"}, LOCK_TIMEOUT_SECONDS="20")
+    _, errors = after.communicate(timeout=120)
+    assert after.returncode == 0, errors
+    assert time.monotonic() - started < 20  # it did not wait out the timeout
+    warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
+    assert current_state(warehouse) == ({"r2"}, [("r2", "two", Decimal(2))])
+    warehouse.dispose()
