@@ -7,6 +7,7 @@ configuration. Errors are one line on stderr; `--debug` adds the traceback.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
 import os
@@ -322,7 +323,28 @@ def _print_summary(result: RefreshResult) -> None:
 
 def main() -> None:
     """Entry point of the `personas` console script."""
-    app()
+    try:
+        app()
+    except SystemExit as exit_request:
+        code = exit_request.code
+    else:
+        code = 0
+    _exit_without_finalizing(code if isinstance(code, int) else (0 if code is None else 1))
+
+
+def _exit_without_finalizing(code: int) -> NoReturn:
+    """Run the exit handlers (Prefect stops its temporary server, logging flushes), then
+    leave without interpreter finalization.
+
+    DuckDB's nanobind bindings print dozens of "leaked instance" lines while the
+    interpreter finalizes, after our last line, whenever one of its module objects is
+    still referenced then; they are not real leaks (warehouse connections are closed
+    by now). Skipping finalization keeps the command's output exactly what it printed.
+    """
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

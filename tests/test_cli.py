@@ -298,3 +298,14 @@ def test_segment_movement_compares_with_the_previous_refresh(
         ("(new)", "Small", 1, Decimal("50")),
         ("Large", "Medium", 1, Decimal("70")),
     ]
+
+
+def test_status_after_only_failed_refreshes_says_none_is_current(
+    runner: CliRunner, orders_only: Path
+) -> None:
+    write(orders_only.parent / "data" / "orders.csv", "customer_id,order_date,amount\n,x,1\n")
+    assert refresh(runner, orders_only).exit_code == 1
+    result = runner.invoke(app, ["status", "--config", str(orders_only)])
+    assert result.exit_code == 0, result.output
+    assert "failed" in result.stdout
+    assert "No successful refresh is current." in result.stdout

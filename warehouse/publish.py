@@ -283,7 +283,8 @@ class Warehouse:
         query = (
             sa.select(
                 runs,
-                (runs.c.run_id == self.pointer.c.run_id).label("is_current"),
+                # No current refresh (only failed attempts so far): false, not null.
+                sa.func.coalesce(runs.c.run_id == self.pointer.c.run_id, False).label("is_current"),
             )
             .select_from(runs.outerjoin(self.pointer, runs.c.run_id == self.pointer.c.run_id))
             .order_by(runs.c.finished_at.desc())
