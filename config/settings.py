@@ -57,6 +57,37 @@ class SourceSettings(_Section):
         (),
         description="non-canonical columns to keep as text attributes (segments, profiles)",
     )
+    encoding: str = Field(
+        "utf-8",
+        description="text encoding of a CSV file: utf-8 (a BOM is accepted) or any Python "
+        "codec name, e.g. windows-1258 for Vietnamese Windows exports, cp1252, latin-1",
+    )
+    null_values: tuple[str, ...] = Field(
+        (),
+        description="extra cell texts that mean 'no value' (e.g. 'NULL', 'N/A', '-'); "
+        "empty and blank cells always do",
+    )
+    decimal_separator: Literal[".", ","] = Field(
+        ".", description="decimal separator of amounts and numbers: '.' or ','"
+    )
+    thousands_separator: Literal["", ",", ".", " ", "'"] = Field(
+        "",
+        description="thousands separator accepted in amounts and numbers (e.g. '.' for "
+        "20.000.000); empty: none accepted",
+    )
+    max_rejected_share: Decimal = Field(
+        Decimal("0.01"),
+        ge=0,
+        le=1,
+        description="stop the refresh (exit 1, nothing published) when more than this share "
+        "of the source's rows is rejected; below it, rejected rows go to quarantine",
+    )
+
+    @model_validator(mode="after")
+    def _separators_differ(self) -> SourceSettings:
+        if self.thousands_separator == self.decimal_separator:
+            raise ValueError("decimal_separator and thousands_separator must differ")
+        return self
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceSettings:
