@@ -125,7 +125,12 @@ def _resolve_paths(settings: Settings, base_dir: Path) -> Settings:
     warehouse = settings.warehouse.model_copy(
         update={"url": _resolve_duckdb_url(settings.warehouse.url, base_dir)}
     )
-    return settings.model_copy(update={"sources": sources, "warehouse": warehouse})
+    quality = settings.quality.model_copy(
+        update={"reports_dir": (base_dir / settings.quality.reports_dir).resolve()}
+    )
+    return settings.model_copy(
+        update={"sources": sources, "warehouse": warehouse, "quality": quality}
+    )
 
 
 def _resolve_source(source: SourceSettings, base_dir: Path) -> SourceSettings:

@@ -212,6 +212,12 @@ class MoneySettings(_Section):
         4, ge=0, le=12, description="decimal places kept for amounts; more in the input is an error"
     )
     currency: str = Field("VND", description="currency of the published amounts")
+    max_line_amount: Decimal = Field(
+        Decimal("1e15"),
+        gt=0,
+        description="an order line whose amount or unit price is this large or larger (in "
+        "absolute value) is rejected as implausible",
+    )
 
 
 class RfmSegmentRule(_Section):
@@ -422,6 +428,23 @@ class ScheduleSettings(_Section):
     )
 
 
+class QualitySettings(_Section):
+    """Where each refresh's reports go and how published tables are checked."""
+
+    reports_dir: Path = Field(
+        Path("reports"),
+        description="folder of the per-refresh reports (quarantine CSV, Data Docs); "
+        "relative to the config file",
+    )
+    max_customer_change: Decimal = Field(
+        Decimal("0.5"),
+        ge=0,
+        description="the published customer count may differ from the previous refresh's "
+        "by at most this share (0.5 = ±50%); past it the refresh fails",
+    )
+    data_docs: bool = Field(True, description="write Great Expectations Data Docs per refresh")
+
+
 class Settings(_Section):
     """Everything one refresh needs."""
 
@@ -434,6 +457,7 @@ class Settings(_Section):
     rfm: RfmSettings = Field(default_factory=RfmSettings)
     segments: SegmentsSettings = Field(default_factory=SegmentsSettings)
     personas: PersonaSettings = Field(default_factory=PersonaSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
 
     @field_validator("sources")
     @classmethod

@@ -116,7 +116,8 @@ def _run_refresh(
     try:
         return refresh(config_path=config.path, as_of=as_of, reason=reason, trigger=trigger)
     except Exception as exc:
-        _fail(str(exc), _exit_code(exc))
+        report = getattr(exc, "report", None)  # rejected rows, for a data problem
+        _fail(f"{exc} (quarantine: {report})" if report else str(exc), _exit_code(exc))
 
 
 @app.command()
@@ -312,6 +313,11 @@ def _print_summary(result: RefreshResult) -> None:
         console.print(
             f"Leads: {int(leads['is_target'].sum()):,} of {leads.height:,} are target "
             f"customers{auc}"
+        )
+    if result.rows_rejected:
+        console.print(
+            f"Quarantine: {result.rows_rejected:,} of {result.rows_in:,} input rows rejected "
+            f"(table quarantine; {result.report_dir / 'quarantine.csv'})"
         )
     views = ", ".join(spec.name for spec in OUTPUT_TABLES)
     console.print(

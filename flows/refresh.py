@@ -20,7 +20,15 @@ from prefect import flow, get_run_logger
 from config.loader import LoadedConfig, load_config
 from config.settings import Settings
 from flows.profile import profile, transitions
-from flows.tasks import USED_SOURCES, extract, publish, transform, validate
+from flows.tasks import (
+    USED_SOURCES,
+    DataValidationError,
+    extract,
+    publish,
+    transform,
+    validate,
+)
+from quality.reports import report_dir, write_quarantine_csv
 from warehouse.engine import display_url
 from warehouse.publish import RunRecord, WarehouseError, new_run_id, open_warehouse
 
@@ -38,6 +46,9 @@ class RefreshResult:
     schema: str
     tables: dict[str, pl.DataFrame]
     next_due_at: datetime
+    rows_in: int
+    rows_rejected: int
+    report_dir: Path
     lead_score_auc: float | None = None
 
 
@@ -69,19 +80,45 @@ def refresh(
     logger.info("refresh %s (as_of %s, trigger %s)", run.refresh_id, as_of, trigger)
     try:
         raw = extract(settings)
-        inputs = validate(raw, settings)
+        try:
+            inputs = validate(raw, settings)
+        except DataValidationError as exc:
+            rows_in = sum(split.rows_in for split in exc.splits.values())
+            rejected = sum(split.rows_rejected for split in exc.splits.values())
+            run = _finish(
+                run,
+                run.finished_at,
+                rows_in=rows_in,
+                rows_accepted=rows_in - rejected,
+                rows_quarantined=rejected,
+            )
+            exc.report = _write_quarantine(settings, run.refresh_id, exc.quarantine)
+            raise
+        report = _write_quarantine(settings, run.refresh_id, inputs.quarantine)
+        if inputs.rows_rejected:
+            logger.warning(
+                "%s of %s input rows rejected into the quarantine (see %s)",
+                f"{inputs.rows_rejected:,}",
+                f"{inputs.rows_in:,}",
+                report,
+            )
         computed = transform(inputs, settings, as_of, config.config_hash)
         profiles = profile(computed, inputs, settings, as_of)
         moves = transitions(computed, settings, run.refresh_id)
-        tables = {**computed.tables, **profiles.tables, "segment_transitions": moves}
+        tables = {
+            **computed.tables,
+            **profiles.tables,
+            "segment_transitions": moves,
+            "quarantine": inputs.quarantine,
+        }
         finished = _now()
         run = _finish(
             run,
             finished,
             status="succeeded",
             rows_in=inputs.rows_in,
-            rows_accepted=inputs.rows_in,
-            rows_quarantined=0,
+            rows_accepted=inputs.rows_accepted,
+            rows_quarantined=inputs.rows_rejected,
             customers=tables["customer_segments"].height,
             lead_score_auc=profiles.lead_score_auc,
             next_due_at=finished + relativedelta(months=settings.schedule.cadence_months),
@@ -101,8 +138,16 @@ def refresh(
         schema=settings.warehouse.schema_name,
         tables=tables,
         next_due_at=run.next_due_at or finished,
+        rows_in=inputs.rows_in,
+        rows_rejected=inputs.rows_rejected,
+        report_dir=report.parent,
         lead_score_auc=profiles.lead_score_auc,
     )
+
+
+def _write_quarantine(settings: Settings, refresh_id: str, quarantine: pl.DataFrame) -> Path:
+    folder = report_dir(settings.quality.reports_dir, refresh_id)
+    return write_quarantine_csv(quarantine, folder)
 
 
 def _now() -> datetime:

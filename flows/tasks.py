@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
+from pathlib import Path
 
 import polars as pl
 from prefect import get_run_logger, task
@@ -21,8 +22,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
 from config.settings import Settings
-from schemas.cross_checks import lines_without_package_tier, mixed_currencies
+from schemas.cross_checks import (
+    duplicate_order_lines,
+    lines_without_package_tier,
+    mixed_currencies,
+    unknown_customers,
+)
 from schemas.inputs import raw_schema
+from schemas.quarantine import REJECTED, SourceSplit, empty_quarantine, split_source
 from schemas.validation import PROBLEM_SCHEMA, find_problems, summarise_problems
 from sources.extract import extract_source
 from transforms.customer_metrics import customer_metrics, valid_order_lines
@@ -57,12 +64,23 @@ PERSONA_ID = "P1"  # the persona of the key tier's best customers
 
 
 class DataValidationError(Exception):
-    """Input rows broke their contract; nothing was published. The CLI exits 1."""
+    """The input cannot be used as it is; nothing was published. The CLI exits 1."""
 
-    def __init__(self, problems: pl.DataFrame) -> None:
+    def __init__(
+        self,
+        problems: pl.DataFrame,
+        *,
+        quarantine: pl.DataFrame | None = None,
+        splits: dict[str, SourceSplit] | None = None,
+        reasons: list[str] | None = None,
+    ) -> None:
         self.problems = problems
+        self.report: Path | None = None  # the quarantine CSV, once written
+        self.quarantine = quarantine if quarantine is not None else empty_quarantine()
+        self.splits = splits or {}
+        why = f" ({'; '.join(reasons)})" if reasons else ""
         super().__init__(
-            f"{problems.height} problem(s) in the input, nothing published: "
+            f"{problems.height} problem(s) in the input, nothing published{why}: "
             f"{summarise_problems(problems)}"
         )
 
@@ -106,7 +124,7 @@ def extract(settings: Settings) -> dict[str, pl.DataFrame]:
 
 @dataclass(frozen=True)
 class ValidatedInputs:
-    """Staged, typed inputs that passed their contracts."""
+    """Staged, typed inputs: the rows that passed their contracts, and the quarantine."""
 
     orders: pl.LazyFrame
     customers: pl.LazyFrame | None
@@ -115,51 +133,71 @@ class ValidatedInputs:
     leads: pl.LazyFrame | None
     feedback: pl.LazyFrame | None
     rows_in: int
+    rows_rejected: int
+    quarantine: pl.DataFrame  # QUARANTINE_SCHEMA: one row per problem found
+
+    @property
+    def rows_accepted(self) -> int:
+        """Input rows that go on (rows_in − rows_rejected)."""
+        return self.rows_in - self.rows_rejected
+
+
+# Rows of a source that name a customer: checked against customers when it is given.
+CUSTOMER_REFERENCES = (
+    ("orders", "customer_id"),
+    ("contacts", "customer_id"),
+    ("feedback", "customer_id"),
+    ("leads", "converted_customer_id"),
+)
 
 
 @task(name="validate", cache_policy=NO_CACHE)
 def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInputs:
-    """Check every source against its contract, then across sources; stage what passed.
+    """Check every source against its contract and across sources; quarantine bad rows.
+
+    Rejected rows go to the quarantine with their problem; the rest are staged and go
+    on. Rows in = rows accepted + rows rejected, per source.
 
     Raises:
-        DataValidationError: with every problem found, when any row is bad.
+        DataValidationError: a source cannot be used (a required column is missing,
+            currencies are mixed) or rejects more than its `max_rejected_share`.
     """
-    scale = settings.money.scale
-    problems: list[pl.DataFrame] = []
-    staged: dict[str, pl.LazyFrame] = {}
+    splits: dict[str, SourceSplit] = {}
+    fatal: list[pl.DataFrame] = []
     for name, rows in raw.items():
-        date_format = settings.sources[name].date_format
         with timed(f"validate {name}") as facts:
-            found = find_problems(
-                name, rows, raw_schema(name, scale=scale, date_format=date_format)
+            problems = _contract_problems(name, rows, settings)
+            fatal.append(problems.filter(pl.col("row_number").is_null()))
+            splits[name] = split_source(
+                name, rows, problems.filter(pl.col("row_number").is_not_null())
             )
-            facts["rows"], facts["problems"] = rows.height, found.height
-        problems.append(found)
-        if found.is_empty():
-            stage = stage_orders if name == "orders" else partial(stage_source, name)
-            # Staged once and kept: every later plan starts from typed columns instead of
-            # parsing the text again.
-            staged[name] = (
-                stage(
-                    rows.lazy(),
-                    scale=scale,
-                    date_format=date_format,
-                    extra_columns=settings.sources[name].extra_columns,
-                )
-                .collect()
-                .lazy()
-            )
+            facts["rows"], facts["rejected"] = rows.height, splits[name].rows_rejected
+    staged = {name: _stage(name, split.accepted, settings) for name, split in splits.items()}
+    for name, problems in _cross_source_problems(staged, settings).items():
+        again = split_source(name, staged[name].collect(), problems)
+        staged[name] = again.accepted.lazy()
+        first = splits[name]
+        splits[name] = SourceSplit(
+            accepted=again.accepted,
+            quarantine=pl.concat([first.quarantine, again.quarantine]),
+            rows_in=first.rows_in,
+            rows_rejected=first.rows_rejected + again.rows_rejected,
+        )
     if "orders" in staged:
-        problems.append(mixed_currencies(staged["orders"], currency=settings.money.currency))
+        fatal.append(mixed_currencies(staged["orders"], currency=settings.money.currency))
         if settings.tiers.rule == "package" and "products" in staged:
-            problems.append(
+            fatal.append(
                 lines_without_package_tier(
                     staged["orders"], staged["products"], packages=settings.tiers.packages
                 )
             )
-    all_problems = pl.concat(problems) if problems else pl.DataFrame(schema=PROBLEM_SCHEMA)
-    if not all_problems.is_empty():
-        raise DataValidationError(all_problems)
+    quarantine = (
+        pl.concat([split.quarantine for split in splits.values()]) if splits else empty_quarantine()
+    )
+    reasons, over_threshold = _past_threshold(splits, settings)
+    blocking = pl.concat([pl.DataFrame(schema=PROBLEM_SCHEMA), *fatal, *over_threshold])
+    if not blocking.is_empty():
+        raise DataValidationError(blocking, quarantine=quarantine, splits=splits, reasons=reasons)
     return ValidatedInputs(
         orders=staged["orders"],
         customers=staged.get("customers"),
@@ -167,8 +205,73 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
         contacts=staged.get("contacts"),
         leads=staged.get("leads"),
         feedback=staged.get("feedback"),
-        rows_in=sum(rows.height for rows in raw.values()),
+        rows_in=sum(split.rows_in for split in splits.values()),
+        rows_rejected=sum(split.rows_rejected for split in splits.values()),
+        quarantine=quarantine,
     )
+
+
+def _contract_problems(name: str, rows: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    schema = raw_schema(
+        name,
+        scale=settings.money.scale,
+        date_format=settings.sources[name].date_format,
+        max_line_amount=settings.money.max_line_amount,
+    )
+    problems = find_problems(name, rows, schema)
+    if name == "orders" and problems.filter(pl.col("row_number").is_null()).is_empty():
+        problems = pl.concat([problems, duplicate_order_lines(rows)])
+    return problems
+
+
+def _stage(name: str, accepted: pl.DataFrame, settings: Settings) -> pl.LazyFrame:
+    stage = stage_orders if name == "orders" else partial(stage_source, name)
+    source = settings.sources[name]
+    # Staged once and kept: every later plan starts from typed columns instead of
+    # parsing the text again.
+    return (
+        stage(
+            accepted.lazy(),
+            scale=settings.money.scale,
+            date_format=source.date_format,
+            extra_columns=source.extra_columns,
+        )
+        .collect()
+        .lazy()
+    )
+
+
+def _cross_source_problems(
+    staged: dict[str, pl.LazyFrame], settings: Settings
+) -> dict[str, pl.DataFrame]:
+    """Rows naming a customer the customers source lacks (only when customers is given)."""
+    customers = staged.get("customers")
+    if customers is None:
+        return {}
+    found = {
+        name: unknown_customers(staged[name], name, column, customers)
+        for name, column in CUSTOMER_REFERENCES
+        if name in staged
+    }
+    return {name: problems for name, problems in found.items() if not problems.is_empty()}
+
+
+def _past_threshold(
+    splits: dict[str, SourceSplit], settings: Settings
+) -> tuple[list[str], list[pl.DataFrame]]:
+    """Each source that rejected more than its max_rejected_share: why, and its problems."""
+    reasons, problems = [], []
+    for name, split in splits.items():
+        limit = settings.sources[name].max_rejected_share
+        if split.rows_in and split.rows_rejected > limit * split.rows_in:
+            reasons.append(
+                f"{name}: {split.rows_rejected:,} of {split.rows_in:,} rows rejected "
+                f"({split.rows_rejected / split.rows_in:.1%}), above "
+                f"sources.{name}.max_rejected_share {float(limit):.1%}"
+            )
+            rejected = split.quarantine.filter(pl.col("action") == REJECTED)
+            problems.append(rejected.select(list(PROBLEM_SCHEMA)))
+    return reasons, problems
 
 
 @dataclass(frozen=True)

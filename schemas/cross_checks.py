@@ -1,8 +1,10 @@
 """Checks across sources that a single source's contract cannot see.
 
-Produces problem frames (same columns as `schemas.validation.PROBLEM_SCHEMA`)
-for order lines that the configured rules cannot use: lines whose product has
-no package tier under the package rule, and currencies mixed in one run.
+Produces problem frames (same columns as `schemas.validation.PROBLEM_SCHEMA`):
+order lines the configured rules cannot use (no package tier under the package
+rule, currencies mixed in one run), order lines repeated verbatim, and rows
+naming a customer the customers source does not have (orders, contacts,
+feedback, converted leads).
 """
 
 from __future__ import annotations
@@ -51,5 +53,43 @@ def mixed_currencies(orders: pl.LazyFrame, *, currency: str) -> pl.DataFrame:
             value=pl.col("currency"),
         )
         .collect()
+        .cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def unknown_customers(
+    frame: pl.LazyFrame, source: str, column: str, customers: pl.LazyFrame
+) -> pl.DataFrame:
+    """Rows of `source` whose `column` names a customer that `customers` does not have."""
+    known = customers.select(pl.col("customer_id").alias(column)).unique()
+    return (
+        frame.filter(pl.col(column).is_not_null())
+        .join(known, on=column, how="anti")
+        .select(
+            source=pl.lit(source),
+            row_number=pl.col("_row_number").cast(pl.Int64),
+            column=pl.lit(column),
+            problem=pl.lit("customer not found in customers"),
+            value=pl.col(column).cast(pl.String),
+        )
+        .collect()
+        .cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def duplicate_order_lines(orders: pl.DataFrame) -> pl.DataFrame:
+    """Order lines identical in every column to an earlier line (an export's double rows)."""
+    columns = [c for c in orders.columns if c != "_row_number"]
+    line = pl.struct(columns)
+    return (
+        orders.with_columns(first_row=pl.col("_row_number").min().over(line))
+        .filter(~line.is_first_distinct())
+        .select(
+            source=pl.lit("orders"),
+            row_number=pl.col("_row_number").cast(pl.Int64),
+            column=pl.lit(None, pl.String),
+            problem=pl.format("duplicate of order line row {}", pl.col("first_row")),
+            value=pl.lit(None, pl.String),
+        )
         .cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
     )

@@ -11,15 +11,19 @@ validation always casts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 import pandera.polars as pa
 import polars as pl
 
 from transforms import parsing
+from transforms.customer_metrics import REFUNDED_STATUSES
 
 Kind = Literal["id", "text", "money", "number", "integer", "datetime", "date", "flag"]
 ROW_NUMBER = "_row_number"  # 1-based position of the row in its source, kept for error reports
+DEFAULT_MAX_LINE_AMOUNT = Decimal("1e15")
+MIN_AGE, MAX_AGE = 0, 120
 
 
 @dataclass(frozen=True)
@@ -170,18 +174,26 @@ def _key_check(name: str) -> pa.Check:
     )
 
 
-def raw_schema(source: str, *, scale: int, date_format: str | None) -> pa.DataFrameSchema:
+def raw_schema(
+    source: str,
+    *,
+    scale: int,
+    date_format: str | None,
+    max_line_amount: Decimal = DEFAULT_MAX_LINE_AMOUNT,
+) -> pa.DataFrameSchema:
     """The pandera schema of a source's rows as extracted (all text, canonical names).
 
     Args:
         source: one of the contract's source names.
         scale: decimal places allowed in money and numbers.
         date_format: strftime format of dates, or None for ISO 8601.
+        max_line_amount: order lines with an amount or unit price this large are rejected.
     """
     columns: dict[str, pa.Column] = {}
     unique_key = UNIQUE_KEYS.get(source)
     for column in SOURCE_COLUMNS[source]:
         checks = [check for check in [_parse_check(column, scale, date_format)] if check]
+        checks += _plausibility_checks(source, column, scale, max_line_amount)
         if column.required:
             checks.append(_key_check(column.name))
         columns[column.name] = pa.Column(
@@ -194,6 +206,54 @@ def raw_schema(source: str, *, scale: int, date_format: str | None) -> pa.DataFr
         )
     checks = [_amount_derivable_check()] if source == "orders" else []
     return pa.DataFrameSchema(columns, checks=checks, strict=False, name=source)
+
+
+def _plausibility_checks(
+    source: str, column: CanonicalColumn, scale: int, max_line_amount: Decimal
+) -> list[pa.Check]:
+    """Values that parse but cannot be right: a line's sign, size or a person's age."""
+    name = column.name
+
+    def check(rule: pl.Expr, error: str) -> pa.Check:
+        # Null where the text does not parse: the parse check already reports those.
+        return pa.Check(lambda data: data.lazyframe.select(rule.fill_null(True)), error=error)
+
+    limit = pl.lit(max_line_amount).cast(pl.Decimal(38, 0))
+    if source == "orders" and name == "quantity":
+        refund = parsing.text("status").str.to_lowercase().is_in(list(REFUNDED_STATUSES))
+
+        def not_negative_unless_refund(data: pa.PolarsData) -> pl.LazyFrame:
+            names = data.lazyframe.collect_schema().names()
+            is_refund = refund.fill_null(False) if "status" in names else pl.lit(False)
+            rule = (parsing.parse_integer(name) >= 0) | is_refund
+            return data.lazyframe.select(rule.fill_null(True))
+
+        return [
+            pa.Check(
+                not_negative_unless_refund, error="negative quantity on a line that is not a refund"
+            )
+        ]
+    if source == "orders" and name == "unit_price":
+        price = parsing.parse_decimal(name, scale)
+        return [
+            check(price > 0, "unit price is zero or negative"),
+            check(
+                price.abs() < limit,
+                f"unit price is implausibly large (>= money.max_line_amount {max_line_amount:,})",
+            ),
+        ]
+    if source == "orders" and name == "amount":
+        amount = parsing.parse_decimal(name, scale)
+        return [
+            check(
+                amount.abs() < limit,
+                f"amount is implausibly large (>= money.max_line_amount {max_line_amount:,})",
+            )
+        ]
+    if name == "age":
+        age = parsing.parse_integer(name)
+        return [check(age.is_between(MIN_AGE, MAX_AGE), f"age outside {MIN_AGE}-{MAX_AGE}")]
+    return []
 
 
 def _amount_derivable_check() -> pa.Check:

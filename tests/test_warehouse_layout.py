@@ -90,6 +90,8 @@ def downgrade_to_version_1(warehouse: Warehouse) -> None:
     with warehouse.engine.begin() as connection:
         connection.exec_driver_sql(f"DROP VIEW {warehouse._qualified('refresh_runs')}")
         connection.exec_driver_sql(f"DROP TABLE {warehouse._qualified('_schema_version')}")
+        connection.exec_driver_sql(f"DROP VIEW {warehouse._qualified('quarantine')}")
+        connection.exec_driver_sql(f"DROP TABLE {warehouse._qualified('quarantine_history')}")
         for column in ("personas_version", "pruned_at"):
             connection.exec_driver_sql(f"ALTER TABLE {runs} DROP COLUMN {column}")
         select = ", ".join(f"h.{c}" for c in ["refresh_id", *v1_columns])
@@ -112,6 +114,7 @@ def test_a_version_1_warehouse_is_migrated_and_keeps_its_current_refresh(
     warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
     change = warehouse.ensure_schema()
     assert str(change) == f"migrated from schema version 1 to {SCHEMA_VERSION}"
+    assert warehouse.read_current("quarantine").height == 0  # version 3's table exists now
     assert recorded_versions(warehouse) == [SCHEMA_VERSION]
     runs = warehouse.read_current("refresh_runs")
     assert runs.select("refresh_id", "personas_version", "pruned_at").rows() == [("r1", None, None)]

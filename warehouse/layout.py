@@ -14,6 +14,7 @@ Schema versions:
    `_schema_version` table).
 2. `_schema_version`; `refresh_runs` gains `personas_version` and `pruned_at`;
    the views and their columns carry comments.
+3. `quarantine` (with `quarantine_history`): the input rows set aside.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlalchemy.schema import CreateColumn, SetColumnComment, SetTableComment
 
 from warehouse.tables import CURRENT_POINTER, OUTPUT_TABLES, REFRESH_ID, REFRESH_RUNS, OutputTable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 VERSION_TABLE = "_schema_version"
 # Dialects that speak COMMENT ON (others keep their tables, without comments).
 COMMENT_ON_DIALECTS = ("postgresql", "duckdb")
@@ -136,8 +137,13 @@ def _add_refresh_run_columns(connection: sa.Connection, layout: Layout) -> None:
     _add_columns(connection, layout, REFRESH_RUNS.name, ["personas_version", "pruned_at"])
 
 
+def _nothing_to_alter(connection: sa.Connection, layout: Layout) -> None:
+    """Version 2 -> 3: only a new table, which `create_all` adds."""
+
+
 _MIGRATIONS: dict[int, Callable[[sa.Connection, Layout], None]] = {
     1: _add_refresh_run_columns,
+    2: _nothing_to_alter,
 }
 
 

@@ -83,8 +83,8 @@ REFRESH_RUNS = OutputTable(
         O("reason", _text, "why the refresh was run, as given by whoever started it"),
         O("config_hash", _text, "hash of the effective configuration"),
         O("rows_in", _whole, "input rows read across all sources"),
-        O("rows_accepted", _whole, "input rows that passed validation"),
-        O("rows_quarantined", _whole, "input rows set aside by validation"),
+        O("rows_accepted", _whole, "input rows that went on (rows_in − rows_quarantined)"),
+        O("rows_quarantined", _whole, "input rows rejected into the quarantine"),
         O("customers", _whole, "customers published"),
         O("lead_score_auc", _share, "AUC of fit_score, converted vs unconverted leads"),
         O("next_due_at", _timestamp, "when the next refresh is due (finished_at + cadence)"),
@@ -234,6 +234,19 @@ SEGMENT_TRANSITIONS = OutputTable(
         O("revenue", _money, "their revenue in this refresh (previous one for lost)"),
     ),
 )
+QUARANTINE = OutputTable(
+    "quarantine",
+    "one problem found in an input row (a row with two problems has two)",
+    (
+        O("source", _text, "input source: orders, customers, contacts, products, leads, feedback"),
+        O("row_number", _whole, "1-based position of the row among the source's data rows"),
+        O("key", _text, "the row's key (customer_id / order_id for orders)"),
+        O("column", _text, "the column at fault (null: the row as a whole)"),
+        O("problem", _text, "what is wrong, in words"),
+        O("value", _text, "the offending value as read (null for row-level problems)"),
+        O("action", _text, "row rejected (left out) or value cleared (row kept, value null)"),
+    ),
+)
 del O
 
 # Data tables, published together; refresh_runs is written alongside them.
@@ -247,6 +260,7 @@ DATA_TABLES: tuple[OutputTable, ...] = (
     PERSONA_CARDS,
     LEAD_SCORES,
     SEGMENT_TRANSITIONS,
+    QUARANTINE,
 )
 OUTPUT_TABLES: tuple[OutputTable, ...] = (REFRESH_RUNS, *DATA_TABLES)
 CURRENT_POINTER = "_current_refresh"
