@@ -23,6 +23,7 @@ from flows.profile import profile, transitions
 from flows.tasks import (
     USED_SOURCES,
     DataValidationError,
+    check_tables,
     extract,
     publish,
     transform,
@@ -111,6 +112,7 @@ def refresh(
             "segment_transitions": moves,
             "quarantine": inputs.quarantine,
         }
+        check_tables(settings, tables, run.refresh_id)
         finished = _now()
         run = _finish(
             run,

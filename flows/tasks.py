@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
 from config.settings import Settings
+from quality.reports import report_dir
 from schemas.cross_checks import (
     duplicate_order_lines,
     lines_without_package_tier,
@@ -38,6 +39,7 @@ from transforms.profiles import best_customers
 from transforms.revenue_tiers import assign_tiers, tier_summary
 from transforms.rfm import (
     DEFAULT_SEGMENT_MAP,
+    PYMC_OTHER,
     PYMC_SEGMENTS,
     RfmRule,
     pymc_rfm_segments,
@@ -54,7 +56,7 @@ from transforms.segmentation import (
 from transforms.staging import stage_orders, stage_source
 from warehouse.publish import RunRecord, Warehouse, WarehouseError, open_warehouse
 from warehouse.retention import prune
-from warehouse.tables import CUSTOMER_SEGMENTS
+from warehouse.tables import CUSTOMER_SEGMENTS, DATA_TABLES
 
 # Sources the outputs use; all but orders are optional.
 USED_SOURCES = ("orders", "customers", "products", "contacts", "leads", "feedback")
@@ -484,3 +486,55 @@ def _apply_retention(warehouse: Warehouse, keep: int) -> None:
             len(result.pruned),
             f"{result.rows_pruned:,}",
         )
+
+
+class PublishedCheckError(Exception):
+    """The refresh's tables failed a Great Expectations check; nothing was published."""
+
+
+def allowed_segment_values(settings: Settings) -> dict[str, list[str]]:
+    """The labels each customer_segments segment column may hold under this config."""
+    rfm = settings.rfm
+    if rfm.preset == "pymc":
+        rfm_names = [*(rfm.pymc_segments or PYMC_SEGMENTS), PYMC_OTHER]
+    else:
+        rfm_names = [rule.name for rule in (rfm.segments or DEFAULT_SEGMENT_MAP)]
+    allowed = {"rfm_segment": rfm_names}
+    for base, (rules, default) in segment_bases(settings).items():
+        allowed[f"{base}_segment"] = [rule.name for rule in rules] + [default]
+    return allowed
+
+
+@task(name="check published tables", cache_policy=NO_CACHE)
+def check_tables(settings: Settings, tables: dict[str, pl.DataFrame], refresh_id: str) -> Path:
+    """Great Expectations over the refresh's tables, before they become current.
+
+    Writes the Data Docs next to the run's other reports and returns their index.
+
+    Raises:
+        PublishedCheckError: an expectation failed; the previous refresh stays current.
+    """
+    from quality.published_checks import check_published  # GX takes seconds to import
+
+    with open_warehouse(settings) as warehouse:
+        previous = warehouse.current_rows("customer_segments")
+    docs_dir = report_dir(settings.quality.reports_dir, refresh_id) / "data_docs"
+    with timed("check published tables") as facts:
+        outcome = check_published(
+            {spec.name: tables[spec.name] for spec in DATA_TABLES},
+            segment_values=allowed_segment_values(settings),
+            previous_customers=previous,
+            max_customer_change=float(settings.quality.max_customer_change),
+            docs_dir=docs_dir if settings.quality.data_docs else None,
+            run_name=refresh_id,
+        )
+        facts["expectations"], facts["failed"] = outcome.expectations, len(outcome.failures)
+    if not outcome.success:
+        shown = "; ".join(outcome.failures[:3])
+        more = f"; and {len(outcome.failures) - 3} more" if len(outcome.failures) > 3 else ""
+        docs = f" (Data Docs: {outcome.docs_index})" if outcome.docs_index else ""
+        raise PublishedCheckError(
+            f"{len(outcome.failures)} check(s) of the published tables failed, nothing "
+            f"published: {shown}{more}{docs}"
+        )
+    return docs_dir

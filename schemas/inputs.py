@@ -220,17 +220,25 @@ def _plausibility_checks(
 
     limit = pl.lit(max_line_amount).cast(pl.Decimal(38, 0))
     if source == "orders" and name == "quantity":
-        refund = parsing.text("status").str.to_lowercase().is_in(list(REFUNDED_STATUSES))
-
+        # A return line is negative throughout (quantity and amount) or marked refunded;
+        # a negative quantity on a line whose amount is positive is neither.
         def not_negative_unless_refund(data: pa.PolarsData) -> pl.LazyFrame:
             names = data.lazyframe.collect_schema().names()
-            is_refund = refund.fill_null(False) if "status" in names else pl.lit(False)
-            rule = (parsing.parse_integer(name) >= 0) | is_refund
-            return data.lazyframe.select(rule.fill_null(True))
+            refund = (
+                parsing.text("status").str.to_lowercase().is_in(list(REFUNDED_STATUSES))
+                if "status" in names
+                else pl.lit(False)
+            )
+            positive_amount = (
+                parsing.parse_decimal("amount", scale) > 0 if "amount" in names else pl.lit(False)
+            )
+            bad = (parsing.parse_integer(name) < 0) & ~refund.fill_null(False) & positive_amount
+            return data.lazyframe.select(~bad.fill_null(False))
 
         return [
             pa.Check(
-                not_negative_unless_refund, error="negative quantity on a line that is not a refund"
+                not_negative_unless_refund,
+                error="negative quantity on a line whose amount is positive (not a refund)",
             )
         ]
     if source == "orders" and name == "unit_price":

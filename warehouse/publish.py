@@ -37,6 +37,7 @@ from warehouse.layout import (
     version_table,
 )
 from warehouse.tables import (
+    CURRENT_POINTER,
     DATA_TABLES,
     OUTPUT_TABLES,
     REFRESH_RUNS,
@@ -329,6 +330,21 @@ class Warehouse:
             )
             rows = [tuple(row) for row in result]
         return pl.DataFrame(rows, schema=available, orient="row") if rows else None
+
+    def current_rows(self, name: str) -> int | None:
+        """Rows of the current view `name`; None before any refresh was published."""
+        try:
+            with self.engine.connect() as connection:
+                if not sa.inspect(connection).has_table(
+                    CURRENT_POINTER, schema=self.metadata.schema
+                ):
+                    return None
+                if connection.execute(sa.select(self.pointer.c.refresh_id)).first() is None:
+                    return None
+                query = f"SELECT count(*) FROM {self._qualified(name)}"
+                return connection.exec_driver_sql(query).scalar_one()
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error(f"cannot count {name}", exc) from None
 
     def read_current(self, name: str) -> pl.DataFrame:
         """A current view as a frame (used by the CLI summary and tests)."""
