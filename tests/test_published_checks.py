@@ -1,0 +1,373 @@
+"""check_published on tiny hand-made refreshes: a valid one passes, each broken property fails
+with its exact line, and Data Docs land in the given directory only.
+
+A check_published call costs GX about a second (the first one also imports GX: seconds more),
+so each test makes one call and the broken properties share one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from quality.published_checks import CheckOutcome, check_published
+
+MONEY = pl.Decimal(38, 4)
+TIERS = ("Large", "Medium", "Small")
+BASES = ("demographic", "geographic", "psychographic", "behavioural")
+SEGMENT_VALUES = {
+    "rfm_segment": ["Champions", "Loyal", "At Risk", "Lost"],
+    "demographic_segment": ["SME (10-199 staff)", "Micro (<10 staff)", "Unknown"],
+    "geographic_segment": ["Hà Nội", "TP HCM", "Unknown"],
+    "psychographic_segment": ["Mainstream", "Sceptics", "Unknown"],
+    "behavioural_segment": ["Repeat buyers", "Lapsed", "Other"],
+}
+# Four customers in Pareto order (revenue descending); everything but revenue is fixed.
+CUSTOMERS = {
+    "customer_id": ["C1", "C2", "C3", "C4"],
+    "order_count": [6, 3, 2, 1],
+    "tier": ["Large", "Medium", "Small", "Small"],
+    "pareto_class": ["A", "A", "B", "C"],
+    "r_score": [5, 4, 2, 1],
+    "f_score": [5, 4, 3, 1],
+    "m_score": [5, 4, 2, 1],
+    "rfm_segment": ["Champions", "Loyal", "At Risk", "Lost"],
+    "demographic_segment": [
+        "SME (10-199 staff)",
+        "Micro (<10 staff)",
+        "SME (10-199 staff)",
+        "Unknown",
+    ],
+    "geographic_segment": ["Hà Nội", "Hà Nội", "TP HCM", "Unknown"],
+    "psychographic_segment": ["Mainstream", "Mainstream", "Sceptics", "Unknown"],
+    "behavioural_segment": ["Repeat buyers", "Repeat buyers", "Repeat buyers", "Lapsed"],
+    "is_best_customer": [True, False, False, False],
+    "persona_id": ["P1", None, None, None],
+}
+# 9 data tables; customer_segments 24 (two keys × 2, pareto_rank range, 7 label columns × 2,
+# 3 scores, cumulative_share × 2), tier_summary 8, pareto_summary 2, pareto_curve 7,
+# segment_summary 14 (keys 3, base set, 4 bases × (customers, shares), shares × 2), personas 10,
+# persona_cards 2, lead_scores 3, segment_transitions 6 (keys 4, 2 bases' customers).
+EXPECTATIONS = 76
+
+Mutation = Callable[[dict[str, pl.DataFrame]], None]
+
+
+def _share(part: Decimal, total: Decimal) -> float | None:
+    # as the transforms publish it: a float division, null when there is no revenue
+    return float(part) / float(total) if total else None
+
+
+def published(revenues: Sequence[str] = ("600", "300", "60", "40")) -> dict[str, pl.DataFrame]:
+    """A consistent refresh of the four CUSTOMERS with these revenues, every table derived."""
+    money = [Decimal(value) for value in revenues]
+    assert money == sorted(money, reverse=True), "revenues in Pareto order"
+    total = sum(money, Decimal(0))
+    cumulative = [sum(money[: rank + 1], Decimal(0)) for rank in range(len(money))]
+    n = len(money)
+    customers = pl.DataFrame(
+        {
+            **CUSTOMERS,
+            "revenue": pl.Series(money, dtype=MONEY),
+            "pareto_rank": list(range(1, n + 1)),
+            "cumulative_share": pl.Series([_share(c, total) for c in cumulative], dtype=pl.Float64),
+            "reason": ["rule fired"] * n,
+        }
+    )
+
+    def summary(column: str, groups: Sequence[str]) -> pl.DataFrame:
+        rows = customers.group_by(column).agg(customers=pl.len(), revenue=pl.col("revenue").sum())
+        by_group = {row[column]: row for row in rows.iter_rows(named=True)}
+        counts = [by_group[g]["customers"] if g in by_group else 0 for g in groups]
+        sums = [by_group[g]["revenue"] if g in by_group else Decimal(0) for g in groups]
+        return pl.DataFrame(
+            {
+                column: list(groups),
+                "customers": pl.Series(counts, dtype=pl.Int64),
+                "revenue": pl.Series(sums, dtype=MONEY),
+                "revenue_share": pl.Series([_share(s, total) for s in sums], dtype=pl.Float64),
+            }
+        )
+
+    tiers = summary("tier", TIERS)  # always all three, as published
+    key = tiers["revenue"].arg_max()
+    tiers = tiers.with_columns(
+        is_key_tier=pl.int_range(pl.len()) == key,
+        is_majority=(pl.int_range(pl.len()) == key) & (pl.col("revenue_share") > 0.5),
+    )
+    segments = pl.concat(
+        summary(f"{base}_segment", sorted(set(CUSTOMERS[f"{base}_segment"])))
+        .rename({f"{base}_segment": "segment"})
+        .select(pl.lit(base).alias("base"), pl.all())
+        for base in BASES
+    )
+    points = [math.ceil(p * n / 100) for p in range(101)]
+    curve = pl.DataFrame(
+        {
+            "customer_pct": range(101),
+            "cumulative_revenue_share": pl.Series(
+                [0.0 if rank == 0 else _share(cumulative[rank - 1], total) for rank in points],
+                dtype=pl.Float64,
+            ),
+        }
+    )
+    pareto = pl.DataFrame(
+        {
+            "customers": [n],
+            "revenue": pl.Series([total], dtype=MONEY),
+            "top_share_customers": [0.2],
+            "top_customers": [1],
+            "top_share_revenue": [_share(money[0], total)],
+            "customers_for_80pct": [2],
+            "gini": [0.5],
+        }
+    )
+    personas = pl.DataFrame(
+        {
+            "persona_id": ["P1", "P1", "P1"],
+            "kind": ["company", "company", "buyer"],
+            "attribute": ["industry", "city", "title_level"],
+            "value": ["Retail", "Hà Nội", "Director"],
+            "support": [1.0, 0.5, 0.75],
+            "lift": [2.0, 1.0, 1.5],
+            "customers": [1, 1, 1],
+            "population_share": [0.5, 0.5, 0.5],
+            "ci_low": [0.2, 0.1, 0.3],
+            "ci_high": [1.0, 0.9, 0.95],
+            "is_distinguishing": [True, False, True],
+        }
+    )
+    cards = pl.DataFrame(
+        {"persona_id": ["P1"], "name": ["Retail directors"], "key_tier": ["Large"]}
+    )
+    leads = pl.DataFrame(
+        {
+            "lead_id": ["L1", "L2", "L3"],
+            "fit_score": [1.0, 0.4, 0.0],
+            "is_target": [True, False, False],
+            "matched_persona_id": ["P1", None, None],
+            "matched_attributes": ["industry=Retail", "city=Hà Nội", None],
+        }
+    )
+    # since a previous refresh of 4 customers: C4 is new, a former Small customer was lost
+    transitions = pl.DataFrame(
+        [
+            ("tier", "Large", "Large", 1),
+            ("tier", "Medium", "Medium", 1),
+            ("tier", "Small", "Small", 1),
+            ("tier", "Small", "(lost)", 1),
+            ("tier", "(new)", "Small", 1),
+            ("rfm", "Champions", "Champions", 1),
+            ("rfm", "Loyal", "Loyal", 1),
+            ("rfm", "Loyal", "At Risk", 1),
+            ("rfm", "(new)", "Lost", 1),
+            ("rfm", "At Risk", "(lost)", 1),
+        ],
+        schema=["base", "from_segment", "to_segment", "customers"],
+        orient="row",
+    )
+    return {
+        "customer_segments": customers,
+        "tier_summary": tiers,
+        "pareto_summary": pareto,
+        "pareto_curve": curve,
+        "segment_summary": segments,
+        "personas": personas,
+        "persona_cards": cards,
+        "lead_scores": leads,
+        "segment_transitions": transitions,
+    }
+
+
+def check(
+    tables: dict[str, pl.DataFrame],
+    *,
+    previous_customers: int | None = None,
+    max_customer_change: float = 0.5,
+    docs_dir: Path | None = None,
+) -> CheckOutcome:
+    return check_published(
+        tables,
+        segment_values=SEGMENT_VALUES,
+        previous_customers=previous_customers,
+        max_customer_change=max_customer_change,
+        docs_dir=docs_dir,
+        run_name="20240601-0123456789ab",
+    )
+
+
+def set_cell(table: str, column: str, row: int, value: object) -> Mutation:
+    """A mutation: tables[table][row, column] = value."""
+
+    def mutate(tables: dict[str, pl.DataFrame]) -> None:
+        frame = tables[table]
+        values = frame[column].to_list()
+        values[row] = value
+        tables[table] = frame.with_columns(pl.Series(column, values, dtype=frame[column].dtype))
+
+    return mutate
+
+
+def test_a_consistent_refresh_passes_quietly(capfd: pytest.CaptureFixture[str]) -> None:
+    outcome = check(published())
+
+    assert outcome == CheckOutcome(
+        success=True, failures=[], expectations=EXPECTATIONS, docs_index=None
+    )
+    assert capfd.readouterr() == ("", "")  # no progress bars, logs or warnings
+
+
+def _segment_share(tables: dict[str, pl.DataFrame]) -> None:
+    frame = tables["segment_summary"]
+    tables["segment_summary"] = frame.with_columns(
+        revenue_share=pl.when((pl.col("base") == "demographic") & (pl.col("segment") == "Unknown"))
+        .then(0.0)
+        .otherwise(pl.col("revenue_share"))
+    )
+
+
+# Broken properties, each with its mutation and the exact line it must produce. They touch
+# different cells, so one refresh carries them all and one GX call checks them (GX costs about
+# a second per call): each property's test looks for its line, and one test checks that the
+# lines are all there is.
+BROKEN: list[tuple[str, Mutation, str]] = [
+    (
+        "duplicate customer_id",
+        set_cell("customer_segments", "customer_id", 3, "C1"),
+        "customer_segments: expect_column_values_to_be_unique(customer_id): "
+        "2 unexpected values, e.g. ['C1', 'C1']",
+    ),
+    (
+        "segment value outside segment_values",
+        set_cell("customer_segments", "rfm_segment", 1, "Sleeping Beauty"),
+        "customer_segments: expect_column_values_to_be_in_set(rfm_segment): "
+        "1 unexpected value, e.g. ['Sleeping Beauty']",
+    ),
+    (
+        "unknown tier",
+        set_cell("customer_segments", "tier", 0, "Huge"),
+        "customer_segments: expect_column_values_to_be_in_set(tier): "
+        "1 unexpected value, e.g. ['Huge']",
+    ),
+    (
+        "customer count change past the bound",
+        lambda tables: None,  # previous_customers=10, ±50%: 5..15, and there are 4
+        "customer_segments: expect_table_row_count_to_be_between: "
+        "observed 4, expected between 5 and 15 (previous refresh 10 ± 50%)",
+    ),
+    (
+        "tier customers disagree with customer_segments",
+        set_cell("tier_summary", "customers", 2, 3),  # Small has 2 customers
+        "tier_summary: expect_column_sum_to_be_between(customers): observed 5, expected 4",
+    ),
+    (
+        "tier shares sum to 1.05",
+        set_cell("tier_summary", "revenue_share", 2, 0.15),  # 0.6 + 0.3 + 0.15
+        "tier_summary: expect_column_sum_to_be_between(revenue_share): "
+        "observed 1.05, expected 1 ± 1e-09",
+    ),
+    (
+        "falling Pareto curve",
+        set_cell("pareto_curve", "cumulative_revenue_share", 50, 0.5),  # 49%: 0.9, 51%: 0.96
+        "pareto_curve: expect_column_values_to_be_increasing(cumulative_revenue_share): "
+        "1 unexpected value, e.g. [0.5]",
+    ),
+    (
+        "a base's segment shares do not sum to 1",
+        _segment_share,  # demographic: 0.66 + 0.3 + 0 (was 0.04)
+        "segment_summary: expect_column_sum_to_be_between(revenue_share) "
+        "where base == 'demographic': observed 0.96, expected 1 ± 1e-09",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def broken() -> CheckOutcome:
+    tables = published()
+    for _, mutate, _ in BROKEN:
+        mutate(tables)
+    return check(tables, previous_customers=10, max_customer_change=0.5)
+
+
+@pytest.mark.parametrize("line", [line for *_, line in BROKEN], ids=[name for name, *_ in BROKEN])
+def test_a_broken_property_fails_with_its_line(broken: CheckOutcome, line: str) -> None:
+    assert line in broken.failures
+    assert not broken.success
+
+
+def test_a_broken_refresh_fails_with_exactly_its_lines_in_table_and_suite_order(
+    broken: CheckOutcome,
+) -> None:
+    assert broken.failures == [line for *_, line in BROKEN]
+    assert broken.expectations == EXPECTATIONS + 1  # the change check
+
+
+def test_customer_count_change_exactly_at_the_bound_passes() -> None:
+    # 25 × (1 − 0.84) is exactly 4; in floats it is 4.000000000000001, which rounds up to 5
+    outcome = check(published(), previous_customers=25, max_customer_change=0.84)
+
+    assert outcome.success, outcome.failures
+    assert outcome.expectations == EXPECTATIONS + 1
+
+
+def test_net_negative_customers_make_the_curve_peak_above_1_and_fall_back() -> None:
+    # A customer whose refunds outweigh their purchases ranks last: the cumulative share
+    # reaches 1000/950 after C3 and falls back to 1 at 100%. That is correct, not broken.
+    tables = published(("600", "300", "100", "-50"))
+    assert tables["pareto_curve"]["cumulative_revenue_share"].max() > 1
+
+    outcome = check(tables)
+
+    assert outcome.success, outcome.failures
+    assert outcome.expectations == EXPECTATIONS + 1  # the curve: rising part, falling part
+
+
+def test_without_revenue_shares_must_be_null_instead_of_summing_to_1() -> None:
+    tables = published(("0", "0", "0", "0"))
+    assert tables["tier_summary"]["revenue_share"].is_null().all()
+
+    outcome = check(tables)
+
+    assert outcome.success, outcome.failures
+    # no share sums (4 bases + tiers) or bounds (tiers, segments, curve, cumulative_share:
+    # 2 each) or curve shape, and 2 "is null" in their place: 76 - 5 - 8 - 1 + 2
+    assert outcome.expectations == EXPECTATIONS - 12
+
+
+def test_docs_are_written_to_docs_dir_and_nowhere_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    docs = tmp_path / "docs" / "data_docs"  # parents created too
+    tables = published()
+    set_cell("customer_segments", "tier", 0, "Huge")(tables)
+
+    outcome = check(tables, docs_dir=docs)
+
+    assert outcome.docs_index == docs / "index.html"
+    assert outcome.docs_index.is_file()
+    pages = sorted(docs.glob("validations/customer_segments/20240601-0123456789ab/*/*.html"))
+    assert len(pages) == 1
+    page = pages[0].read_text(encoding="utf-8")
+    assert "20240601-0123456789ab" in page
+    assert "Huge" in page  # the failed expectation's unexpected value is on the page
+    assert len(list(docs.glob("validations/*/20240601-0123456789ab/*/*.html"))) == 9
+    assert "20240601-0123456789ab" in outcome.docs_index.read_text(encoding="utf-8")
+    assert list(cwd.iterdir()) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cwd", "docs"]
+    assert capfd.readouterr() == ("", "")
+
+
+def test_a_missing_table_is_a_caller_error() -> None:
+    tables = published()
+    del tables["lead_scores"]
+
+    with pytest.raises(ValueError, match="missing: lead_scores"):
+        check(tables)
