@@ -174,6 +174,9 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
                 name, rows, problems.filter(pl.col("row_number").is_not_null())
             )
             facts["rows"], facts["rejected"] = rows.height, splits[name].rows_rejected
+    unusable = pl.concat([pl.DataFrame(schema=PROBLEM_SCHEMA), *fatal])
+    if not unusable.is_empty():  # e.g. a required column is missing: nothing to stage
+        raise DataValidationError(unusable, splits=splits)
     staged = {name: _stage(name, split.accepted, settings) for name, split in splits.items()}
     for name, problems in _cross_source_problems(staged, settings).items():
         again = split_source(name, staged[name].collect(), problems)

@@ -247,7 +247,7 @@ def _plausibility_checks(
             check(price > 0, "unit price is zero or negative"),
             check(
                 price.abs() < limit,
-                f"unit price is implausibly large (>= money.max_line_amount {max_line_amount:,})",
+                f"unit price is implausibly large (>= money.max_line_amount {max_line_amount:,f})",
             ),
         ]
     if source == "orders" and name == "amount":
@@ -255,7 +255,7 @@ def _plausibility_checks(
         return [
             check(
                 amount.abs() < limit,
-                f"amount is implausibly large (>= money.max_line_amount {max_line_amount:,})",
+                f"amount is implausibly large (>= money.max_line_amount {max_line_amount:,f})",
             )
         ]
     if name == "age":
