@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from config.loader import DEFAULT_CONFIG_PATH, ConfigError, LoadedConfig, load_config
+from config.settings import Settings
 from sources.extract import SourceError
 from warehouse.publish import WarehouseError, open_warehouse
 from warehouse.tables import OUTPUT_TABLES
@@ -160,21 +161,90 @@ def demo(
 
 @app.command()
 def validate(config: ConfigOption = DEFAULT_CONFIG_PATH) -> None:
-    """Extract and validate only: print the problems found, publish nothing."""
+    """Extract and validate only: a table per source and per problem; publishes nothing.
+
+    Exits 0 when every source is usable (rows that would be quarantined are listed),
+    1 when a source is unusable or rejects more than its max_rejected_share.
+    """
     from flows.tasks import DataValidationError, extract
     from flows.tasks import validate as validate_task
 
     loaded = _load(config)
     try:
         raw = extract.fn(loaded.settings)
-        validate_task.fn(raw, loaded.settings)
+        inputs = validate_task.fn(raw, loaded.settings)
     except DataValidationError as exc:
-        _print_problems(exc.problems)
+        counts = {n: (split.rows_in, split.rows_rejected) for n, split in exc.splits.items()}
+        _print_validation(loaded.settings, counts, exc.quarantine, blocking=exc.problems)
         _fail(str(exc), 1)
     except Exception as exc:
         _fail(str(exc), _exit_code(exc))
-    counts = ", ".join(f"{name} {rows.height:,} rows" for name, rows in raw.items())
-    console.print(f"All rows valid: {counts}")
+    _print_validation(loaded.settings, inputs.counts, inputs.quarantine)
+    if inputs.quarantine.is_empty():
+        console.print("All rows valid.")
+    else:
+        console.print(
+            f"Usable: a refresh would quarantine {inputs.rows_rejected:,} of "
+            f"{inputs.rows_in:,} rows and publish the rest."
+        )
+
+
+def _print_validation(
+    settings: Settings,
+    counts: dict[str, tuple[int, int]],
+    quarantine: pl.DataFrame,
+    *,
+    blocking: pl.DataFrame | None = None,
+) -> None:
+    """Per source: rows, rejected, cleared, limit, verdict; then the problems by kind."""
+    cleared = quarantine.filter(pl.col("action") == "value cleared").group_by("source").len()
+    cleared_by_source = dict(cleared.iter_rows())
+    unusable = (
+        set()
+        if blocking is None
+        else set(blocking.filter(pl.col("row_number").is_null())["source"].to_list())
+    )
+    table = Table(title="Sources")
+    for column in ("source", "rows", "accepted", "rejected", "values cleared", "limit", "verdict"):
+        table.add_column(column, justify="left" if column in ("source", "verdict") else "right")
+    for name, (rows_in, rejected) in counts.items():
+        limit = settings.sources[name].max_rejected_share
+        over = rows_in and rejected > limit * rows_in
+        verdict = "unusable" if name in unusable else "over limit" if over else "ok"
+        share = f" ({rejected / rows_in:.1%})" if rows_in and rejected else ""
+        table.add_row(
+            name, f"{rows_in:,}", f"{rows_in - rejected:,}", f"{rejected:,}{share}",
+            f"{cleared_by_source.get(name, 0):,}", f"{float(limit):.1%}", verdict,
+        )  # fmt: skip
+    console.print(table)
+    problems = (
+        quarantine
+        if blocking is None
+        else pl.concat([quarantine.select(blocking.columns), blocking], how="vertical").unique(
+            maintain_order=True
+        )
+    )
+    if problems.is_empty():
+        return
+    kinds = (
+        problems.group_by("source", "column", "problem", maintain_order=True)
+        .agg(
+            rows=pl.len(),
+            first_rows=pl.col("row_number").drop_nulls().head(3),
+            example=pl.col("value").drop_nulls().first(),
+        )
+        .sort("rows", descending=True, maintain_order=True)
+    )
+    table = Table(title=f"Problems ({problems.height:,})")
+    for column in ("source", "column", "problem", "rows", "first rows", "example value"):
+        table.add_column(column, overflow="fold", justify="right" if column == "rows" else "left")
+    for row in kinds.head(30).iter_rows(named=True):
+        table.add_row(
+            row["source"], row["column"] or "(row)", row["problem"], f"{row['rows']:,}",
+            ", ".join(str(n) for n in row["first_rows"]) or "(file)",
+            "" if row["example"] is None else repr(row["example"]),
+        )  # fmt: skip
+    console.print(table)
 
 
 @app.command()
@@ -260,15 +330,6 @@ def prune(
     console.print(table)
     current = next((r.refresh_id for r in result.kept if r.is_current), "none")
     console.print(f"Kept {len(result.kept)} refresh(es); current: {current}.")
-
-
-def _print_problems(problems: pl.DataFrame, limit: int = 20) -> None:
-    table = Table(title=f"{problems.height:,} problem(s); the first {min(limit, problems.height)}")
-    for column in ("source", "row", "column", "problem", "value"):
-        table.add_column(column, overflow="fold")
-    for row in problems.head(limit).iter_rows():
-        table.add_row(*("" if value is None else str(value) for value in row))
-    console.print(table)
 
 
 def _print_summary(result: RefreshResult) -> None:

@@ -137,6 +137,7 @@ class ValidatedInputs:
     rows_in: int
     rows_rejected: int
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA: one row per problem found
+    counts: dict[str, tuple[int, int]]  # source -> (rows in, rows rejected)
 
     @property
     def rows_accepted(self) -> int:
@@ -213,6 +214,7 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
         rows_in=sum(split.rows_in for split in splits.values()),
         rows_rejected=sum(split.rows_rejected for split in splits.values()),
         quarantine=quarantine,
+        counts={name: (split.rows_in, split.rows_rejected) for name, split in splits.items()},
     )
 
 

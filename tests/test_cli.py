@@ -228,9 +228,44 @@ def test_validate_prints_problems_and_exits_1(runner: CliRunner, orders_only: Pa
 
 
 def test_validate_on_good_data_exits_0(runner: CliRunner, orders_only: Path) -> None:
-    result = runner.invoke(app, ["validate", "--config", str(orders_only)])
+    result = runner.invoke(app, ["validate", "--config", str(orders_only)], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
-    assert "All rows valid: orders 5 rows" in result.stdout
+    assert "│ orders │    5 │        5 │        0 │              0 │  1.0% │ ok      │" in (
+        result.stdout
+    )
+    assert "All rows valid." in result.stdout
+
+
+def test_validate_lists_rows_a_refresh_would_quarantine_and_exits_0_below_the_limit(
+    runner: CliRunner, orders_only: Path
+) -> None:
+    lines = "customer_id,order_date,amount\na,2024-01-01,1\nb,2024-01-02,=1+1\n,2024-01-03,2\n"
+    write(orders_only.parent / "data" / "orders.csv", lines)
+    env = {"COLUMNS": "160", "PERSONAS_SOURCES__ORDERS__MAX_REJECTED_SHARE": "0.7"}
+    result = runner.invoke(app, ["validate", "--config", str(orders_only)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "│ orders │    3 │        1 │ 2 (66.7%) │              0 │ 70.0% │ ok      │" in (
+        result.stdout
+    )
+    assert "missing value in a required column" in result.stdout
+    assert "'=1+1'" in result.stdout
+    assert "a refresh would quarantine 2 of 3 rows and publish the rest" in result.stdout
+
+
+def test_the_quarantine_csv_neutralises_spreadsheet_formulas(
+    runner: CliRunner, orders_only: Path
+) -> None:
+    lines = 'customer_id,order_date,amount\n=HYPERLINK("http://x"),2024-01-01,abc\n'
+    write(orders_only.parent / "data" / "orders.csv", lines + "a,2024-01-02,1\n")
+    result = refresh(
+        runner, orders_only, env={"PERSONAS_SOURCES__ORDERS__MAX_REJECTED_SHARE": "0.5"}
+    )
+    assert result.exit_code == 0, result.output
+    (csv,) = (orders_only.parent / "reports").glob("*/quarantine.csv")
+    text = csv.read_text(encoding="utf-8-sig")
+    assert '\'=HYPERLINK(""http://x"")' in text  # shown as text by a spreadsheet
+    (stored,) = read_view(orders_only.parent, "select key from personas.quarantine")
+    assert stored == ('=HYPERLINK("http://x")',)  # the warehouse keeps it verbatim
 
 
 def test_a_parquet_source_with_typed_columns_is_read_as_text_first(
@@ -285,7 +320,19 @@ def test_segment_movement_compares_with_the_previous_refresh(
     runner: CliRunner, orders_only: Path
 ) -> None:
     assert refresh(runner, orders_only, "--as-of", "2024-02-15").exit_code == 0
-    assert refresh(runner, orders_only, "--as-of", "2024-06-01").exit_code == 0
+    # 1 customer then 3: past the default ±50% bound on the customer count, refused ...
+    jumped = refresh(runner, orders_only, "--as-of", "2024-06-01")
+    assert jumped.exit_code == 1
+    assert (
+        "1 check(s) of the published tables failed, nothing published: customer_segments: "
+        "expect_table_row_count_to_be_between: observed 3" in jumped.stderr
+    )
+    assert read_view(orders_only.parent, "select as_of from personas.refresh_runs") == [
+        (date(2024, 2, 15),)
+    ]
+    # ... and published once the bound allows it.
+    allow = {"PERSONAS_QUALITY__MAX_CUSTOMER_CHANGE": "5"}
+    assert refresh(runner, orders_only, "--as-of", "2024-06-01", env=allow).exit_code == 0
     moves = read_view(
         orders_only.parent,
         "select from_segment, to_segment, customers, revenue from personas.segment_transitions "

@@ -65,7 +65,7 @@ def test_every_contract_table_is_a_view_with_its_columns(demo_dir: Path) -> None
         )
         assert [c for (c,) in columns] == ["refresh_id", *spec.column_names], spec.name
         history = query(demo_dir, f"select count(*) from personas.{spec.name}_history")
-        assert history[0][0] >= 1
+        assert history[0][0] >= (0 if spec.name == "quarantine" else 1)  # the sample is clean
 
 
 def test_published_metrics_agree_exactly_with_an_independent_computation(demo_dir: Path) -> None:

@@ -41,7 +41,15 @@ def test_the_flow_runs_each_stage_as_a_task_and_publishes(
     assert result.refresh_id == refresh_id_for(date(2024, 6, 1), config.config_hash)
     assert result.tables["customer_segments"].height == 3
     names = asyncio.run(_task_names(str(state.state_details.flow_run_id)))
-    assert names == ["extract", "profile", "publish", "segment movement", "transform", "validate"]
+    assert names == [
+        "check published tables",
+        "extract",
+        "profile",
+        "publish",
+        "segment movement",
+        "transform",
+        "validate",
+    ]
     assert read_view(orders_only.parent, "select reason from personas.refresh_runs") == [
         ("flow test",)
     ]
