@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,9 +130,28 @@ def _resolve_paths(settings: Settings, base_dir: Path) -> Settings:
     quality = settings.quality.model_copy(
         update={"reports_dir": (base_dir / settings.quality.reports_dir).resolve()}
     )
-    return settings.model_copy(
-        update={"sources": sources, "warehouse": warehouse, "quality": quality}
+    privacy = settings.privacy.model_copy(
+        update={"key_file": (base_dir / settings.privacy.key_file).resolve()}
     )
+    return settings.model_copy(
+        update={"sources": sources, "warehouse": warehouse, "quality": quality, "privacy": privacy}
+    )
+
+
+def pii_hash_key(settings: Settings) -> bytes:
+    """The PII hash key: `privacy.hash_key`, else the key file (created on first use)."""
+    if settings.privacy.hash_key is not None:
+        return settings.privacy.hash_key.get_secret_value().encode()
+    path = settings.privacy.key_file
+    if not path.exists():
+        try:  # O_EXCL: two first refreshes at once must not write two different keys
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
 
 
 def _resolve_source(source: SourceSettings, base_dir: Path) -> SourceSettings:

@@ -445,6 +445,25 @@ class QualitySettings(_Section):
     data_docs: bool = Field(True, description="write Great Expectations Data Docs per refresh")
 
 
+class PrivacySettings(_Section):
+    """How contact data (e-mails, phone numbers) is kept out of outputs and reports."""
+
+    hash_key: SecretStr | None = Field(
+        None,
+        description="secret key of the PII hashes (set it from the environment: "
+        "PERSONAS_PRIVACY__HASH_KEY); when absent, key_file is used",
+    )
+    key_file: Path = Field(
+        Path(".personas_pii_key"),
+        description="file holding the hash key, created (mode 600) on first use; relative "
+        "to the config file. Keep it: a new key gives every hashed value a new hash",
+    )
+    pii_columns: tuple[str, ...] = Field(
+        (),
+        description="source columns to hash whole, besides those named like e-mail / phone",
+    )
+
+
 class Settings(_Section):
     """Everything one refresh needs."""
 
@@ -458,6 +477,7 @@ class Settings(_Section):
     segments: SegmentsSettings = Field(default_factory=SegmentsSettings)
     personas: PersonaSettings = Field(default_factory=PersonaSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @field_validator("sources")
     @classmethod

@@ -21,6 +21,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
+from config.loader import pii_hash_key
 from config.settings import Settings
 from quality.reports import report_dir
 from schemas.cross_checks import (
@@ -29,12 +30,13 @@ from schemas.cross_checks import (
     mixed_currencies,
     unknown_customers,
 )
-from schemas.inputs import raw_schema
+from schemas.inputs import SOURCE_COLUMNS, raw_schema
 from schemas.quarantine import REJECTED, SourceSplit, empty_quarantine, split_source
 from schemas.validation import PROBLEM_SCHEMA, find_problems, summarise_problems
 from sources.extract import extract_source
 from transforms.customer_metrics import customer_metrics, valid_order_lines
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
+from transforms.privacy import protect_pii
 from transforms.profiles import best_customers
 from transforms.revenue_tiers import assign_tiers, tier_summary
 from transforms.rfm import (
@@ -119,9 +121,25 @@ def extract(settings: Settings) -> dict[str, pl.DataFrame]:
         if source is None:
             continue
         with timed(f"extract {name}") as facts:
-            frames[name] = extract_source(name, source).collect()
+            frames[name] = _without_contact_data(
+                name, extract_source(name, source).collect(), settings
+            )
             facts["rows"] = frames[name].height
     return frames
+
+
+def _without_contact_data(name: str, rows: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    """Hash or mask e-mails and phone numbers before anything else sees the rows."""
+    columns = SOURCE_COLUMNS[name]
+    # Orders' own text columns are short codes (status, currency): no free text to mask.
+    free_text = [] if name == "orders" else [c.name for c in columns if c.kind == "text"]
+    return protect_pii(
+        rows,
+        key=pii_hash_key(settings),
+        id_columns=[c.name for c in columns if c.kind == "id"],
+        text_columns=[*free_text, *settings.sources[name].extra_columns],
+        pii_columns=settings.privacy.pii_columns,
+    )
 
 
 @dataclass(frozen=True)
