@@ -1,15 +1,38 @@
 """Extract one configured source into a LazyFrame of text columns under canonical names.
 
-Produces, per source, a LazyFrame with one row per source row: a
-`_row_number` column (1-based position in the source), every source column
-as text (so `00017` stays `00017` and nothing is guessed before validation),
-and the config's column mapping applied (canonical name = source name).
-Files are scanned lazily; database tables and queries are read through
-SQLAlchemy in batches.
+Produces, per source, a LazyFrame with one row per source row (a record: a
+quoted CSV value may span lines): a `_row_number` column (1-based position in
+the source), every source column as text (so `00017` stays `00017` and nothing
+is guessed before validation), and the config's column mapping applied
+(canonical name = source name). Files are scanned lazily; database tables and
+queries are read through SQLAlchemy in batches.
+
+Text is made uniform here so that validation and staging see one shape:
+
+- CSV encoding (`encoding`): UTF-8 files, with or without a BOM, are scanned as
+  they are (decomposed accents are normalised to NFC); a file in another
+  encoding (windows-1258, cp1252, latin-1 …) is decoded chunk by chunk into a
+  temporary UTF-8 copy, normalised to NFC and read from it (eagerly, so the copy
+  is deleted before this returns). Bytes the codec cannot decode stop the run
+  naming the line and the setting.
+- CSV shape: one column whose name holds another delimiter, an unbalanced quote
+  or a record with more fields than the header stop the run naming the line;
+  quoted values with embedded newlines are one record.
+- `null_values`: cells equal to one of them (spaces stripped) become null.
+- `decimal_separator` / `thousands_separator`: values of the numeric canonical
+  columns (money, number, integer) written with them and strict 3-digit grouping
+  are rewritten as plain decimals ("-1.234,50" → "-1234.50"); anything else is
+  left as it is for validation to reject. Columns a Parquet file or a database
+  already types as numbers are left alone.
+
+Every problem is a `SourceError`: one line naming the source's file or setting.
 """
 
 from __future__ import annotations
 
+import json
+import tempfile
+import unicodedata
 from pathlib import Path
 
 import polars as pl
@@ -18,9 +41,25 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import SourceSettings
 from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS
+from sources.text_formats import (
+    UTF8_BOM,
+    UTF16_BOMS,
+    EncodingProblem,
+    diagnose_csv,
+    find_encoding_problem,
+    is_utf8,
+    null_marker_exprs,
+    resolve_encoding,
+    separator_exprs,
+    survey_utf8,
+    transcode_to_utf8,
+)
 from warehouse.engine import create_engine_from_url, redact
 
 DATABASE_BATCH_ROWS = 100_000
+NUMERIC_KINDS = frozenset({"money", "number", "integer"})
+# Delimiters suggested when a CSV header comes out as one column that contains one of them.
+OTHER_DELIMITERS = (";", "\t", "|", ",")
 
 
 class SourceError(Exception):
@@ -35,14 +74,20 @@ def extract_source(name: str, source: SourceSettings) -> pl.LazyFrame:
         source: its settings.
 
     Raises:
-        SourceError: the file or table is missing or unreadable, or the column
-            mapping names a column the source does not have.
+        SourceError: the file or table is missing or unreadable (wrong encoding or
+            delimiter, unbalanced quotes), or the column mapping names a column the
+            source does not have.
     """
-    frame = _scan_file(name, source) if source.path is not None else _read_database(name, source)
-    return _apply_mapping(name, source, frame)
+    if source.path is not None:
+        frame, typed = _read_file(name, source)
+    else:
+        frame, typed = _read_database(name, source)
+    frame, typed = _apply_mapping(name, source, frame, typed)
+    return _normalise_values(name, source, frame, typed)
 
 
-def _scan_file(name: str, source: SourceSettings) -> pl.LazyFrame:
+def _read_file(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set[str]]:
+    """The file's rows as text and the columns it stored as numbers (Parquet only)."""
     path = source.path
     assert path is not None
     if not path.is_file():
@@ -51,22 +96,142 @@ def _scan_file(name: str, source: SourceSettings) -> pl.LazyFrame:
         raise SourceError(f"sources.{name}: {path} is empty (expected a header row)")
     if source.file_format == "parquet":
         frame = pl.scan_parquet(path)
+        schema = _header(name, path, frame)
+        typed = {column for column, dtype in schema.items() if dtype.is_numeric()}
         frame = frame.select(pl.all().cast(pl.String))
-    else:
-        frame = pl.scan_csv(
-            path,
-            separator=source.delimiter,
-            infer_schema=False,  # everything as text: IDs keep leading zeros
-            encoding="utf8",
-        )
+        return frame.with_row_index(ROW_NUMBER, offset=1), typed
     try:
-        frame.collect_schema()
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise SourceError(f"sources.{name}: cannot read {path}: {_first_line(exc)}") from None
+        codec = resolve_encoding(source.encoding)
+    except LookupError:
+        raise SourceError(
+            f"sources.{name}.encoding: unknown encoding {source.encoding!r} (use a Python codec "
+            f'name such as "utf-8", "windows-1258", "cp1252" or "latin-1")'
+        ) from None
+    if is_utf8(codec):
+        return _scan_utf8_csv(name, source, path), set()
+    return _read_decoded_csv(name, source, path, codec), set()
+
+
+def _scan_csv(path: Path, source: SourceSettings) -> pl.LazyFrame:
+    return pl.scan_csv(
+        path,
+        separator=source.delimiter,
+        infer_schema=False,  # everything as text: IDs keep leading zeros
+        encoding="utf8",  # polars drops a UTF-8 BOM itself
+    )
+
+
+def _scan_utf8_csv(name: str, source: SourceSettings, path: Path) -> pl.LazyFrame:
+    try:
+        facts = survey_utf8(path)
+    except EncodingProblem as problem:
+        raise _encoding_error(name, source, problem) from None
+    frame = _scan_csv(path, source)
+    columns = list(_header(name, path, frame))
+    _check_delimiter(name, source, columns)
+    if facts.unbalanced_quotes:
+        raise _malformed(name, source, path, None)
+    try:
+        # One streaming pass that parses every value: a stray quote, a ragged row or an
+        # invalid byte past the first chunk fails here, as a SourceError, and not later
+        # when the caller collects. It keeps only per-column counts in memory.
+        frame.select(pl.all().null_count()).collect(engine="streaming")
+    except pl.exceptions.PolarsError as exc:
+        problem = find_encoding_problem(path, "utf-8")
+        if problem is not None:
+            raise _encoding_error(name, source, problem) from None
+        raise _malformed(name, source, path, exc) from None
+    if facts.maybe_decomposed:  # combining accents: compose them as the other encodings are
+        frame = frame.rename(_nfc_names(columns)).with_columns(pl.all().str.normalize("NFC"))
     return frame.with_row_index(ROW_NUMBER, offset=1)
 
 
-def _read_database(name: str, source: SourceSettings) -> pl.LazyFrame:
+def _read_decoded_csv(name: str, source: SourceSettings, path: Path, codec: str) -> pl.LazyFrame:
+    with path.open("rb") as handle:
+        if handle.read(len(UTF8_BOM)) == UTF8_BOM:
+            raise SourceError(
+                f"sources.{name}: {path} starts with a UTF-8 byte order mark but "
+                f"sources.{name}.encoding = {json.dumps(source.encoding)}; set "
+                f'sources.{name}.encoding = "utf-8"'
+            )
+    with tempfile.TemporaryDirectory(prefix="personas-") as scratch:
+        decoded = Path(scratch) / f"{name}.utf8.csv"
+        try:
+            facts = transcode_to_utf8(path, codec, decoded)
+        except EncodingProblem as problem:
+            raise _encoding_error(name, source, problem) from None
+        frame = _scan_csv(decoded, source)
+        _check_delimiter(name, source, list(_header(name, path, frame)))
+        if facts.unbalanced_quotes:
+            raise _malformed(name, source, decoded, None)
+        try:
+            # Read now: the decoded copy is deleted when this block ends.
+            rows = frame.collect()
+        except pl.exceptions.PolarsError as exc:
+            raise _malformed(name, source, decoded, exc) from None
+    return rows.lazy().with_row_index(ROW_NUMBER, offset=1)
+
+
+def _header(name: str, path: Path, frame: pl.LazyFrame) -> pl.Schema:
+    try:
+        return frame.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise SourceError(f"sources.{name}: cannot read {path}: {_first_line(exc)}") from None
+
+
+def _check_delimiter(name: str, source: SourceSettings, columns: list[str]) -> None:
+    if len(columns) != 1:
+        return
+    column = columns[0]
+    counts = {d: column.count(d) for d in OTHER_DELIMITERS if d != source.delimiter}
+    likely = max(counts, key=lambda d: counts[d])  # first of the most frequent
+    if counts[likely]:
+        raise SourceError(
+            f"sources.{name}: {source.path} has one column {column!r}: is the delimiter "
+            f"{likely!r}? set sources.{name}.delimiter = {json.dumps(likely)}"
+        )
+
+
+def _malformed(
+    name: str, source: SourceSettings, readable: Path, exc: BaseException | None
+) -> SourceError:
+    """A SourceError saying where the CSV file `readable` (a UTF-8 copy or the file) is broken."""
+    detail = diagnose_csv(readable, source.delimiter)
+    if detail is not None:
+        return SourceError(f"sources.{name}: {source.path} {detail}")
+    reason = _first_line(exc) if exc is not None else "unbalanced quotes"
+    return SourceError(f"sources.{name}: cannot read {source.path}: {reason}")
+
+
+def _encoding_error(name: str, source: SourceSettings, problem: EncodingProblem) -> SourceError:
+    setting = f"sources.{name}.encoding"
+    if not is_utf8(resolve_encoding(source.encoding)):
+        hint = (
+            f"set {setting} to the encoding the file was saved in "
+            f'(e.g. "utf-8", "windows-1258", "cp1252")'
+        )
+    elif _starts_with(problem.path, UTF16_BOMS):
+        hint = f'it starts with a UTF-16 byte order mark: set {setting} = "utf-16"'
+    else:
+        hint = f'if it is a Windows export set {setting} = "windows-1258" (Vietnamese) or "cp1252"'
+    return SourceError(
+        f"sources.{name}: {source.path} is not valid {source.encoding} ({problem}); {hint}"
+    )
+
+
+def _starts_with(path: Path, marks: tuple[bytes, ...]) -> bool:
+    with path.open("rb") as handle:
+        start = handle.read(max(len(mark) for mark in marks))
+    return any(start.startswith(mark) for mark in marks)
+
+
+def _nfc_names(columns: list[str]) -> dict[str, str]:
+    composed = {c: unicodedata.normalize("NFC", c) for c in columns}
+    return {c: nfc for c, nfc in composed.items() if nfc != c}
+
+
+def _read_database(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set[str]]:
+    """The rows as text and the columns the database typed as numbers."""
     assert source.url is not None
     engine = create_engine_from_url(source.url.get_secret_value())
     query: sa.Executable
@@ -77,6 +242,7 @@ def _read_database(name: str, source: SourceSettings) -> pl.LazyFrame:
         )
     else:
         query = sa.text(source.query or "")
+    typed: set[str] = set()
     try:
         # stream_results: a server-side cursor where the driver has one, so a large table
         # arrives in batches instead of all at once.
@@ -84,17 +250,23 @@ def _read_database(name: str, source: SourceSettings) -> pl.LazyFrame:
             batches = pl.read_database(
                 query, connection, iter_batches=True, batch_size=DATABASE_BATCH_ROWS
             )
-            frames = [batch.select(pl.all().cast(pl.String)) for batch in batches]
+            frames = []
+            for batch in batches:
+                typed |= {c for c, dtype in batch.schema.items() if dtype.is_numeric()}
+                frames.append(batch.select(pl.all().cast(pl.String)))
     except SQLAlchemyError as exc:
         message = redact(_first_line(exc), source.url.get_secret_value())
         raise SourceError(f"sources.{name}: cannot read from the database: {message}") from None
     finally:
         engine.dispose()
     frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame()
-    return frame.lazy().with_row_index(ROW_NUMBER, offset=1)
+    return frame.lazy().with_row_index(ROW_NUMBER, offset=1), typed
 
 
-def _apply_mapping(name: str, source: SourceSettings, frame: pl.LazyFrame) -> pl.LazyFrame:
+def _apply_mapping(
+    name: str, source: SourceSettings, frame: pl.LazyFrame, typed: set[str]
+) -> tuple[pl.LazyFrame, set[str]]:
+    """The frame under canonical names, and `typed` (source names) under its new names."""
     present = set(frame.collect_schema().names())
     known = {column.name for column in SOURCE_COLUMNS[name]}
     renames: dict[str, str] = {}
@@ -117,7 +289,27 @@ def _apply_mapping(name: str, source: SourceSettings, frame: pl.LazyFrame) -> pl
             )
     # A source column already named like a mapping target would collide after renaming.
     shadowed = [c for c in renames.values() if c in present and c not in renames]
-    return frame.drop(shadowed).rename(renames)
+    renamed_typed = {renames.get(c, c) for c in typed if c not in shadowed}
+    return frame.drop(shadowed).rename(renames), renamed_typed
+
+
+def _normalise_values(
+    name: str, source: SourceSettings, frame: pl.LazyFrame, typed: set[str]
+) -> pl.LazyFrame:
+    """Null markers to null; numbers with configured separators to plain decimals."""
+    columns = [c for c in frame.collect_schema().names() if c != ROW_NUMBER]
+    markers = null_marker_exprs(columns, source.null_values)
+    if markers:
+        frame = frame.with_columns(markers)
+    numeric = [
+        column.name
+        for column in SOURCE_COLUMNS[name]
+        if column.kind in NUMERIC_KINDS and column.name in columns and column.name not in typed
+    ]
+    numbers = separator_exprs(numeric, source.decimal_separator, source.thousands_separator)
+    if numbers:
+        frame = frame.with_columns(numbers)
+    return frame
 
 
 def _where(source: SourceSettings) -> str:

@@ -296,8 +296,10 @@ def test_dot_thousands_and_comma_decimal(tmp_path: Path) -> None:
         "1234.5",
         "-1234.50",
         "+1234",
-        "1.2.3",  # not a 3-digit grouping: left as is, validation rejects it
-        "20.00.000",
+        # not a 3-digit grouping: marked, so validation rejects it instead of reading a
+        # dot-decimal (1.2.3 and 20.00.000 would fail anyway; 12.5 below would not)
+        "1.2.3 (not in the configured number format)",
+        "20.00.000 (not in the configured number format)",
         "12",
         "12.5",
         ".5",
@@ -330,7 +332,14 @@ def test_apostrophe_thousands(tmp_path: Path) -> None:
 def test_comma_decimal_without_thousands(tmp_path: Path) -> None:
     amounts = ("12,5", "-0,75", "1.234,5", "1234", "12,", "1,2,3")
     frame = extract(orders_with(amounts, tmp_path), decimal_separator=",")
-    assert frame["amount"].to_list() == ["12.5", "-0.75", "1.234,5", "1234", "12.", "1,2,3"]
+    assert frame["amount"].to_list() == [
+        "12.5",
+        "-0.75",
+        "1.234,5 (not in the configured number format)",
+        "1234",
+        "12.",
+        "1,2,3",
+    ]
 
 
 def test_default_separators_leave_values_untouched(tmp_path: Path) -> None:
