@@ -254,6 +254,16 @@ def _persona(
     return _Persona(rows=rows, card=card, target=target)
 
 
+CARD_TEXT_COLUMNS = (
+    "goals",
+    "pain_points",
+    "motivations",
+    "info_sources",
+    "preferred_channels",
+    "quote",
+)
+
+
 def _card(
     persona_id: str,
     *,
@@ -298,7 +308,12 @@ def _card(
             ],
             "quote": [quote["quote"].item() if quote.height else None],
         },
-        schema_overrides={"best_customers": pl.Int64, "decision_makers": pl.Int64},
+        # Text columns built from None when there is no feedback would otherwise be Null.
+        schema_overrides={
+            "best_customers": pl.Int64,
+            "decision_makers": pl.Int64,
+            **{c: pl.String for c in CARD_TEXT_COLUMNS},
+        },
     )
 
 

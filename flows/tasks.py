@@ -31,6 +31,7 @@ from schemas.cross_checks import (
     unknown_customers,
 )
 from schemas.inputs import SOURCE_COLUMNS, raw_schema
+from schemas.outputs import check_outputs
 from schemas.quarantine import REJECTED, SourceSplit, empty_quarantine, split_source
 from schemas.validation import PROBLEM_SCHEMA, find_problems, summarise_problems
 from sources.extract import extract_source
@@ -530,7 +531,7 @@ def allowed_segment_values(settings: Settings) -> dict[str, list[str]]:
 
 @task(name="check published tables", cache_policy=NO_CACHE)
 def check_tables(settings: Settings, tables: dict[str, pl.DataFrame], refresh_id: str) -> Path:
-    """Great Expectations over the refresh's tables, before they become current.
+    """The output contracts (pandera), then Great Expectations, before the tables go live.
 
     Writes the Data Docs next to the run's other reports and returns their index.
 
@@ -539,6 +540,13 @@ def check_tables(settings: Settings, tables: dict[str, pl.DataFrame], refresh_id
     """
     from quality.published_checks import check_published  # GX takes seconds to import
 
+    broken = check_outputs(tables, scale=settings.money.scale)  # the pandera contracts
+    if broken:
+        raise PublishedCheckError(
+            f"{len(broken)} output contract violation(s), nothing published: "
+            + "; ".join(broken[:3])
+            + (f"; and {len(broken) - 3} more" if len(broken) > 3 else "")
+        )
     with open_warehouse(settings) as warehouse:
         previous = warehouse.current_rows("customer_segments")
     docs_dir = report_dir(settings.quality.reports_dir, refresh_id) / "data_docs"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandera.polars as pa
 import polars as pl
+from pandera.config import ValidationDepth, config_context
 from pandera.errors import SchemaError, SchemaErrors
 
 from schemas.inputs import ROW_NUMBER
@@ -33,7 +34,10 @@ def find_problems(source: str, rows: pl.DataFrame, schema: pa.DataFrameSchema) -
         schema: the source's raw contract (see `schemas.inputs.raw_schema`).
     """
     try:
-        schema.validate(rows, lazy=True)
+        # The depth is fixed: PANDERA_VALIDATION_DEPTH=SCHEMA_ONLY in the environment must
+        # not switch off the value checks that decide what is quarantined.
+        with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
+            schema.validate(rows, lazy=True)
     except SchemaErrors as exc:
         return _problems_from_failure_cases(source, rows, exc.failure_cases)
     except SchemaError as exc:  # raised alone for some schema-level failures
