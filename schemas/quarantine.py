@@ -63,6 +63,8 @@ def split_source(source: str, rows: pl.DataFrame, problems: pl.DataFrame) -> Sou
         rows: its rows as extracted, with `_row_number`.
         problems: what its contract and the cross-source checks found.
     """
+    if problems["row_number"].null_count():
+        raise ValueError(f"{source}: file-level problems stop the run; they are not quarantined")
     problems = _keep_first_of_duplicates(problems).with_columns(action=_action(source))
     rejected = problems.filter(pl.col("action") == REJECTED).select(
         pl.col("row_number").alias(ROW_NUMBER)
