@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tests.conftest import read_view, write
+from tests.test_input_formats import cp1258
 
 ORDERS = """customer_id,order_id,order_date,product_id,quantity,unit_price,amount,currency,status
 C1,O1,2024-01-05,P1,1,100,100,VND,completed
@@ -124,7 +125,9 @@ def append_to(name: str, line: str) -> Callable[[Path], None]:
     return change
 
 
-def with_lenient_threshold(*changes: Callable[[Path], None], extra: str = "") -> Callable:
+def with_lenient_threshold(
+    *changes: Callable[[Path], None], extra: str = "", source_settings: dict | None = None
+) -> Callable:
     """Apply `changes` and let a source reject up to half its rows (tiny test files)."""
 
     def change(here: Path) -> None:
@@ -133,9 +136,10 @@ def with_lenient_threshold(*changes: Callable[[Path], None], extra: str = "") ->
         config = here / "personas.toml"
         text = config.read_text(encoding="utf-8")
         for source in ("orders", "customers", "contacts", "products", "leads"):
+            more = (source_settings or {}).get(source, "")
             text = text.replace(
                 f'path = "data/{source}.csv"\n',
-                f'path = "data/{source}.csv"\nmax_rejected_share = 0.5\n',
+                f'path = "data/{source}.csv"\nmax_rejected_share = 0.5\n{more}',
             )
         config.write_text(text + extra, encoding="utf-8")
 
@@ -147,6 +151,22 @@ def add_column(here: Path, name: str) -> None:
     lines = path.read_text(encoding="utf-8").splitlines()
     lines = [lines[0] + ",note"] + [line + ",ghi chú" for line in lines[1:]]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def add_bom(here: Path, name: str) -> None:
+    path = here / "data" / f"{name}.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+
+
+def reencode(here: Path, name: str) -> None:
+    """Save a source as a Vietnamese Windows export (windows-1258)."""
+    path = here / "data" / f"{name}.csv"
+    path.write_bytes(cp1258(path.read_text(encoding="utf-8")))
+
+
+def rewrite(here: Path, name: str, edit: Callable[[str], str]) -> None:
+    path = here / "data" / f"{name}.csv"
+    path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
 
 
 def set_config(text: str) -> Callable[[Path], None]:
@@ -163,8 +183,12 @@ def write_file(name: str, content: bytes) -> Callable[[Path], None]:
     return change
 
 
-def lenient(name: str, *changes, problems: list[tuple], extra: str = "") -> Case:
-    return Case(name, with_lenient_threshold(*changes, extra=extra), 0, quarantined=problems)
+def lenient(
+    name: str, *changes, problems: list[tuple], extra: str = "", **source_settings: str
+) -> Case:
+    """A case that publishes: at most half of a source's rows may be rejected."""
+    change = with_lenient_threshold(*changes, extra=extra, source_settings=source_settings)
+    return Case(name, change, 0, quarantined=problems)
 
 
 R, CL = "row rejected", "value cleared"
@@ -299,6 +323,58 @@ CASES = [
             "customers", "Bình Minh JSC", "x'); DROP TABLE personas.customer_segments_history; --"
         ),
         problems=[],
+    ),
+    lenient("byte order mark", lambda here: add_bom(here, "orders"), problems=[]),
+    Case(
+        "non-UTF-8 bytes",
+        lambda here: reencode(here, "customers"),
+        2,
+        "is not valid utf-8 (byte 0x",
+    ),
+    lenient(
+        "a Windows-1258 export with its encoding set",
+        lambda here: reencode(here, "customers"),
+        problems=[],
+        customers='encoding = "windows-1258"\n',
+    ),
+    Case(
+        "wrong delimiter",
+        lambda here: rewrite(here, "orders", lambda text: text.replace(",", ";")),
+        2,
+        "has one column 'customer_id;order_id;order_date;product_id;quantity;unit_price;"
+        "amount;currency;status': is the delimiter ';'? set sources.orders.delimiter = \";\"",
+    ),
+    Case(
+        "unbalanced quotes",
+        replace_in("customers", "C2,Bình Minh JSC", 'C2,"Bình Minh JSC'),
+        2,
+        "has an unbalanced quote",
+    ),
+    lenient(
+        "embedded newline in a quoted value",
+        replace_in("customers", "C2,Bình Minh JSC", 'C2,"Bình Minh\nJSC"'),
+        problems=[],
+    ),
+    lenient(
+        "thousands separators with the setting",
+        replace_in("orders", "C4,O7,2024-04-01,P3,5,10,50,", 'C4,O7,2024-04-01,P3,5,10,"1.050",'),
+        problems=[],
+        orders='thousands_separator = "."\ndecimal_separator = ","\n',
+    ),
+    lenient(
+        "null markers with the setting",
+        replace_in(
+            "customers", "C3,Cửu Long Co,Phần mềm,Cần Thơ,15,", "C3,Cửu Long Co,N/A,Cần Thơ,N/A,"
+        ),
+        problems=[],
+        customers='null_values = ["N/A"]\n',
+    ),
+    lenient(
+        "spreadsheet formula in a rejected row",
+        replace_in(
+            "orders", "C4,O7,2024-04-01,P3,5,10,50", "=cmd|' /C calc'!A0,O7,2024-04-01,P3,5,10,abc"
+        ),
+        problems=[("orders", 7, "amount", "not a decimal amount with at most 4 decimal places", R)],
     ),
     Case(
         "source file does not exist",
