@@ -42,7 +42,7 @@ def run_one(directory: Path, as_of: date) -> dict[str, float]:
     from config.loader import load_config
     from flows.profile import profile, transitions
     from flows.refresh import _notes, _now, refresh_id_for
-    from flows.tasks import extract, publish, transform, validate
+    from flows.tasks import check_tables, extract, publish, transform, validate
     from warehouse.publish import RunRecord, new_run_id
 
     config = load_config(directory / "personas.toml")
@@ -61,8 +61,16 @@ def run_one(directory: Path, as_of: date) -> dict[str, float]:
     refresh_id = refresh_id_for(as_of, config.config_hash)
     profiles = profile.fn(computed, inputs, settings, as_of)
     moves = transitions.fn(computed, settings, refresh_id)
-    tables = {**computed.tables, **profiles.tables, "segment_transitions": moves}
+    tables = {
+        **computed.tables,
+        **profiles.tables,
+        "segment_transitions": moves,
+        "quarantine": inputs.quarantine,
+    }
     timings["profile"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    check_tables.fn(settings, tables, refresh_id)  # output contracts + Great Expectations
+    timings["check"] = time.perf_counter() - mark
     mark = time.perf_counter()
     run = RunRecord(
         refresh_id=refresh_id,
@@ -75,6 +83,8 @@ def run_one(directory: Path, as_of: date) -> dict[str, float]:
         reason="benchmark",
         config_hash=config.config_hash,
         rows_in=inputs.rows_in,
+        rows_accepted=inputs.rows_accepted,
+        rows_quarantined=inputs.rows_rejected,
         customers=tables["customer_segments"].height,
         notes=_notes(config),
     )
@@ -104,7 +114,7 @@ def main() -> None:
 
     console = Console(width=150)  # the table is the output: never squeeze it
     table = Table(title=f"Full refresh, {args.format} sources, DuckDB warehouse")
-    stages = ("extract s", "validate s", "transform s", "profile s")
+    stages = ("extract s", "validate s", "transform s", "profile s", "check s")
     for column in ("order lines", "customers", *stages):
         table.add_column(column, justify="right")
     for column in ("publish s", "total s", "lines/s", "peak MiB"):
@@ -135,7 +145,7 @@ def main() -> None:
                 f"{int(result['customers']):,}",
                 *(
                     f"{result[stage]:.2f}"
-                    for stage in ("extract", "validate", "transform", "profile")
+                    for stage in ("extract", "validate", "transform", "profile", "check")
                 ),
                 f"{result['publish']:.2f}",
                 f"{result['total']:.2f}",
