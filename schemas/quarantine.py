@@ -103,11 +103,17 @@ def _action(source: str) -> pl.Expr:
 def _keep_first_of_duplicates(problems: pl.DataFrame) -> pl.DataFrame:
     """pandera flags every copy of a duplicated key: the first copy is kept, not rejected."""
     duplicate = pl.col("problem") == "duplicate key"
-    first_row = pl.col("row_number").filter(duplicate).min().over("column", "value")
-    return problems.filter(~(duplicate & (pl.col("row_number") == first_row))).with_columns(
-        problem=pl.when(duplicate)
-        .then(pl.format("duplicate key (the first, row {}, is kept)", first_row))
-        .otherwise(pl.col("problem"))
+    return (
+        problems.with_columns(
+            first_row=pl.col("row_number").filter(duplicate).min().over("column", "value")
+        )
+        .filter(~(duplicate & (pl.col("row_number") == pl.col("first_row"))))
+        .with_columns(
+            problem=pl.when(duplicate)
+            .then(pl.format("duplicate key (the first, row {}, is kept)", pl.col("first_row")))
+            .otherwise(pl.col("problem"))
+        )
+        .drop("first_row")
     )
 
 

@@ -59,6 +59,14 @@ def test_customers_rows_in_equal_accepted_plus_rejected(rows: list[tuple]) -> No
     problems = find_problems("customers", frame, raw_schema("customers", scale=4, date_format=None))
     split = split_source("customers", frame, problems)
     assert_nothing_lost("customers", frame, problems)
-    # a duplicated key keeps exactly its first row
+    # a duplicated key keeps exactly its first row, and the quarantine names that row
     kept = split.accepted["customer_id"].drop_nulls().to_list()
     assert len(kept) == len(set(kept))
+    first_rows = frame.group_by("customer_id").agg(pl.col(ROW_NUMBER).min())
+    for key, problem in (
+        split.quarantine.filter(pl.col("problem").str.starts_with("duplicate key"))
+        .select("value", "problem")
+        .iter_rows()
+    ):
+        (first,) = first_rows.filter(pl.col("customer_id") == key)[ROW_NUMBER].to_list()
+        assert problem == f"duplicate key (the first, row {first}, is kept)"
