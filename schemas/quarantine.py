@@ -107,7 +107,13 @@ def _keep_first_of_duplicates(problems: pl.DataFrame) -> pl.DataFrame:
         problems.with_columns(
             first_row=pl.col("row_number").filter(duplicate).min().over("column", "value")
         )
-        .filter(~(duplicate & (pl.col("row_number") == pl.col("first_row"))))
+        # The first copy is kept; missing keys are reported as missing, not as duplicates.
+        .filter(
+            ~(
+                duplicate
+                & ((pl.col("row_number") == pl.col("first_row")) | pl.col("value").is_null())
+            )
+        )
         .with_columns(
             problem=pl.when(duplicate)
             .then(pl.format("duplicate key (the first, row {}, is kept)", pl.col("first_row")))
