@@ -250,24 +250,30 @@ def start_publisher(url: str, refresh_id: str, revenues: dict[str, str], **env: 
     )
 
 
+def hold_the_warehouse(url: str, tmp_path: Path, *, seconds: int) -> subprocess.Popen:
+    """Start publishing refresh r1 and return once it holds the warehouse, mid-load."""
+    mark = tmp_path / "holding-the-warehouse"
+    holder = start_publisher(
+        url,
+        "r1",
+        {"one": "1"},
+        PERSONAS_FAILPOINT="mid load:hold",
+        PERSONAS_FAILPOINT_SECONDS=str(seconds),
+        PERSONAS_FAILPOINT_MARK=str(mark),
+    )
+    deadline = time.monotonic() + 60
+    while not mark.exists():
+        assert holder.poll() is None, holder.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return holder
+
+
 @pytest.mark.parametrize(("wait_seconds", "second_wins"), [(60, True), (0.5, False)])
 def test_two_refreshes_at_once_one_waits_or_says_locked_and_nothing_tears(
     warehouse_url: str, tmp_path: Path, wait_seconds: float, second_wins: bool
 ) -> None:
-    mark = tmp_path / "first-is-publishing"
-    first = start_publisher(
-        warehouse_url,
-        "r1",
-        {"one": "1"},
-        PERSONAS_FAILPOINT="mid load:hold",
-        PERSONAS_FAILPOINT_SECONDS="4",
-        PERSONAS_FAILPOINT_MARK=str(mark),
-    )
-    deadline = time.monotonic() + 60
-    while not mark.exists():  # the first refresh now holds the warehouse
-        assert first.poll() is None, first.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    first = hold_the_warehouse(warehouse_url, tmp_path, seconds=4)
     second = start_publisher(
         warehouse_url, "r2", {"two": "2"}, LOCK_TIMEOUT_SECONDS=str(wait_seconds)
     )
@@ -286,20 +292,7 @@ def test_two_refreshes_at_once_one_waits_or_says_locked_and_nothing_tears(
 
 
 def test_a_lock_held_by_a_killed_refresh_is_released(warehouse_url: str, tmp_path: Path) -> None:
-    mark = tmp_path / "holding-the-lock"
-    holder = start_publisher(
-        warehouse_url,
-        "r1",
-        {"one": "1"},
-        PERSONAS_FAILPOINT="mid load:hold",
-        PERSONAS_FAILPOINT_SECONDS="600",
-        PERSONAS_FAILPOINT_MARK=str(mark),
-    )
-    deadline = time.monotonic() + 60
-    while not mark.exists():
-        assert holder.poll() is None, holder.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    holder = hold_the_warehouse(warehouse_url, tmp_path, seconds=600)
     holder.send_signal(signal.SIGKILL)  # dies holding the lock, mid-load
     holder.communicate(timeout=60)
     started = time.monotonic()
