@@ -507,7 +507,7 @@ def _load_gx() -> None:
 def _validate(
     suites: Sequence[_Suite], *, docs_dir: Path | None, run_name: str
 ) -> list[ExpectationSuiteValidationResult]:
-    """Validate each table as its own whole-dataframe batch; build the docs once at the end."""
+    """Run a checkpoint per table (its whole dataframe as one batch); build the docs once."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -527,19 +527,22 @@ def _validate(
         expectations = context.suites.add(
             gx.ExpectationSuite(name=suite.table, expectations=suite.expectations)
         )
-        # A definition run on its own (rather than one checkpoint per table, since a
-        # checkpoint's dataframe parameter is shared by all its definitions) still stores
-        # its result for the docs.
         validation = context.validation_definitions.add(
             gx.ValidationDefinition(name=suite.table, data=batch, suite=expectations)
         )
-        results.append(
-            validation.run(
-                batch_parameters={"dataframe": _to_pandas(suite.frame)},
-                run_id=run_id,
+        # One checkpoint per table: a checkpoint's dataframe parameter is shared by all
+        # its validation definitions, and each table is its own dataframe.
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=suite.table,
+                validation_definitions=[validation],
                 result_format="SUMMARY",
             )
         )
+        outcome = checkpoint.run(
+            batch_parameters={"dataframe": _to_pandas(suite.frame)}, run_id=run_id
+        )
+        results.extend(outcome.run_results.values())
     if docs_dir is not None:
         _build_docs(context, docs_dir)
     return results
