@@ -125,7 +125,12 @@ def refresh(
             lead_score_auc=profiles.lead_score_auc,
             next_due_at=finished + relativedelta(months=settings.schedule.cadence_months),
             notes="; ".join(
-                [_notes(config), f"best customers: {computed.best_basis}", *profiles.notes]
+                [
+                    _notes(config),
+                    _lines_after(inputs.orders, as_of),
+                    f"best customers: {computed.best_basis}",
+                    *profiles.notes,
+                ]
             ),
         )
         publish(settings, tables, run)
@@ -145,6 +150,12 @@ def refresh(
         report_dir=report.parent,
         lead_score_auc=profiles.lead_score_auc,
     )
+
+
+def _lines_after(orders: pl.LazyFrame, as_of: date) -> str:
+    """How many valid order lines the as_of cut-off left out (not problems: ignored)."""
+    later = orders.filter(pl.col("order_date").dt.date() > as_of).select(pl.len()).collect().item()
+    return f"order lines dated after as_of ignored: {later:,}"
 
 
 def _write_quarantine(settings: Settings, refresh_id: str, quarantine: pl.DataFrame) -> Path:

@@ -40,6 +40,7 @@ def test_orders_alone_publish_metrics_tiers_and_pareto(
     (runs,) = read_view(here, "select status, reason, rows_in, notes from personas.refresh_runs")
     assert runs[:3] == ("succeeded", "first run", 5)
     assert "absent (outputs that need them skipped): customers, products" in runs[3]
+    assert "order lines dated after as_of ignored: 0" in runs[3]
 
 
 def test_rerunning_the_same_refresh_replaces_and_never_duplicates(
@@ -320,6 +321,8 @@ def test_segment_movement_compares_with_the_previous_refresh(
     runner: CliRunner, orders_only: Path
 ) -> None:
     assert refresh(runner, orders_only, "--as-of", "2024-02-15").exit_code == 0
+    (notes,) = read_view(orders_only.parent, "select notes from personas.refresh_runs")
+    assert "order lines dated after as_of ignored: 3" in notes[0]  # C, D and E (March)
     # 1 customer then 3: past the default ±50% bound on the customer count, refused ...
     jumped = refresh(runner, orders_only, "--as-of", "2024-06-01")
     assert jumped.exit_code == 1
