@@ -375,6 +375,11 @@ def _print_summary(result: RefreshResult) -> None:
             f"Leads: {int(leads['is_target'].sum()):,} of {leads.height:,} are target "
             f"customers{auc}"
         )
+    docs = result.report_dir / "data_docs" / "index.html"
+    console.print(
+        f"Reports of this refresh: {result.report_dir}"
+        + (f" (Data Docs: {docs.name} in data_docs/)" if docs.exists() else "")
+    )
     if result.rows_rejected:
         console.print(
             f"Quarantine: {result.rows_rejected:,} of {result.rows_in:,} input rows rejected "

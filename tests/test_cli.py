@@ -25,6 +25,9 @@ def test_orders_alone_publish_metrics_tiers_and_pareto(
     assert result.exit_code == 0, result.output
     assert "Revenue tiers as of 2024-06-01" in result.stdout
     here = orders_only.parent
+    assert "Reports of this refresh:" in result.stdout
+    (docs,) = (here / "reports").glob("*/data_docs/index.html")  # Great Expectations
+    assert (docs.parent.parent / "quarantine.csv").exists()
     rows = read_view(
         here,
         "select customer_id, revenue, order_count, recency_days, tenure_days, tier, "
