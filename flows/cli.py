@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import atexit
 import gc
+import json
 import logging
 import os
 import sys
 import traceback
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -25,8 +26,9 @@ from rich.table import Table
 
 from config.loader import DEFAULT_CONFIG_PATH, ConfigError, LoadedConfig, load_config
 from config.settings import Settings
+from flows.freshness import Freshness, freshness
 from sources.extract import SourceError
-from warehouse.publish import WarehouseError, open_warehouse
+from warehouse.publish import Warehouse, WarehouseError, open_warehouse
 from warehouse.tables import OUTPUT_TABLES
 
 if TYPE_CHECKING:  # Prefect is slow to import: the flow module is loaded only when it runs
@@ -251,17 +253,33 @@ def _print_validation(
 def status(
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     limit: Annotated[int, typer.Option(min=1, help="How many refreshes to list.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
-    """The last refreshes and when the next one is due."""
+    """The last refreshes, when the next is due, and whether the personas are stale.
+
+    Exits 0 when fresh, 1 when stale (past due), alarmingly old (over 12 months) or
+    never refreshed, so monitoring can act on the exit code alone.
+    """
     loaded = _load(config)
+    settings = loaded.settings
     try:
-        with open_warehouse(loaded.settings) as warehouse:
+        with open_warehouse(settings) as warehouse:
             runs = warehouse.recent_runs(limit)
     except WarehouseError as exc:
         _fail(str(exc), 1)
+    current = runs.filter(pl.col("is_current")) if not runs.is_empty() else runs
+    last_success = current["finished_at"].item() if not current.is_empty() else None
+    state = freshness(
+        last_success,
+        cadence_months=settings.schedule.cadence_months,
+        now=datetime.now(UTC).replace(tzinfo=None),
+    )
+    if as_json:
+        typer.echo(json.dumps(_status_document(warehouse, settings, runs, state), default=str))
+        raise typer.Exit(state.exit_code)
     if runs.is_empty():
         console.print(f"No refresh yet in {warehouse.display_url}; run: personas refresh")
-        return
+        raise typer.Exit(state.exit_code)
     console.print(f"Refreshes in {warehouse.display_url}, schema {warehouse.schema}:")
     # Two lines per refresh instead of a table: readable on any terminal width, never cut.
     for run in runs.iter_rows(named=True):
@@ -279,12 +297,51 @@ def status(
             highlight=False,
             markup=False,
         )
-    current = runs.filter(pl.col("is_current"))
     if current.is_empty():
         console.print("No successful refresh is current.")
     else:
-        due = current["next_due_at"].item()
-        console.print(f"Current refresh: {current['refresh_id'].item()}; next due {due:%Y-%m-%d}")
+        console.print(f"Current refresh: {current['refresh_id'].item()}")
+    console.print(f"Personas are {state.describe()}.", highlight=False)
+    raise typer.Exit(state.exit_code)
+
+
+STATUS_COLUMNS = (
+    "refresh_id",
+    "run_id",
+    "status",
+    "trigger",
+    "reason",
+    "as_of",
+    "started_at",
+    "finished_at",
+    "next_due_at",
+    "customers",
+    "rows_in",
+    "rows_quarantined",
+    "error",
+    "is_current",
+)
+
+
+def _status_document(
+    warehouse: Warehouse, settings: Settings, runs: pl.DataFrame, state: Freshness
+) -> dict[str, object]:
+    """What `status --json` prints: the state, the dates and the recent refreshes."""
+    current = runs.filter(pl.col("is_current")) if not runs.is_empty() else runs
+    present = [c for c in STATUS_COLUMNS if c in runs.columns]
+    return {
+        "warehouse": warehouse.display_url,
+        "schema": warehouse.schema,
+        "state": state.state,
+        "exit_code": state.exit_code,
+        "summary": state.describe(),
+        "cadence_months": settings.schedule.cadence_months,
+        "current_refresh_id": None if current.is_empty() else current["refresh_id"].item(),
+        "last_success_at": state.last_success_at,
+        "next_due_at": state.next_due_at,
+        "days_overdue": state.days_overdue,
+        "refreshes": runs.select(present).to_dicts() if not runs.is_empty() else [],
+    }
 
 
 @app.command()

@@ -74,7 +74,7 @@ def test_status_lists_refreshes_and_next_due_date(runner: CliRunner, orders_only
 
 def test_status_before_any_refresh_says_so(runner: CliRunner, orders_only: Path) -> None:
     result = runner.invoke(app, ["status", "--config", str(orders_only)])
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # never refreshed: not fresh, for monitoring
     assert "No refresh yet" in result.stdout
 
 
@@ -359,6 +359,7 @@ def test_status_after_only_failed_refreshes_says_none_is_current(
     write(orders_only.parent / "data" / "orders.csv", "customer_id,order_date,amount\n,x,1\n")
     assert refresh(runner, orders_only).exit_code == 1
     result = runner.invoke(app, ["status", "--config", str(orders_only)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert "failed" in result.stdout
     assert "No successful refresh is current." in result.stdout
+    assert "Personas are never refreshed: run personas refresh." in result.stdout
