@@ -1,4 +1,4 @@
-"""The `personas` command line: demo, refresh, validate, status, prune.
+"""The `personas` command line: demo, refresh, validate, status, serve, schedule, prune.
 
 Produces the console script. Exit codes follow the contract: 0 success,
 1 the run failed (bad data, a warehouse error), 2 bad usage or
@@ -342,6 +342,46 @@ def _status_document(
         "days_overdue": state.days_overdue,
         "refreshes": runs.select(present).to_dicts() if not runs.is_empty() else [],
     }
+
+
+@app.command()
+def serve(config: ConfigOption = DEFAULT_CONFIG_PATH) -> None:
+    """Serve the scheduled refresh from this process until stopped (Ctrl-C).
+
+    Runs `refresh` every [schedule] cadence_months months, and whenever it is started
+    from the Prefect UI or API. Needs a Prefect server (PREFECT_API_URL) to keep the
+    schedule between restarts; without one, a temporary one lives as long as this process.
+    """
+    loaded = _load(config)
+    from prefect import serve as prefect_serve
+
+    from flows.deployments import refresh_deployment
+
+    months = loaded.settings.schedule.cadence_months
+    console.print(f"Serving personas-refresh every {months} months from {loaded.path}.")
+    prefect_serve(refresh_deployment(loaded), print_starting_message=False)
+
+
+@app.command()
+def schedule(
+    config: ConfigOption = DEFAULT_CONFIG_PATH,
+    work_pool: Annotated[
+        str, typer.Option(help="Prefect work pool (created as a process pool if missing).")
+    ] = "personas",
+) -> None:
+    """Register the scheduled refresh with the Prefect server for a work pool's workers."""
+    loaded = _load(config)
+    from flows.deployments import DEPLOYMENT_NAME, register
+
+    try:
+        deployment_id = register(loaded, work_pool)
+    except Exception as exc:
+        _fail(f"cannot register the deployment: {exc}", 1)
+    months = loaded.settings.schedule.cadence_months
+    console.print(
+        f"Registered refresh/{DEPLOYMENT_NAME} ({deployment_id}) every {months} months in work "
+        f"pool {work_pool}. Start a worker: prefect worker start --pool {work_pool}"
+    )
 
 
 @app.command()
