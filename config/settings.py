@@ -426,6 +426,12 @@ class ScheduleSettings(_Section):
     cadence_months: int = Field(
         6, ge=6, le=12, description="months between scheduled refreshes (marketing practice: 6-12)"
     )
+    retries: int = Field(
+        3, ge=0, le=10, description="retries of extract and publish after a transient failure"
+    )
+    retry_delay_seconds: float = Field(
+        10, ge=0, description="first retry delay; each further retry waits twice as long"
+    )
 
 
 class QualitySettings(_Section):

@@ -16,6 +16,7 @@ from typing import Literal
 import polars as pl
 from dateutil.relativedelta import relativedelta
 from prefect import flow, get_run_logger
+from prefect.tasks import exponential_backoff
 
 from config.loader import LoadedConfig, load_config
 from config.settings import Settings
@@ -78,9 +79,17 @@ def refresh(
     as_of = as_of or date.today()
     run = _run_record(config, as_of=as_of, reason=reason, trigger=trigger)
     logger = get_run_logger()
+    # Extract and publish talk to other systems: retry their transient failures with
+    # exponential backoff (10 s, 20 s, 40 s by default).
+    retrying = {
+        "retries": settings.schedule.retries,
+        "retry_delay_seconds": exponential_backoff(settings.schedule.retry_delay_seconds)(
+            settings.schedule.retries
+        ),
+    }
     logger.info("refresh %s (as_of %s, trigger %s)", run.refresh_id, as_of, trigger)
     try:
-        raw = extract(settings)
+        raw = extract.with_options(**retrying)(settings)
         try:
             inputs = validate(raw, settings)
         except DataValidationError as exc:
@@ -133,7 +142,7 @@ def refresh(
                 ]
             ),
         )
-        publish(settings, tables, run)
+        publish.with_options(**retrying)(settings, tables, run)
     except Exception as exc:
         _record_failure(settings, _finish(run, _now(), status="failed", error=_one_line(exc)))
         raise

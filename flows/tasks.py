@@ -20,6 +20,7 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
+from prefect.states import State
 
 from config.loader import pii_hash_key
 from config.settings import Settings
@@ -113,7 +114,16 @@ def timed(stage: str) -> Iterator[dict[str, object]]:
     stage_logger().info("%s: %s in %.2f s", stage, counts or "done", elapsed)
 
 
-@task(name="extract", cache_policy=NO_CACHE)
+def is_transient(task: object, task_run: object, state: State) -> bool:
+    """Retry only what may pass on a second try: a dropped connection, a busy warehouse.
+
+    A missing file, a wrong setting or bad data fail the same way every time.
+    """
+    failure = state.result(raise_on_failure=False)
+    return bool(getattr(failure, "transient", False))
+
+
+@task(name="extract", cache_policy=NO_CACHE, retry_condition_fn=is_transient)
 def extract(settings: Settings) -> dict[str, pl.DataFrame]:
     """Read every configured source that this version uses, as text rows."""
     frames: dict[str, pl.DataFrame] = {}
@@ -480,7 +490,7 @@ def _with_rfm(
     return rfm_scores(customers, segment_map=segment_map)
 
 
-@task(name="publish", cache_policy=NO_CACHE)
+@task(name="publish", cache_policy=NO_CACHE, retry_condition_fn=is_transient)
 def publish(settings: Settings, tables: dict[str, pl.DataFrame], run: RunRecord) -> None:
     """Write the refresh and make it current, all tables at once; then apply retention."""
     with open_warehouse(settings) as warehouse:

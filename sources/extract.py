@@ -65,6 +65,11 @@ OTHER_DELIMITERS = (";", "\t", "|", ",")
 class SourceError(Exception):
     """A source cannot be read as configured (missing file, unknown column, no table)."""
 
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        # A lost connection may work on a retry; a missing file or column will not.
+        self.transient = transient
+
 
 def extract_source(name: str, source: SourceSettings) -> pl.LazyFrame:
     """The source's rows as text, canonical column names, and a `_row_number`.
@@ -256,7 +261,10 @@ def _read_database(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set
                 frames.append(batch.select(pl.all().cast(pl.String)))
     except SQLAlchemyError as exc:
         message = redact(_first_line(exc), source.url.get_secret_value())
-        raise SourceError(f"sources.{name}: cannot read from the database: {message}") from None
+        raise SourceError(
+            f"sources.{name}: cannot read from the database: {message}",
+            transient=isinstance(exc, sa.exc.OperationalError),
+        ) from None
     finally:
         engine.dispose()
     frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame()

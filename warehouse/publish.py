@@ -50,6 +50,12 @@ from warehouse.tables import (
 class WarehouseError(Exception):
     """The warehouse could not be read or written; the CLI exits 1."""
 
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        # A dropped connection or a busy warehouse may pass on a retry; a refused layout
+        # or a constraint violation will not.
+        self.transient = transient
+
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -86,7 +92,11 @@ class _LockTimeout(Exception):
 
 
 class InjectedFailure(sa.exc.SQLAlchemyError):
-    """Raised at a failpoint by PERSONAS_FAILPOINT=<moment>:raise."""
+    """Raised at a failpoint by PERSONAS_FAILPOINT=<moment>:raise (or :raise-once)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 def failpoint(moment: str) -> None:
@@ -96,6 +106,12 @@ def failpoint(moment: str) -> None:
         return
     if wanted.endswith(":kill"):
         os.kill(os.getpid(), signal.SIGKILL)
+    if wanted.endswith(":raise-once"):  # a transient failure: the retry gets through
+        mark = Path(os.environ["PERSONAS_FAILPOINT_MARK"])
+        if mark.exists():
+            return
+        mark.touch()
+        raise InjectedFailure(f"injected failure at {moment!r}", transient=True)
     if wanted.endswith(":hold"):  # keep the warehouse busy, as a slow refresh would
         mark = os.environ.get("PERSONAS_FAILPOINT_MARK")
         if mark:
@@ -146,7 +162,10 @@ class Warehouse:
 
     def _error(self, action: str, exc: Exception) -> WarehouseError:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return WarehouseError(f"warehouse {self.display_url}: {action}: {redact(first, self._url)}")
+        return WarehouseError(
+            f"warehouse {self.display_url}: {action}: {redact(first, self._url)}",
+            transient=isinstance(exc, sa.exc.OperationalError) or getattr(exc, "transient", False),
+        )
 
     def ensure_schema(self) -> LayoutChange | None:
         """Create the output tables, or migrate an older layout; None if already current.
@@ -196,7 +215,9 @@ class Warehouse:
     def _locked(self) -> WarehouseError:
         return WarehouseError(
             f"warehouse {self.display_url}: locked: another refresh is using it; waited "
-            f"{self.lock_timeout_seconds:g} s (raise warehouse.lock_timeout_seconds to wait longer)"
+            f"{self.lock_timeout_seconds:g} s "
+            "(raise warehouse.lock_timeout_seconds to wait longer)",
+            transient=True,
         )
 
     def lock(self, connection: sa.Connection) -> None:
