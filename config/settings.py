@@ -470,6 +470,20 @@ class PrivacySettings(_Section):
     )
 
 
+class NotifySettings(_Section):
+    """Where failures and staleness are announced."""
+
+    webhook_url: SecretStr | None = Field(
+        None,
+        description="HTTP(S) URL that receives a JSON POST per event (secret: set it from "
+        "the environment, PERSONAS_NOTIFY__WEBHOOK_URL)",
+    )
+    events: tuple[Literal["refresh_failed", "personas_stale"], ...] = Field(
+        ("refresh_failed", "personas_stale"), description="which events to post"
+    )
+    timeout_seconds: float = Field(10, gt=0, description="how long to wait for the webhook")
+
+
 class Settings(_Section):
     """Everything one refresh needs."""
 
@@ -484,6 +498,7 @@ class Settings(_Section):
     personas: PersonaSettings = Field(default_factory=PersonaSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @field_validator("sources")
     @classmethod

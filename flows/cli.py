@@ -254,6 +254,9 @@ def status(
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     limit: Annotated[int, typer.Option(min=1, help="How many refreshes to list.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    notify_stale: Annotated[
+        bool, typer.Option("--notify", help="Post to [notify] webhook_url unless fresh.")
+    ] = False,
 ) -> None:
     """The last refreshes, when the next is due, and whether the personas are stale.
 
@@ -274,6 +277,18 @@ def status(
         cadence_months=settings.schedule.cadence_months,
         now=datetime.now(UTC).replace(tzinfo=None),
     )
+    if notify_stale and state.state != "fresh":
+        from flows.notify import notify
+
+        notify(
+            settings,
+            "personas_stale",
+            f"personas in {warehouse.display_url} are {state.describe()}",
+            state=state.state,
+            next_due_at=str(state.next_due_at),
+            days_overdue=state.days_overdue,
+            warehouse=warehouse.display_url,
+        )
     if as_json:
         typer.echo(json.dumps(_status_document(warehouse, settings, runs, state), default=str))
         raise typer.Exit(state.exit_code)

@@ -20,6 +20,7 @@ from prefect.tasks import exponential_backoff
 
 from config.loader import LoadedConfig, load_config
 from config.settings import Settings
+from flows.notify import notify
 from flows.profile import profile, transitions
 from flows.tasks import (
     USED_SOURCES,
@@ -145,6 +146,16 @@ def refresh(
         publish.with_options(**retrying)(settings, tables, run)
     except Exception as exc:
         _record_failure(settings, _finish(run, _now(), status="failed", error=_one_line(exc)))
+        notify(
+            settings,
+            "refresh_failed",
+            f"refresh {run.refresh_id} failed: {_one_line(exc)}",
+            refresh_id=run.refresh_id,
+            as_of=str(as_of),
+            trigger=trigger,
+            error=_one_line(exc),
+            warehouse=display_url(settings.warehouse.url.get_secret_value()),
+        )
         raise
     return RefreshResult(
         refresh_id=run.refresh_id,
