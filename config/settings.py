@@ -470,6 +470,18 @@ class PrivacySettings(_Section):
     )
 
 
+class DriftSettings(_Section):
+    """When the monthly drift check refreshes early."""
+
+    psi_threshold: Decimal = Field(
+        Decimal("0.2"),
+        gt=0,
+        description="refresh early when any measure's population stability index exceeds "
+        "this (0.1 some change, 0.2 a real shift)",
+    )
+    check_every_months: int = Field(1, ge=1, le=6, description="how often the check runs")
+
+
 class NotifySettings(_Section):
     """Where failures and staleness are announced."""
 
@@ -499,6 +511,7 @@ class Settings(_Section):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
 
     @field_validator("sources")
     @classmethod

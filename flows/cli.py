@@ -370,11 +370,16 @@ def serve(config: ConfigOption = DEFAULT_CONFIG_PATH) -> None:
     loaded = _load(config)
     from prefect import serve as prefect_serve
 
-    from flows.deployments import refresh_deployment
+    from flows.deployments import drift_deployment, refresh_deployment
 
     months = loaded.settings.schedule.cadence_months
-    console.print(f"Serving personas-refresh every {months} months from {loaded.path}.")
-    prefect_serve(refresh_deployment(loaded), print_starting_message=False)
+    console.print(
+        f"Serving personas-refresh every {months} months and the drift check every "
+        f"{loaded.settings.drift.check_every_months} month(s) from {loaded.path}."
+    )
+    prefect_serve(
+        refresh_deployment(loaded), drift_deployment(loaded), print_starting_message=False
+    )
 
 
 @app.command()
@@ -397,6 +402,45 @@ def schedule(
         f"Registered refresh/{DEPLOYMENT_NAME} ({deployment_id}) every {months} months in work "
         f"pool {work_pool}. Start a worker: prefect worker start --pool {work_pool}"
     )
+
+
+@app.command()
+def drift(
+    config: ConfigOption = DEFAULT_CONFIG_PATH,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Measure only; never start a refresh.")
+    ] = False,
+) -> None:
+    """Compare today's data with the published refresh; refresh early if the market moved."""
+    loaded = _load(config)
+    from flows.drift import drift_check
+
+    _quiet_tracebacks()
+    try:
+        report = drift_check(config_path=loaded.path, dry_run=dry_run)
+    except Exception as exc:
+        _fail(str(exc), _exit_code(exc))
+    if not report.measures:
+        console.print("No published refresh to compare with: run personas refresh first.")
+        return
+    threshold = float(loaded.settings.drift.psi_threshold)
+    table = Table(title=f"Drift since the published refresh (threshold PSI {threshold:g})")
+    for column in ("measure", "PSI", "past threshold"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    for measure in report.measures:
+        table.add_row(measure.name, f"{measure.psi:.3f}", "yes" if measure.psi > threshold else "")
+    console.print(table)
+    if report.launches:
+        console.print(f"Launched since: {', '.join(report.launches)}")
+    if report.trigger is None:
+        console.print("No early refresh needed.")
+    elif report.refresh is None:
+        console.print(f"Would refresh early ({report.trigger}): {report.reason}")
+    else:
+        console.print(
+            f"Refreshed early ({report.trigger}): {report.reason}; "
+            f"published {report.refresh.refresh_id}."
+        )
 
 
 @app.command()

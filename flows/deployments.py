@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
 
 DEPLOYMENT_NAME = "personas-refresh"
+DRIFT_DEPLOYMENT_NAME = "personas-drift-check"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENTRYPOINT = "flows/refresh.py:refresh"
 
@@ -61,6 +62,21 @@ def _common(config: LoadedConfig) -> dict[str, object]:
 def refresh_deployment(config: LoadedConfig) -> RunnerDeployment:
     """The deployment to serve from this process."""
     return refresh.to_deployment(**_common(config))  # type: ignore[arg-type]
+
+
+def drift_deployment(config: LoadedConfig) -> RunnerDeployment:
+    """The drift monitor, on the 1st of every `[drift] check_every_months` month at 07:00."""
+    from flows.drift import drift_check
+
+    every = config.settings.drift.check_every_months
+    months = "*" if every == 1 else f"*/{every}"
+    return drift_check.to_deployment(
+        name=DRIFT_DEPLOYMENT_NAME,
+        cron=f"0 7 1 {months} *",
+        parameters={"config_path": str(config.path)},
+        description=f"Check {config.path} for drift every {every} month(s); refresh early.",
+        tags=["personas"],
+    )
 
 
 def register(config: LoadedConfig, work_pool: str) -> UUID:

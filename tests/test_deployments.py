@@ -18,7 +18,12 @@ from typer.testing import CliRunner
 
 from config.loader import load_config
 from flows.cli import app
-from flows.deployments import DEPLOYMENT_NAME, cadence_rrule, refresh_deployment
+from flows.deployments import (
+    DEPLOYMENT_NAME,
+    DRIFT_DEPLOYMENT_NAME,
+    cadence_rrule,
+    refresh_deployment,
+)
 from tests.conftest import write
 
 
@@ -87,8 +92,9 @@ def test_serve_serves_the_scheduled_deployment_until_stopped(
         deadline = time.monotonic() + 120
         while True:
             assert server.poll() is None, server.communicate()
-            try:
+            try:  # serve registers both deployments, one after the other
                 deployment = read_deployment(f"refresh/{DEPLOYMENT_NAME}")
+                drift = read_deployment(f"drift-check/{DRIFT_DEPLOYMENT_NAME}")
                 if "INTERVAL=12" in deployment.schedules[0].schedule.rrule:
                     break
             except Exception:  # not registered yet
@@ -97,6 +103,8 @@ def test_serve_serves_the_scheduled_deployment_until_stopped(
             time.sleep(0.5)
         assert deployment.parameters == {"config_path": str(config.resolve())}
         assert deployment.updated > datetime(2026, 1, 1, tzinfo=UTC)
+        assert drift.schedules[0].schedule.cron == "0 7 1 * *"  # monthly
+        assert drift.parameters == {"config_path": str(config.resolve())}
     finally:
         server.send_signal(signal.SIGINT)
         try:
