@@ -533,8 +533,8 @@ def _print_summary(result: RefreshResult) -> None:
         )
     docs = result.report_dir / "data_docs" / "index.html"
     console.print(
-        f"Reports of this refresh: {result.report_dir}"
-        + (f" (Data Docs: {docs.name} in data_docs/)" if docs.exists() else "")
+        f"Report: {result.report_path}"
+        + (f" (Data Docs: {docs.parent.name}/{docs.name})" if docs.exists() else "")
     )
     if result.rows_rejected:
         console.print(

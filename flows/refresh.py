@@ -22,6 +22,7 @@ from config.loader import LoadedConfig, load_config
 from config.settings import Settings
 from flows.notify import notify
 from flows.profile import profile, transitions
+from flows.report import write_refresh_report
 from flows.tasks import (
     USED_SOURCES,
     DataValidationError,
@@ -52,6 +53,7 @@ class RefreshResult:
     rows_in: int
     rows_rejected: int
     report_dir: Path
+    report_path: Path
     lead_score_auc: float | None = None
 
 
@@ -144,6 +146,7 @@ def refresh(
             ),
         )
         publish.with_options(**retrying)(settings, tables, run)
+        report_path = write_refresh_report(tables, run, settings, report.parent)
     except Exception as exc:
         _record_failure(settings, _finish(run, _now(), status="failed", error=_one_line(exc)))
         notify(
@@ -168,6 +171,7 @@ def refresh(
         rows_in=inputs.rows_in,
         rows_rejected=inputs.rows_rejected,
         report_dir=report.parent,
+        report_path=report_path,
         lead_score_auc=profiles.lead_score_auc,
     )
 

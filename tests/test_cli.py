@@ -25,7 +25,7 @@ def test_orders_alone_publish_metrics_tiers_and_pareto(
     assert result.exit_code == 0, result.output
     assert "Revenue tiers as of 2024-06-01" in result.stdout
     here = orders_only.parent
-    assert "Reports of this refresh:" in result.stdout
+    assert "report.html" in result.stdout
     (docs,) = (here / "reports").glob("*/data_docs/index.html")  # Great Expectations
     assert (docs.parent.parent / "quarantine.csv").exists()
     rows = read_view(
