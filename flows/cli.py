@@ -27,6 +27,7 @@ from rich.table import Table
 from config.loader import DEFAULT_CONFIG_PATH, ConfigError, LoadedConfig, load_config
 from config.settings import Settings
 from flows.freshness import Freshness, freshness
+from flows.progress import terminal_progress
 from sources.extract import SourceError
 from warehouse.publish import Warehouse, WarehouseError, open_warehouse
 from warehouse.tables import OUTPUT_TABLES
@@ -117,7 +118,8 @@ def _run_refresh(
 
     _quiet_tracebacks()
     try:
-        return refresh(config_path=config.path, as_of=as_of, reason=reason, trigger=trigger)
+        with terminal_progress(console, "refresh: starting Prefect"):
+            return refresh(config_path=config.path, as_of=as_of, reason=reason, trigger=trigger)
     except Exception as exc:
         report = getattr(exc, "report", None)  # rejected rows, for a data problem
         _fail(f"{exc} (quarantine: {report})" if report else str(exc), _exit_code(exc))

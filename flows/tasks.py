@@ -24,6 +24,7 @@ from prefect.states import State
 
 from config.loader import pii_hash_key
 from config.settings import Settings
+from flows.progress import show_stage
 from quality.reports import report_dir
 from schemas.cross_checks import (
     duplicate_order_lines,
@@ -107,6 +108,7 @@ class EmptyRefreshError(Exception):
 def timed(stage: str) -> Iterator[dict[str, object]]:
     """Log how long a stage took, with whatever counts it adds to the dict it yields."""
     facts: dict[str, object] = {}
+    show_stage(stage)
     started = time.perf_counter()
     yield facts
     elapsed = time.perf_counter() - started
