@@ -46,6 +46,7 @@ def test_the_flow_runs_each_stage_as_a_task_and_publishes(
         "extract",
         "profile",
         "publish",
+        "report",
         "segment movement",
         "transform",
         "validate",
