@@ -270,12 +270,11 @@ def status(
     try:
         with open_warehouse(settings) as warehouse:
             runs = warehouse.recent_runs(limit)
+            current = warehouse.current_run()
     except WarehouseError as exc:
         _fail(str(exc), 1)
-    current = runs.filter(pl.col("is_current")) if not runs.is_empty() else runs
-    last_success = current["finished_at"].item() if not current.is_empty() else None
     state = freshness(
-        last_success,
+        None if current is None else current["finished_at"],
         cadence_months=settings.schedule.cadence_months,
         now=datetime.now(UTC).replace(tzinfo=None),
     )
@@ -292,7 +291,8 @@ def status(
             warehouse=warehouse.display_url,
         )
     if as_json:
-        typer.echo(json.dumps(_status_document(warehouse, settings, runs, state), default=str))
+        document = _status_document(warehouse, settings, runs, current, state)
+        typer.echo(json.dumps(document, default=str))
         raise typer.Exit(state.exit_code)
     if runs.is_empty():
         console.print(f"No refresh yet in {warehouse.display_url}; run: personas refresh")
@@ -314,10 +314,10 @@ def status(
             highlight=False,
             markup=False,
         )
-    if current.is_empty():
+    if current is None:
         console.print("No successful refresh is current.")
     else:
-        console.print(f"Current refresh: {current['refresh_id'].item()}")
+        console.print(f"Current refresh: {current['refresh_id']}")
     console.print(f"Personas are {state.describe()}.", highlight=False)
     raise typer.Exit(state.exit_code)
 
@@ -341,10 +341,13 @@ STATUS_COLUMNS = (
 
 
 def _status_document(
-    warehouse: Warehouse, settings: Settings, runs: pl.DataFrame, state: Freshness
+    warehouse: Warehouse,
+    settings: Settings,
+    runs: pl.DataFrame,
+    current: dict[str, object] | None,
+    state: Freshness,
 ) -> dict[str, object]:
     """What `status --json` prints: the state, the dates and the recent refreshes."""
-    current = runs.filter(pl.col("is_current")) if not runs.is_empty() else runs
     present = [c for c in STATUS_COLUMNS if c in runs.columns]
     return {
         "warehouse": warehouse.display_url,
@@ -353,7 +356,7 @@ def _status_document(
         "exit_code": state.exit_code,
         "summary": state.describe(),
         "cadence_months": settings.schedule.cadence_months,
-        "current_refresh_id": None if current.is_empty() else current["refresh_id"].item(),
+        "current_refresh_id": None if current is None else current["refresh_id"],
         "last_success_at": state.last_success_at,
         "next_due_at": state.next_due_at,
         "days_overdue": state.days_overdue,

@@ -52,13 +52,12 @@ def drift_check(config_path: Path, today: date | None = None, dry_run: bool = Fa
     today = today or date.today()
     logger = get_run_logger()
     with open_warehouse(settings) as warehouse:
-        runs = warehouse.recent_runs(1_000)
-        current_runs = runs.filter(pl.col("is_current")) if not runs.is_empty() else runs
-        if current_runs.is_empty():
+        current = warehouse.current_run()
+        if current is None:
             logger.info("no published refresh to compare with: nothing to measure")
             return DriftReport([], [], None, None, None)
         published = {name: warehouse.read_current(name) for name in PUBLISHED}
-    published_as_of = current_runs["as_of"].item()
+    published_as_of = current["as_of"]
     inputs = validate(extract(settings), settings)
     computed = transform(inputs, settings, today, config.config_hash)
     current = {**computed.tables, "customers": computed.customers}

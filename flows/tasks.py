@@ -129,26 +129,29 @@ def is_transient(task: object, task_run: object, state: State) -> bool:
 def extract(settings: Settings) -> dict[str, pl.DataFrame]:
     """Read every configured source that this version uses, as text rows."""
     frames: dict[str, pl.DataFrame] = {}
+    key = pii_hash_key(settings)  # read (or created) once per run, not per source
     for name in USED_SOURCES:
         source = settings.sources.get(name)
         if source is None:
             continue
         with timed(f"extract {name}") as facts:
             frames[name] = _without_contact_data(
-                name, extract_source(name, source).collect(), settings
+                name, extract_source(name, source).collect(), settings, key
             )
             facts["rows"] = frames[name].height
     return frames
 
 
-def _without_contact_data(name: str, rows: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+def _without_contact_data(
+    name: str, rows: pl.DataFrame, settings: Settings, key: bytes
+) -> pl.DataFrame:
     """Hash or mask e-mails and phone numbers before anything else sees the rows."""
     columns = SOURCE_COLUMNS[name]
     # Orders' own text columns are short codes (status, currency): no free text to mask.
     free_text = [] if name == "orders" else [c.name for c in columns if c.kind == "text"]
     return protect_pii(
         rows,
-        key=pii_hash_key(settings),
+        key=key,
         id_columns=[c.name for c in columns if c.kind == "id"],
         text_columns=[*free_text, *settings.sources[name].extra_columns],
         pii_columns=settings.privacy.pii_columns,

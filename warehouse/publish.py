@@ -312,6 +312,22 @@ class Warehouse:
             .order_by(runs.c.finished_at.desc())
             .limit(limit)
         )
+        return self._read_runs(query)
+
+    def current_run(self) -> dict[str, object] | None:
+        """The run record of the current refresh; None before any refresh was published.
+
+        Read through the pointer, not from the latest attempts: failed attempts after
+        the last success must not hide it.
+        """
+        runs = self.history[REFRESH_RUNS.name]
+        query = sa.select(runs).join(self.pointer, runs.c.run_id == self.pointer.c.run_id)
+        frame = self._read_runs(query)
+        return frame.row(0, named=True) if frame.height else None
+
+    def _read_runs(self, query: sa.Select) -> pl.DataFrame:
+        """Rows of a query over refresh_runs; empty before the warehouse has its tables."""
+        runs = self.history[REFRESH_RUNS.name]
         try:
             with self.engine.connect() as connection:
                 if not sa.inspect(connection).has_table(runs.name, schema=self.metadata.schema):

@@ -9,7 +9,7 @@ publishing lock, so a reader sees the refreshes before or after, never half.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
@@ -25,8 +25,8 @@ class RefreshHeld:
     refresh_id: str
     as_of: date
     last_published_at: datetime
-    rows: int
     is_current: bool
+    rows: int | None = None  # history rows across the data tables; counted when pruned
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class PruneResult:
     @property
     def rows_pruned(self) -> int:
         """Rows removed across all history tables."""
-        return sum(refresh.rows for refresh in self.pruned)
+        return sum(refresh.rows or 0 for refresh in self.pruned)
 
 
 def prune(warehouse: Warehouse, keep: int, *, dry_run: bool = False) -> PruneResult:
@@ -57,6 +57,10 @@ def prune(warehouse: Warehouse, keep: int, *, dry_run: bool = False) -> PruneRes
         held = _held_refreshes(connection, warehouse)
         kept = held[:keep] + [r for r in held[keep:] if r.is_current]
         pruned = [r for r in held[keep:] if not r.is_current]
+        # Only the refreshes to prune are counted: scanning every kept refresh's rows
+        # after each publish would cost more as history grows.
+        rows = _rows_per_refresh(connection, warehouse, [r.refresh_id for r in pruned])
+        pruned = [replace(r, rows=rows.get(r.refresh_id, 0)) for r in pruned]
         if pruned and not dry_run:
             _delete(connection, warehouse, [r.refresh_id for r in pruned])
     return PruneResult(pruned=pruned, kept=kept, dry_run=dry_run)
@@ -76,24 +80,30 @@ def _held_refreshes(connection: sa.Connection, warehouse: Warehouse) -> list[Ref
         .order_by(sa.desc("last_published_at"), runs.c.refresh_id)
     )
     current = connection.execute(sa.select(warehouse.pointer.c.refresh_id)).scalar()
-    rows = _rows_per_refresh(connection, warehouse)
     return [
         RefreshHeld(
             refresh_id=row.refresh_id,
             as_of=row.as_of,
             last_published_at=row.last_published_at,
-            rows=rows.get(row.refresh_id, 0),
             is_current=row.refresh_id == current,
         )
         for row in connection.execute(published)
     ]
 
 
-def _rows_per_refresh(connection: sa.Connection, warehouse: Warehouse) -> dict[str, int]:
+def _rows_per_refresh(
+    connection: sa.Connection, warehouse: Warehouse, refresh_ids: list[str]
+) -> dict[str, int]:
     counts: dict[str, int] = {}
+    if not refresh_ids:
+        return counts
     for spec in DATA_TABLES:
         table = warehouse.history[spec.name]
-        query = sa.select(table.c.refresh_id, sa.func.count()).group_by(table.c.refresh_id)
+        query = (
+            sa.select(table.c.refresh_id, sa.func.count())
+            .where(table.c.refresh_id.in_(refresh_ids))
+            .group_by(table.c.refresh_id)
+        )
         for refresh_id, count in connection.execute(query):
             counts[refresh_id] = counts.get(refresh_id, 0) + count
     return counts
