@@ -28,6 +28,7 @@ from config.loader import DEFAULT_CONFIG_PATH, ConfigError, LoadedConfig, load_c
 from config.settings import Settings
 from flows.freshness import Freshness, freshness
 from flows.progress import terminal_progress
+from schemas.quarantine import CLEARED
 from sources.extract import SourceError
 from warehouse.publish import Warehouse, WarehouseError, open_warehouse
 from warehouse.tables import OUTPUT_TABLES
@@ -201,7 +202,7 @@ def _print_validation(
     blocking: pl.DataFrame | None = None,
 ) -> None:
     """Per source: rows, rejected, cleared, limit, verdict; then the problems by kind."""
-    cleared = quarantine.filter(pl.col("action") == "value cleared").group_by("source").len()
+    cleared = quarantine.filter(pl.col("action") == CLEARED).group_by("source").len()
     cleared_by_source = dict(cleared.iter_rows())
     unusable = (
         set()

@@ -54,7 +54,7 @@ def freshness(last_success_at: datetime | None, *, cadence_months: int, now: dat
     if last_success_at is None:
         return Freshness("never", None, None, 0)
     next_due = last_success_at + relativedelta(months=cadence_months)
-    overdue = max((now - next_due).days, 0) if now > next_due else 0
+    overdue = max((now - next_due).days, 0)
     if now > last_success_at + relativedelta(months=ALERT_AFTER_MONTHS):
         state: State = "alert"
     elif now > next_due:

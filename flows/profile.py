@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
-import sqlalchemy as sa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -22,6 +21,7 @@ from flows.tasks import (
     Computed,
     ValidatedInputs,
     choose_best_customers,
+    stage_logger,
     timed,
 )
 from transforms.customer_metrics import valid_order_lines
@@ -35,8 +35,8 @@ from transforms.profiles import (
     target_profile,
 )
 from transforms.revenue_tiers import TIERS
-from transforms.segmentation import BASES, with_age
-from transforms.transitions import segment_transitions
+from transforms.segmentation import with_age
+from transforms.transitions import TRANSITION_BASES, segment_transitions
 from warehouse.publish import WarehouseError, open_warehouse
 
 PROFILE_COLUMNS = [
@@ -317,13 +317,6 @@ def _card(
     )
 
 
-TRANSITION_BASES = (
-    ("tier", "tier"),
-    ("rfm", "rfm_segment"),
-    *((base, f"{base}_segment") for base in BASES),
-)
-
-
 @task(name="segment movement", cache_policy=NO_CACHE)
 def transitions(computed: Computed, settings: Settings, refresh_id: str) -> pl.DataFrame:
     """Moves between segments since the last published refresh other than this one."""
@@ -343,7 +336,6 @@ def _previous_segments(settings: Settings, refresh_id: str) -> pl.DataFrame | No
     with open_warehouse(settings) as warehouse:
         try:
             return warehouse.previous_refresh("customer_segments", columns, refresh_id)
-        except WarehouseError:
-            return None
-        except sa.exc.SQLAlchemyError:
+        except WarehouseError as exc:  # movement is a nicety: never fail the refresh over it
+            stage_logger().warning("segment movement: no previous refresh to compare: %s", exc)
             return None

@@ -69,6 +69,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import polars.selectors as cs
 
+from schemas.outputs import PARETO_CLASSES, PERSONA_KINDS, SHARE_TOLERANCE
 from transforms.revenue_tiers import TIERS
 from transforms.segmentation import BASES
 from transforms.transitions import LOST
@@ -84,9 +85,6 @@ if TYPE_CHECKING:
     )
     from great_expectations.expectations import Expectation
 
-SHARE_TOLERANCE = 1e-9  # shares are float divisions of exact decimals: sums are 1 up to rounding
-PARETO_CLASSES = ("A", "B", "C")
-PERSONA_KINDS = ("company", "buyer", "target")
 CURVE_POINTS = 101  # pareto_curve: customer_pct 0..100
 DOCS_SITE = "local_site"  # the site every ephemeral context has; repointed to docs_dir
 DATASOURCE = "published"

@@ -80,10 +80,10 @@ def unknown_customers(
 def duplicate_order_lines(orders: pl.DataFrame) -> pl.DataFrame:
     """Order lines identical in every column to an earlier line (an export's double rows)."""
     columns = [c for c in orders.columns if c != "_row_number"]
-    line = pl.struct(columns)
+    # One hashing pass over the lines: the first copy is the one with the smallest row.
     return (
-        orders.with_columns(first_row=pl.col("_row_number").min().over(line))
-        .filter(~line.is_first_distinct())
+        orders.with_columns(first_row=pl.col("_row_number").min().over(pl.struct(columns)))
+        .filter(pl.col("_row_number") != pl.col("first_row"))
         .select(
             source=pl.lit("orders"),
             row_number=pl.col("_row_number").cast(pl.Int64),

@@ -18,7 +18,7 @@ import pandera.polars as pa
 import polars as pl
 
 from transforms import parsing
-from transforms.customer_metrics import REFUNDED_STATUSES
+from transforms.customer_metrics import is_refunded
 
 Kind = Literal["id", "text", "money", "number", "integer", "datetime", "date", "flag"]
 ROW_NUMBER = "_row_number"  # 1-based position of the row in its source, kept for error reports
@@ -224,15 +224,11 @@ def _plausibility_checks(
         # a negative quantity on a line whose amount is positive is neither.
         def not_negative_unless_refund(data: pa.PolarsData) -> pl.LazyFrame:
             names = data.lazyframe.collect_schema().names()
-            refund = (
-                parsing.text("status").str.to_lowercase().is_in(list(REFUNDED_STATUSES))
-                if "status" in names
-                else pl.lit(False)
-            )
+            refund = is_refunded(pl.col("status")) if "status" in names else pl.lit(False)
             positive_amount = (
                 parsing.parse_decimal("amount", scale) > 0 if "amount" in names else pl.lit(False)
             )
-            bad = (parsing.parse_integer(name) < 0) & ~refund.fill_null(False) & positive_amount
+            bad = (parsing.parse_integer(name) < 0) & ~refund & positive_amount
             return data.lazyframe.select(~bad.fill_null(False))
 
         return [

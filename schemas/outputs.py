@@ -37,6 +37,7 @@ from schemas.inputs import SOURCE_COLUMNS
 from schemas.quarantine import CLEARED, REJECTED
 from transforms.revenue_tiers import TIERS
 from transforms.segmentation import BASES
+from transforms.transitions import TRANSITION_BASES
 from warehouse.tables import DATA_TABLES, OutputTable
 
 # Shares are float divisions of exact decimals: 1 can come out as 1.0000000000000002.
@@ -44,7 +45,7 @@ SHARE_TOLERANCE = 1e-9
 PARETO_CLASSES = ("A", "B", "C")
 PERSONA_KINDS = ("company", "buyer", "target")
 GOALS: tuple[str, ...] = get_args(PersonaSettings.model_fields["goal"].annotation)
-TRANSITION_BASES = ("tier", "rfm", *BASES)  # as flows.profile.TRANSITION_BASES names them
+TRANSITION_BASE_NAMES = tuple(base for base, _ in TRANSITION_BASES)
 QUARANTINE_ACTIONS = (REJECTED, CLEARED)
 SHOWN_ROWS = 5  # row numbers quoted per failure line before "and N more"
 
@@ -263,7 +264,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "matched_attributes": required(),  # "" when nothing matches
     },
     "segment_transitions": {
-        "base": required(_isin(TRANSITION_BASES)),
+        "base": required(_isin(TRANSITION_BASE_NAMES)),
         "from_segment": required(),  # "(new)" rather than null
         "to_segment": required(),  # "(lost)" rather than null
         "customers": required(COUNT),

@@ -23,6 +23,11 @@ CANCELLED_STATUSES = ("cancelled", "canceled", "void", "voided")
 REFUNDED_STATUSES = ("refunded", "refund", "returned", "return")
 
 
+def is_refunded(status: pl.Expr) -> pl.Expr:
+    """True where an order line's status marks a refund (false when there is none)."""
+    return status.str.strip_chars().str.to_lowercase().is_in(REFUNDED_STATUSES).fill_null(False)
+
+
 def valid_order_lines(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
     """Order lines that count for revenue, with signed amounts and order keys.
 
@@ -36,7 +41,7 @@ def valid_order_lines(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
         and `quantity` negative for refund-status lines.
     """
     status = pl.col("status").str.strip_chars().str.to_lowercase()
-    refunded = status.is_in(REFUNDED_STATUSES).fill_null(False)
+    refunded = is_refunded(pl.col("status"))
     cancelled = status.is_in(CANCELLED_STATUSES).fill_null(False)
     order_day = pl.col("order_date").dt.date()
     return orders.filter(~cancelled & (order_day <= as_of)).with_columns(

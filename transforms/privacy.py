@@ -61,20 +61,14 @@ def protect_pii(
         text_columns: free-text columns, masked inside.
         pii_columns: extra columns to hash whole, besides those named like contact data.
     """
-    present = set(frame.columns)
-    whole = [c for c in present if is_pii_name(c) or c in set(pii_columns)]
-    ids = [c for c in id_columns if c in present and c not in whole]
-    texts = [c for c in text_columns if c in present and c not in whole and c not in ids]
+    extra = set(pii_columns)
+    whole = [c for c in frame.columns if is_pii_name(c) or c in extra]
+    ids = [c for c in id_columns if c in frame.columns and c not in whole]
+    texts = [c for c in text_columns if c in frame.columns and c not in whole and c not in ids]
     hashed = _hashes(frame, whole, ids, key)
+    # `replace` maps only the values hashed: an id that is not an e-mail stays as it is.
     return frame.with_columns(
-        *(pl.col(c).replace(hashed) for c in whole),
-        *(
-            pl.when(pl.col(c).str.contains(f"^{EMAIL}$"))
-            .then(pl.col(c).replace(hashed))
-            .otherwise(pl.col(c))
-            .alias(c)
-            for c in ids
-        ),
+        *(pl.col(c).replace(hashed) for c in [*whole, *ids]),
         *(
             pl.col(c).str.replace_all(EMAIL, "[email]").str.replace_all(PHONE, "[phone]")
             for c in texts
@@ -84,9 +78,9 @@ def protect_pii(
 
 def _hashes(frame: pl.DataFrame, whole: list[str], ids: list[str], key: bytes) -> dict[str, str]:
     """Keyed hashes of the distinct values that will be hashed (few, compared to rows)."""
-    parts = [frame.select(pl.col(c).alias("v")).drop_nulls() for c in whole]
+    parts = [frame.select(pl.col(c).alias("v")).drop_nulls().unique() for c in whole]
     parts += [
-        frame.select(pl.col(c).alias("v")).filter(pl.col("v").str.contains(f"^{EMAIL}$"))
+        frame.select(pl.col(c).alias("v")).unique().filter(pl.col("v").str.contains(f"^{EMAIL}$"))
         for c in ids
     ]
     if not parts:

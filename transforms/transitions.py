@@ -13,7 +13,17 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from transforms.segmentation import BASES
+
 NEW, LOST = "(new)", "(lost)"
+
+
+# Each base whose movement is published: (base name, customer_segments column).
+TRANSITION_BASES = (
+    ("tier", "tier"),
+    ("rfm", "rfm_segment"),
+    *((base, f"{base}_segment") for base in BASES),
+)
 
 
 def segment_transitions(

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
 import sqlalchemy as sa
@@ -35,6 +36,7 @@ VERSION_TABLE = "_schema_version"
 COMMENT_ON_DIALECTS = ("postgresql", "duckdb")
 
 
+@cache
 def personas_version() -> str:
     """The installed personas package version (recorded with runs and migrations)."""
     try:
@@ -97,7 +99,8 @@ def ensure_layout(connection: sa.Connection, layout: Layout) -> LayoutChange | N
             "upgrade personas, or set warehouse.schema to another schema"
         )
     for step in range(found or SCHEMA_VERSION, SCHEMA_VERSION):
-        _MIGRATIONS[step](connection, layout)
+        if step in _MIGRATIONS:  # steps that only add tables need none: create_all adds them
+            _MIGRATIONS[step](connection, layout)
     layout.metadata.create_all(connection, checkfirst=True)
     if found is not None:
         _check_columns(connection, layout)
@@ -137,13 +140,9 @@ def _add_refresh_run_columns(connection: sa.Connection, layout: Layout) -> None:
     _add_columns(connection, layout, REFRESH_RUNS.name, ["personas_version", "pruned_at"])
 
 
-def _nothing_to_alter(connection: sa.Connection, layout: Layout) -> None:
-    """Version 2 -> 3: only a new table, which `create_all` adds."""
-
-
 _MIGRATIONS: dict[int, Callable[[sa.Connection, Layout], None]] = {
     1: _add_refresh_run_columns,
-    2: _nothing_to_alter,
+    # 2 -> 3 only adds a table (quarantine), which `create_all` creates.
 }
 
 

@@ -37,7 +37,6 @@ from warehouse.layout import (
     version_table,
 )
 from warehouse.tables import (
-    CURRENT_POINTER,
     DATA_TABLES,
     OUTPUT_TABLES,
     REFRESH_RUNS,
@@ -355,33 +354,20 @@ class Warehouse:
             .order_by(runs.c.finished_at.desc())
             .limit(1)
         )
-        with self.engine.connect() as connection:
-            if not sa.inspect(connection).has_table(runs.name, schema=self.metadata.schema):
-                return None
-            previous = connection.execute(latest).scalar_one_or_none()
-            if previous is None:
-                return None
-            available = [c for c in columns if c in table.c]
-            result = connection.execute(
-                sa.select(*(table.c[c] for c in available)).where(table.c.refresh_id == previous)
-            )
-            rows = [tuple(row) for row in result]
-        return pl.DataFrame(rows, schema=available, orient="row") if rows else None
-
-    def current_rows(self, name: str) -> int | None:
-        """Rows of the current view `name`; None before any refresh was published."""
         try:
             with self.engine.connect() as connection:
-                if not sa.inspect(connection).has_table(
-                    CURRENT_POINTER, schema=self.metadata.schema
-                ):
+                if not sa.inspect(connection).has_table(runs.name, schema=self.metadata.schema):
                     return None
-                if connection.execute(sa.select(self.pointer.c.refresh_id)).first() is None:
+                previous = connection.execute(latest).scalar_one_or_none()
+                if previous is None:
                     return None
-                query = f"SELECT count(*) FROM {self._qualified(name)}"
-                return connection.exec_driver_sql(query).scalar_one()
+                result = connection.execute(
+                    sa.select(*(table.c[c] for c in columns)).where(table.c.refresh_id == previous)
+                )
+                rows = [tuple(row) for row in result]
         except sa.exc.SQLAlchemyError as exc:
-            raise self._error(f"cannot count {name}", exc) from None
+            raise self._error(f"cannot read the previous {name}", exc) from None
+        return pl.DataFrame(rows, schema=columns, orient="row") if rows else None
 
     def read_current(self, name: str) -> pl.DataFrame:
         """A current view as a frame (used by the CLI summary and tests)."""
