@@ -75,6 +75,21 @@ class SourceSettings(_Section):
         description="thousands separator accepted in amounts and numbers (e.g. '.' for "
         "20.000.000); empty: none accepted",
     )
+    line_key: tuple[str, ...] | None = Field(
+        None,
+        min_length=1,
+        description="orders: the columns (source or canonical names) that identify one order "
+        "line; two lines with the same key are duplicates and the later one is rejected. "
+        "Unset: order_id with line_number, else order_id with product_id, where the source "
+        "has them; without a key no line is a duplicate (identical lines are separate "
+        "purchases)",
+    )
+    reject_identical_lines: bool = Field(
+        False,
+        description="orders: also reject a line identical in every column to an earlier one "
+        "(only for a source known to be exported twice: identical lines are normally two "
+        "real purchases)",
+    )
     max_rejected_share: Decimal = Field(
         Decimal("0.01"),
         ge=0,
@@ -524,6 +539,18 @@ class Settings(_Section):
         if "orders" not in value:
             raise ValueError("the `orders` source is required ([sources.orders])")
         return value
+
+    @model_validator(mode="after")
+    def _line_settings_on_orders(self) -> Settings:
+        for name, source in self.sources.items():
+            if name == "orders":
+                continue
+            if source.line_key is not None or source.reject_identical_lines:
+                raise ValueError(
+                    f"sources.{name}: line_key and reject_identical_lines apply to "
+                    "sources.orders only (other sources have a unique key)"
+                )
+        return self
 
     @model_validator(mode="after")
     def _rule_has_its_source(self) -> Settings:

@@ -185,6 +185,12 @@ def validate(config: ConfigOption = DEFAULT_CONFIG_PATH) -> None:
     except Exception as exc:
         _fail(str(exc), _exit_code(exc))
     _print_validation(loaded.settings, inputs.counts, inputs.quarantine)
+    if inputs.identical_lines:
+        console.print(
+            f"{inputs.identical_lines:,} order line(s) identical to an earlier line are kept as "
+            "separate purchases (only a repeated line key makes a duplicate; see "
+            "sources.orders.line_key)."
+        )
     if inputs.quarantine.is_empty():
         console.print("All rows valid.")
     else:

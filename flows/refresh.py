@@ -140,6 +140,7 @@ def refresh(
                 [
                     _notes(config),
                     _lines_after(inputs.orders, as_of),
+                    identical_lines_note(inputs.identical_lines),
                     f"best customers: {computed.best_basis}",
                     *profiles.notes,
                 ]
@@ -180,6 +181,12 @@ def _lines_after(orders: pl.LazyFrame, as_of: date) -> str:
     """How many valid order lines the as_of cut-off left out (not problems: ignored)."""
     later = orders.filter(pl.col("order_date").dt.date() > as_of).select(pl.len()).collect().item()
     return f"order lines dated after as_of ignored: {later:,}"
+
+
+def identical_lines_note(identical_lines: int) -> str:
+    """The run note on identical order lines: purchases, kept (only a line key makes a
+    duplicate)."""
+    return f"identical order lines kept as separate purchases: {identical_lines:,}"
 
 
 def _write_quarantine(settings: Settings, refresh_id: str, quarantine: pl.DataFrame) -> Path:

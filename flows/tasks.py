@@ -28,16 +28,18 @@ from flows.progress import show_stage
 from quality.reports import report_dir
 from schemas.cross_checks import (
     duplicate_order_lines,
+    identical_order_lines,
     lines_without_package_tier,
     mixed_currencies,
+    order_line_key,
     unknown_customers,
 )
 from schemas.inputs import SOURCE_COLUMNS, raw_schema
 from schemas.outputs import check_outputs
 from schemas.quarantine import REJECTED, SourceSplit, empty_quarantine, split_source
 from schemas.validation import PROBLEM_SCHEMA, find_problems, summarise_problems
-from sources.extract import extract_source
-from transforms.customer_metrics import customer_metrics, valid_order_lines
+from sources.extract import extract_source, line_key_columns
+from transforms.customer_metrics import customer_metrics, gross_profit, valid_order_lines
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
 from transforms.privacy import protect_pii
 from transforms.profiles import best_customers
@@ -172,6 +174,8 @@ class ValidatedInputs:
     rows_rejected: int
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA: one row per problem found
     counts: dict[str, tuple[int, int]]  # source -> (rows in, rows rejected)
+    # Accepted order lines identical to an earlier one: separate purchases, kept and counted.
+    identical_lines: int = 0
 
     @property
     def rows_accepted(self) -> int:
@@ -249,6 +253,7 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
         rows_rejected=sum(split.rows_rejected for split in splits.values()),
         quarantine=quarantine,
         counts={name: (split.rows_in, split.rows_rejected) for name, split in splits.items()},
+        identical_lines=identical_order_lines(staged["orders"].collect()),
     )
 
 
@@ -261,7 +266,12 @@ def _contract_problems(name: str, rows: pl.DataFrame, settings: Settings) -> pl.
     )
     problems = find_problems(name, rows, schema)
     if name == "orders" and problems.filter(pl.col("row_number").is_null()).is_empty():
-        problems = pl.concat([problems, duplicate_order_lines(rows)])
+        source = settings.sources[name]
+        key = order_line_key(rows.columns, line_key_columns(source))
+        duplicates = duplicate_order_lines(
+            rows, key=key, reject_identical=source.reject_identical_lines
+        )
+        problems = pl.concat([problems, duplicates])
     return problems
 
 
@@ -420,13 +430,7 @@ def choose_best_customers(
     """
     personas = settings.personas
     has_cost = lines.select(pl.col("cost").is_not_null().any()).collect().item()
-    profit = (
-        lines.filter(pl.col("cost").is_not_null())
-        .group_by("customer_id")
-        .agg(gross_profit=(pl.col("amount") - pl.col("cost")).sum())
-        if has_cost
-        else None
-    )
+    profit = gross_profit(lines) if has_cost else None
     lead_days = None
     if leads is not None and {"converted_customer_id", "created_at"} <= set(
         leads.collect_schema().names()

@@ -2,17 +2,19 @@
 
 Produces problem frames (same columns as `schemas.validation.PROBLEM_SCHEMA`):
 order lines the configured rules cannot use (no package tier under the package
-rule, currencies mixed in one run), order lines repeated verbatim, and rows
+rule, currencies mixed in one run), order lines whose line key repeats (and,
+only where configured, lines repeated verbatim), and rows
 naming a customer the customers source does not have (orders, contacts,
 feedback, converted leads).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
+from schemas.inputs import ROW_NUMBER
 from schemas.validation import PROBLEM_SCHEMA
 
 
@@ -77,18 +79,77 @@ def unknown_customers(
     )
 
 
-def duplicate_order_lines(orders: pl.DataFrame) -> pl.DataFrame:
-    """Order lines identical in every column to an earlier line (an export's double rows)."""
-    columns = [c for c in orders.columns if c != "_row_number"]
+# The line keys an order source may carry, in order of preference, when no
+# `line_key` is configured: an order id with a line number, else with a product.
+DEFAULT_LINE_KEYS: tuple[tuple[str, ...], ...] = (
+    ("order_id", "line_number"),
+    ("order_id", "product_id"),
+)
+
+
+def order_line_key(columns: Sequence[str], configured: Sequence[str] | None) -> list[str] | None:
+    """The columns that identify one order line, or None when the source has no line key.
+
+    Args:
+        columns: the order source's columns as extracted (canonical names where mapped).
+        configured: `sources.orders.line_key`, already resolved to those names.
+    """
+    if configured is not None:
+        return list(configured)
+    for key in DEFAULT_LINE_KEYS:
+        if all(part in columns for part in key):
+            return list(key)
+    return None
+
+
+def duplicate_order_lines(
+    orders: pl.DataFrame, *, key: Sequence[str] | None, reject_identical: bool = False
+) -> pl.DataFrame:
+    """Order lines whose line key repeats an earlier line's (the first copy is kept).
+
+    Identical lines are not duplicates: a customer buying the same thing twice on one
+    day makes two identical lines. Only a key says two rows are the same line; a key
+    with a missing part identifies nothing. With `reject_identical`, lines identical in
+    every column to an earlier one are rejected too (a source known to be exported twice).
+    """
+    found = [pl.DataFrame(schema=PROBLEM_SCHEMA)]
+    if key:
+        keyed = orders.filter(pl.all_horizontal(pl.col(list(key)).is_not_null()))
+        found.append(
+            _repeats(keyed, list(key), f"duplicate line key ({', '.join(key)}) of row {{}}")
+        )
+    if reject_identical:
+        columns = [c for c in orders.columns if c != ROW_NUMBER]
+        found.append(
+            _repeats(
+                orders,
+                columns,
+                "identical to order line row {} (sources.orders.reject_identical_lines)",
+            )
+        )
+    # A line both keyed twice and identical is one problem: the first message found.
+    return pl.concat(found).unique("row_number", keep="first", maintain_order=True)
+
+
+def identical_order_lines(orders: pl.DataFrame) -> int:
+    """How many lines repeat an earlier line in every column (kept: separate purchases)."""
+    columns = [c for c in orders.columns if c != ROW_NUMBER]
+    if orders.is_empty() or not columns:
+        return 0
+    return orders.height - orders.select(pl.struct(columns).n_unique()).item()
+
+
+def _repeats(orders: pl.DataFrame, columns: list[str], problem: str) -> pl.DataFrame:
+    """Rows whose `columns` equal an earlier row's, naming the first (kept) row."""
     # One hashing pass over the lines: the first copy is the one with the smallest row.
     return (
-        orders.with_columns(first_row=pl.col("_row_number").min().over(pl.struct(columns)))
-        .filter(pl.col("_row_number") != pl.col("first_row"))
+        orders.with_columns(first_row=pl.col(ROW_NUMBER).min().over(pl.struct(columns)))
+        .filter(pl.col(ROW_NUMBER) != pl.col("first_row"))
         .select(
             source=pl.lit("orders"),
-            row_number=pl.col("_row_number").cast(pl.Int64),
+            row_number=pl.col(ROW_NUMBER).cast(pl.Int64),
             column=pl.lit(None, pl.String),
-            problem=pl.format("duplicate of order line row {}", pl.col("first_row")),
+            problem=pl.format(problem, pl.col("first_row")),
             value=pl.lit(None, pl.String),
         )
         .cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]

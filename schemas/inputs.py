@@ -66,6 +66,7 @@ SOURCE_COLUMNS: dict[str, tuple[CanonicalColumn, ...]] = {
         C("customer_id", "id", required=True),
         C("order_date", "datetime", required=True),
         C("order_id", "id", description="absent: one customer's lines on one day are one order"),
+        C("line_number", "id", description="the line's position in its order (line key part)"),
         C("amount", "money", description="absent: quantity × unit_price − discount"),
         C("quantity", "integer"),
         C("unit_price", "money"),

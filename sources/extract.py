@@ -91,6 +91,15 @@ def extract_source(name: str, source: SourceSettings) -> pl.LazyFrame:
     return _normalise_values(name, source, frame, typed)
 
 
+def line_key_columns(source: SourceSettings) -> tuple[str, ...] | None:
+    """The configured `line_key` under the names the extracted frame uses (canonical where
+    the column is mapped), or None when none is configured."""
+    if source.line_key is None:
+        return None
+    canonical = {source_column: name for name, source_column in source.columns.items()}
+    return tuple(canonical.get(part, part) for part in source.line_key)
+
+
 def _read_file(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set[str]]:
     """The file's rows as text and the columns it stored as numbers (Parquet only)."""
     path = source.path
@@ -294,6 +303,12 @@ def _apply_mapping(
         if extra not in present and extra not in renames.values():
             raise SourceError(
                 f"sources.{name}.extra_columns: column {extra!r} not found in {_where(source)}"
+            )
+    for part in source.line_key or ():
+        if part not in present and part not in source.columns:
+            raise SourceError(
+                f"sources.{name}.line_key: column {part!r} not found in {_where(source)} "
+                f"(columns: {', '.join(sorted(present - {ROW_NUMBER}))})"
             )
     # A source column already named like a mapping target would collide after renaming.
     shadowed = [c for c in renames.values() if c in present and c not in renames]

@@ -169,6 +169,12 @@ def rewrite(here: Path, name: str, edit: Callable[[str], str]) -> None:
     path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
 
 
+def without_order_ids(text: str) -> str:
+    """The orders file without its order_id column: no line key is left."""
+    rows = [line.split(",") for line in text.splitlines()]
+    return "\n".join(",".join(row[:1] + row[2:]) for row in rows) + "\n"
+
+
 def set_config(text: str) -> Callable[[Path], None]:
     def change(here: Path) -> None:
         (here / "personas.toml").write_text(text, encoding="utf-8")
@@ -211,9 +217,42 @@ CASES = [
         problems=[("orders", 7, "customer_id", "missing value in a required column", R)],
     ),
     lenient(
-        "duplicate order line",
+        "duplicate order line (its line key, order_id with product_id, repeats)",
         append_to("orders", "C1,O1,2024-01-05,P1,1,100,100,VND,completed\n"),
-        problems=[("orders", 9, None, "duplicate of order line row 1", R)],
+        problems=[("orders", 9, None, "duplicate line key (order_id, product_id) of row 1", R)],
+    ),
+    lenient(
+        "identical lines without a line key are two purchases, kept",
+        lambda here: rewrite(here, "orders", without_order_ids),
+        append_to("orders", "C1,2024-01-05,P1,1,100,100,VND,completed\n"),
+        problems=[],
+    ),
+    lenient(
+        "identical lines rejected where the source is known to be exported twice",
+        lambda here: rewrite(here, "orders", without_order_ids),
+        append_to("orders", "C1,2024-01-05,P1,1,100,100,VND,completed\n"),
+        problems=[
+            (
+                "orders",
+                9,
+                None,
+                "identical to order line row 1 (sources.orders.reject_identical_lines)",
+                R,
+            )
+        ],
+        orders="reject_identical_lines = true\n",
+    ),
+    lenient(
+        "a configured line key repeats",
+        append_to("orders", "C1,O1,2024-01-06,P1,1,100,100,VND,completed\n"),
+        problems=[("orders", 9, None, "duplicate line key (order_id) of row 1", R)],
+        orders='line_key = ["order_id"]\n',
+    ),
+    Case(
+        "a line key naming a column the source lacks",
+        lambda here: write_config(here, orders_extra='line_key = ["order_id", "LineNo"]\n'),
+        2,
+        "sources.orders.line_key: column 'LineNo' not found in orders.csv",
     ),
     lenient(
         "negative quantity on a sale",

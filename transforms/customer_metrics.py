@@ -37,13 +37,16 @@ def valid_order_lines(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
 
     Returns:
         The lines dated up to `as_of` and not cancelled, with `order_day`
-        (Date), `order_key` (order_id, else the customer's day) and `amount`
-        and `quantity` negative for refund-status lines.
+        (Date), `order_key` (order_id, else the customer's day), `amount` and
+        `quantity` negative for refund-status lines, and `cost` negative on every
+        refund (a refund-status line or a negative amount): a refund gives its
+        cost back, so amount − cost is the profit it takes away.
     """
     status = pl.col("status").str.strip_chars().str.to_lowercase()
     refunded = is_refunded(pl.col("status"))
     cancelled = status.is_in(CANCELLED_STATUSES).fill_null(False)
     order_day = pl.col("order_date").dt.date()
+    refund = refunded | (pl.col("amount") < 0).fill_null(False)
     return orders.filter(~cancelled & (order_day <= as_of)).with_columns(
         order_day=order_day,
         order_key=pl.coalesce(
@@ -52,6 +55,21 @@ def valid_order_lines(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
         ),
         amount=pl.when(refunded).then(-pl.col("amount").abs()).otherwise(pl.col("amount")),
         quantity=pl.when(refunded).then(-pl.col("quantity").abs()).otherwise(pl.col("quantity")),
+        cost=pl.when(refund).then(-pl.col("cost").abs()).otherwise(pl.col("cost")),
+    )
+
+
+def gross_profit(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Gross profit per customer: Σ (amount − cost) over the valid lines that carry a cost.
+
+    Grain: one customer with at least one costed line. `lines` are valid order lines
+    (`valid_order_lines`): a refund's amount and cost are both negative there, so it
+    subtracts its amount and gives its cost back.
+    """
+    return (
+        lines.filter(pl.col("cost").is_not_null())
+        .group_by("customer_id")
+        .agg(gross_profit=(pl.col("amount") - pl.col("cost")).sum())
     )
 
 

@@ -27,7 +27,7 @@ def lead_scores(
         persona_id: the persona the profile belongs to.
         threshold: fit from which a lead is a target customer.
     """
-    lead_columns = set(leads.collect_schema().names())
+    lead_columns = leads.collect_schema().names()  # schema order: never a set's order
     weights = (
         target.filter(pl.col("source") == "company")
         .filter(pl.col("attribute").is_in(list(lead_columns)))
@@ -36,12 +36,15 @@ def lead_scores(
     attributes = weights.select("attribute").unique()
     per_attribute = weights.group_by("attribute").agg(pl.col("weight").max())
     total = per_attribute.select(total=pl.col("weight").sum())
-    long = leads.unpivot(
+    attribute_columns = [c for c in lead_columns if c != "lead_id"]
+    # Every attribute as text before the unpivot: lead columns mix decimals, dates and
+    # text, which have no common type.
+    long = leads.select("lead_id", pl.col(attribute_columns).cast(pl.String)).unpivot(
         index="lead_id",
-        on=[c for c in lead_columns if c != "lead_id"],
+        on=attribute_columns,
         variable_name="attribute",
         value_name="value",
-    ).with_columns(pl.col("value").cast(pl.String))
+    )
     matched = (
         long.join(attributes, on="attribute", how="semi")
         .join(weights, on=["attribute", "value"], how="inner")
