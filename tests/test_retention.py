@@ -6,7 +6,7 @@ Also `personas prune` as a user runs it, and pruning after each refresh when
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -77,8 +77,11 @@ def test_a_pruned_refresh_is_not_the_previous_one_for_segment_movement(
     four_refreshes: Warehouse,
 ) -> None:
     prune(four_refreshes, keep=1)
-    assert four_refreshes.previous_refresh("customer_segments", ["customer_id"], "r4") is None
-    assert four_refreshes.previous_refresh("customer_segments", ["customer_id"], "r5").height == 4
+    # all four share one as_of: a refresh as of a later day compares with the newest held
+    later = date(2026, 7, 31)
+    assert four_refreshes.previous_refresh("customer_segments", ["customer_id"], later).height == 4
+    assert four_refreshes.previous_run(later)["refresh_id"] == "r4"
+    assert four_refreshes.previous_run(date(2026, 6, 30)) is None  # nothing earlier
 
 
 def test_keep_below_one_is_refused(four_refreshes: Warehouse) -> None:

@@ -303,3 +303,30 @@ def test_a_lock_held_by_a_killed_refresh_is_released(warehouse_url: str, tmp_pat
     warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
     assert current_state(warehouse) == ({"r2"}, [("r2", "two", Decimal(2))])
     warehouse.dispose()
+
+
+@pytest.mark.postgres
+def test_a_bi_query_on_a_current_view_reads_one_refresh_through_the_index(
+    postgres_url: str,
+) -> None:
+    warehouse = Warehouse(postgres_url, schema="personas", scale=4)
+    warehouse.ensure_schema()
+    for n in range(40):  # 40 refreshes of 500 customers: history worth indexing
+        customers = {f"c{i:04d}": str(i) for i in range(500)}
+        warehouse.publish(tables_for(customers), run_for(f"r{n:02d}", f"run{n:02d}"))
+    with warehouse.engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+        plan = "\n".join(
+            connection.exec_driver_sql(
+                "EXPLAIN SELECT customer_id, revenue FROM personas.customer_segments "
+                "WHERE customer_id = 'c0042'"
+            ).scalars()
+        )
+        whole = "\n".join(
+            connection.exec_driver_sql("EXPLAIN SELECT * FROM personas.customer_segments").scalars()
+        )
+    for explained in (plan, whole):
+        assert "ix_customer_segments_history_refresh" in explained, explained
+        assert "Seq Scan on customer_segments_history" not in explained, explained
+    assert warehouse.read_current("customer_segments").height == 500
+    warehouse.dispose()

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from tests.publish_worker import run_for, tables_for
 from warehouse.layout import SCHEMA_VERSION, view_comment
 from warehouse.publish import Warehouse, WarehouseError
-from warehouse.tables import CUSTOMER_SEGMENTS, OUTPUT_TABLES, REFRESH_RUNS
+from warehouse.tables import CUSTOMER_SEGMENTS, OUTPUT_TABLES, REFRESH_RUNS, history_index_name
 
 
 def comments_of(connection: sa.Connection, name: str) -> tuple[str | None, dict[str, str | None]]:
@@ -81,8 +81,52 @@ def test_a_new_warehouse_records_its_schema_version_once(warehouse_url: str) -> 
     warehouse.dispose()
 
 
+def history_indexes(warehouse: Warehouse) -> set[str]:
+    """The names of the indexes in the warehouse's schema."""
+    with warehouse.engine.connect() as connection:
+        if connection.dialect.name == "duckdb":
+            query = "SELECT index_name FROM duckdb_indexes() WHERE schema_name = 'personas'"
+        else:
+            query = "SELECT indexname FROM pg_indexes WHERE schemaname = 'personas'"
+        return set(connection.exec_driver_sql(query).scalars())
+
+
+def downgrade_to_version_3(warehouse: Warehouse) -> None:
+    """Turn a current warehouse into version 3's layout: no history indexes, no
+    attribute_mix."""
+    with warehouse.engine.begin() as connection:
+        for spec in OUTPUT_TABLES:
+            connection.exec_driver_sql(
+                f"DROP INDEX IF EXISTS {warehouse._qualified(history_index_name(spec))}"
+            )
+        connection.exec_driver_sql(f"DROP VIEW {warehouse._qualified('attribute_mix')}")
+        connection.exec_driver_sql(f"DROP TABLE {warehouse._qualified('attribute_mix_history')}")
+        connection.exec_driver_sql(
+            f"DELETE FROM {warehouse._qualified('_schema_version')} WHERE version > 3"
+        )
+        connection.exec_driver_sql(
+            f"INSERT INTO {warehouse._qualified('_schema_version')} VALUES "
+            "(3, TIMESTAMP '2026-01-01 00:00:00', '0.1.0')"
+        )
+
+
+def test_a_version_3_warehouse_gains_its_indexes_and_attribute_mix(warehouse_url: str) -> None:
+    warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
+    warehouse.ensure_schema()
+    warehouse.publish(tables_for({"old": "1"}), run_for("r1", "a"))
+    downgrade_to_version_3(warehouse)
+    assert not history_indexes(warehouse) & {history_index_name(s) for s in OUTPUT_TABLES}
+    change = warehouse.ensure_schema()
+    assert str(change) == f"migrated from schema version 3 to {SCHEMA_VERSION}"
+    assert history_indexes(warehouse) >= {history_index_name(spec) for spec in OUTPUT_TABLES}
+    assert warehouse.read_current("attribute_mix").height == 0
+    assert warehouse.read_current("customer_segments")["customer_id"].to_list() == ["old"]
+    warehouse.dispose()
+
+
 def downgrade_to_version_1(warehouse: Warehouse) -> None:
     """Turn a current warehouse into the layout personas wrote before versions existed."""
+    downgrade_to_version_3(warehouse)
     runs = warehouse._qualified("refresh_runs_history")
     v1_columns = [
         c for c in REFRESH_RUNS.column_names if c not in ("personas_version", "pruned_at")
@@ -116,6 +160,7 @@ def test_a_version_1_warehouse_is_migrated_and_keeps_its_current_refresh(
     assert str(change) == f"migrated from schema version 1 to {SCHEMA_VERSION}"
     assert warehouse.read_current("quarantine").height == 0  # version 3's table exists now
     assert recorded_versions(warehouse) == [SCHEMA_VERSION]
+    assert history_indexes(warehouse) >= {history_index_name(spec) for spec in OUTPUT_TABLES}
     runs = warehouse.read_current("refresh_runs")
     assert runs.select("refresh_id", "personas_version", "pruned_at").rows() == [("r1", None, None)]
     customers = warehouse.read_current("customer_segments")

@@ -15,6 +15,10 @@ Schema versions:
 2. `_schema_version`; `refresh_runs` gains `personas_version` and `pruned_at`;
    the views and their columns carry comments.
 3. `quarantine` (with `quarantine_history`): the input rows set aside.
+4. every `<table>_history` has an index on (refresh_id, its lookup columns), so a
+   BI query on a current view reads one refresh, not all of history;
+   `attribute_mix` (with `attribute_mix_history`): the population mix of every
+   company attribute, the drift monitor's baseline.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from sqlalchemy.schema import CreateColumn, SetColumnComment, SetTableComment
 
 from warehouse.tables import CURRENT_POINTER, OUTPUT_TABLES, REFRESH_ID, REFRESH_RUNS, OutputTable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 VERSION_TABLE = "_schema_version"
 # Dialects that speak COMMENT ON (others keep their tables, without comments).
 COMMENT_ON_DIALECTS = ("postgresql", "duckdb")
@@ -140,9 +144,25 @@ def _add_refresh_run_columns(connection: sa.Connection, layout: Layout) -> None:
     _add_columns(connection, layout, REFRESH_RUNS.name, ["personas_version", "pruned_at"])
 
 
+def _index_history_tables(connection: sa.Connection, layout: Layout) -> None:
+    """Version 3 -> 4: index every existing history table on (refresh_id, lookup columns)
+    (`create_all` indexes only the tables it creates, such as attribute_mix_history)."""
+    present = set(sa.inspect(connection).get_table_names(schema=layout.metadata.schema))
+    for table in layout.history.values():
+        if table.name not in present:
+            continue
+        for index in table.indexes:
+            columns = ", ".join(layout.quote(column.name) for column in index.columns)
+            connection.exec_driver_sql(
+                f"CREATE INDEX IF NOT EXISTS {layout.quote(str(index.name))} "
+                f"ON {layout.qualified(table.name)} ({columns})"
+            )
+
+
 _MIGRATIONS: dict[int, Callable[[sa.Connection, Layout], None]] = {
     1: _add_refresh_run_columns,
     # 2 -> 3 only adds a table (quarantine), which `create_all` creates.
+    3: _index_history_tables,
 }
 
 

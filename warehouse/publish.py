@@ -250,18 +250,33 @@ class Warehouse:
     def _qualified(self, name: str) -> str:
         return ".".join(self._quote(part) for part in [*self._schema_path, name])
 
-    def publish(self, tables: Mapping[str, pl.DataFrame], run: RunRecord) -> None:
-        """Write one refresh and make it current, in a single transaction.
+    def publish(
+        self, tables: Mapping[str, pl.DataFrame], run: RunRecord, *, make_current: bool = False
+    ) -> bool:
+        """Write one refresh, in a single transaction, and make it current unless it is a
+        backfill.
+
+        A backfill is a refresh whose as_of is older than the current refresh's: its rows
+        and run record go to history, and the newer refresh stays current unless
+        `make_current` asks otherwise. The comparison happens under the publishing lock,
+        so refreshes published in any order, or two at once, leave the newest as_of
+        current.
 
         Args:
             tables: a frame per data table (`customer_segments`, `tier_summary` …).
             run: the run record, status `succeeded`.
+            make_current: make this refresh current even when it is a backfill.
+
+        Returns:
+            True when the refresh became current, False for a backfill kept in history.
         """
         missing = [spec.name for spec in DATA_TABLES if spec.name not in tables]
         if missing:
             raise ValueError(f"publish needs every data table; missing: {', '.join(missing)}")
         with self.writing("publishing failed, the previous refresh stays current") as connection:
             failpoint("before load")
+            current_as_of = self._current_as_of(connection)
+            becomes_current = make_current or current_as_of is None or run.as_of >= current_as_of
             for position, spec in enumerate(DATA_TABLES):
                 table = self.history[spec.name]
                 connection.execute(table.delete().where(table.c.refresh_id == run.refresh_id))
@@ -270,14 +285,40 @@ class Warehouse:
                     failpoint("mid load")
             failpoint("between load and switch")
             self._insert_run(connection, run)
-            connection.execute(self.pointer.delete())
-            failpoint("inside switch")
-            connection.execute(
-                self.pointer.insert().values(
-                    singleton=1, refresh_id=run.refresh_id, run_id=run.run_id
+            if becomes_current:
+                connection.execute(self.pointer.delete())
+                failpoint("inside switch")
+                connection.execute(
+                    self.pointer.insert().values(
+                        singleton=1, refresh_id=run.refresh_id, run_id=run.run_id
+                    )
                 )
-            )
             failpoint("after switch")
+        return becomes_current
+
+    def _current_as_of(self, connection: sa.Connection) -> date | None:
+        runs = self.history[REFRESH_RUNS.name]
+        query = (
+            sa.select(runs.c.as_of)
+            .join(self.pointer, runs.c.run_id == self.pointer.c.run_id)
+            .where(runs.c.status == "succeeded")
+            .limit(1)
+        )
+        return connection.execute(query).scalar_one_or_none()
+
+    def add_note(self, run_id: str, note: str) -> None:
+        """Append `note` to a published run's notes (a warning after publishing)."""
+        runs = self.history[REFRESH_RUNS.name]
+        notes = sa.func.coalesce(runs.c.notes + "; ", "") + note
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    runs.update()
+                    .where(runs.c.run_id == run_id, runs.c.status == "succeeded")
+                    .values(notes=notes)
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error("cannot add a note to the run", exc) from None
 
     def record_failure(self, run: RunRecord) -> None:
         """Keep a failed attempt's run record; the current refresh does not change."""
@@ -320,7 +361,11 @@ class Warehouse:
         the last success must not hide it.
         """
         runs = self.history[REFRESH_RUNS.name]
-        query = sa.select(runs).join(self.pointer, runs.c.run_id == self.pointer.c.run_id)
+        query = (
+            sa.select(runs)
+            .join(self.pointer, runs.c.run_id == self.pointer.c.run_id)
+            .where(runs.c.status == "succeeded")
+        )
         frame = self._read_runs(query)
         return frame.row(0, named=True) if frame.height else None
 
@@ -338,31 +383,33 @@ class Warehouse:
         except sa.exc.SQLAlchemyError as exc:
             raise self._error("cannot read refresh_runs", exc) from None
 
-    def previous_refresh(
-        self, name: str, columns: list[str], refresh_id: str
-    ) -> pl.DataFrame | None:
-        """`columns` of table `name` in the latest successful refresh other than `refresh_id`."""
+    def previous_run(self, as_of: date) -> dict[str, object] | None:
+        """The run record of the refresh a refresh as of `as_of` is compared with: the
+        latest published refresh of an earlier as_of (still held), whatever order
+        refreshes were run in; None when there is none."""
         runs = self.history[REFRESH_RUNS.name]
-        table = self.history[name]
-        latest = (
-            sa.select(runs.c.refresh_id)
-            .where(
-                runs.c.status == "succeeded",
-                runs.c.refresh_id != refresh_id,
-                runs.c.pruned_at.is_(None),
-            )
-            .order_by(runs.c.finished_at.desc())
+        query = (
+            sa.select(runs)
+            .where(runs.c.status == "succeeded", runs.c.as_of < as_of, runs.c.pruned_at.is_(None))
+            .order_by(runs.c.as_of.desc(), runs.c.finished_at.desc(), runs.c.run_id)
             .limit(1)
         )
+        frame = self._read_runs(query)
+        return frame.row(0, named=True) if frame.height else None
+
+    def previous_refresh(self, name: str, columns: list[str], as_of: date) -> pl.DataFrame | None:
+        """`columns` of table `name` in the refresh a refresh as of `as_of` is compared with
+        (see `previous_run`); None when there is none."""
+        previous = self.previous_run(as_of)
+        if previous is None:
+            return None
+        table = self.history[name]
         try:
             with self.engine.connect() as connection:
-                if not sa.inspect(connection).has_table(runs.name, schema=self.metadata.schema):
-                    return None
-                previous = connection.execute(latest).scalar_one_or_none()
-                if previous is None:
-                    return None
                 result = connection.execute(
-                    sa.select(*(table.c[c] for c in columns)).where(table.c.refresh_id == previous)
+                    sa.select(*(table.c[c] for c in columns)).where(
+                        table.c.refresh_id == previous["refresh_id"]
+                    )
                 )
                 rows = [tuple(row) for row in result]
         except sa.exc.SQLAlchemyError as exc:

@@ -55,11 +55,13 @@ class OutputColumn:
 
 @dataclass(frozen=True)
 class OutputTable:
-    """One published table: the view's name, its grain and its columns."""
+    """One published table: the view's name, its grain, its columns and the columns a
+    reader looks its rows up by (after refresh_id, the history table's index)."""
 
     name: str
     grain: str
     columns: tuple[OutputColumn, ...]
+    lookup: tuple[str, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -93,6 +95,7 @@ REFRESH_RUNS = OutputTable(
         O("personas_version", _text, "version of personas that ran the attempt"),
         O("pruned_at", _timestamp, "when retention removed this refresh's rows (null: kept)"),
     ),
+    lookup=("run_id",),
 )
 
 CUSTOMER_SEGMENTS = OutputTable(
@@ -124,6 +127,7 @@ CUSTOMER_SEGMENTS = OutputTable(
         O("persona_id", _text, "the persona this customer defines (best customers), else null"),
         O("reason", _text, "why each label: the rule that fired and its cut points"),
     ),
+    lookup=("customer_id",),
 )
 
 TIER_SUMMARY = OutputTable(
@@ -137,6 +141,7 @@ TIER_SUMMARY = OutputTable(
         O("is_key_tier", _flag, "the tier with the largest revenue share: the key revenue source"),
         O("is_majority", _flag, "the tier brings more than 50% of all revenue"),
     ),
+    lookup=("tier",),
 )
 
 PARETO_SUMMARY = OutputTable(
@@ -160,6 +165,7 @@ PARETO_CURVE = OutputTable(
         O("customer_pct", _whole, "percent of customers, in Pareto order (0-100)"),
         O("cumulative_revenue_share", _share, "revenue share of the first customer_pct percent"),
     ),
+    lookup=("customer_pct",),
 )
 SEGMENT_SUMMARY = OutputTable(
     "segment_summary",
@@ -171,6 +177,7 @@ SEGMENT_SUMMARY = OutputTable(
         O("revenue", _money, "revenue of those customers"),
         O("revenue_share", _share, "segment revenue / all revenue (0-1)"),
     ),
+    lookup=("base", "segment"),
 )
 PERSONAS = OutputTable(
     "personas",
@@ -189,6 +196,7 @@ PERSONAS = OutputTable(
         O("ci_high", _share, "95% Wilson interval of the support, upper bound"),
         O("is_distinguishing", _flag, "support and lift reach their minimums, ci_low > share"),
     ),
+    lookup=("persona_id", "kind", "attribute", "value"),
 )
 
 PERSONA_CARDS = OutputTable(
@@ -209,6 +217,7 @@ PERSONA_CARDS = OutputTable(
         O("preferred_channels", _text, "distinguishing preferred channels, with support"),
         O("quote", _text, "a real, representative feedback text (rule in the README)"),
     ),
+    lookup=("persona_id",),
 )
 
 LEAD_SCORES = OutputTable(
@@ -221,6 +230,7 @@ LEAD_SCORES = OutputTable(
         O("matched_persona_id", _text, "the persona matched when is_target"),
         O("matched_attributes", _text, "the target values the lead has (attribute=value; …)"),
     ),
+    lookup=("lead_id",),
 )
 
 SEGMENT_TRANSITIONS = OutputTable(
@@ -233,6 +243,19 @@ SEGMENT_TRANSITIONS = OutputTable(
         O("customers", _whole, "customers making this move"),
         O("revenue", _money, "their revenue in this refresh (previous one for lost)"),
     ),
+    lookup=("base", "from_segment", "to_segment"),
+)
+ATTRIBUTE_MIX = OutputTable(
+    "attribute_mix",
+    "one (attribute, value) of a company attribute among all customers; the shares of "
+    "each attribute sum to 1",
+    (
+        O("attribute", _text, "company attribute (industry, city, employee_band …)"),
+        O("value", _text, "its value; (unknown) when missing, (other) pools values of < k"),
+        O("customers", _whole, "customers with the value"),
+        O("share", _share, "customers / all customers (0-1): the drift monitor's baseline"),
+    ),
+    lookup=("attribute", "value"),
 )
 QUARANTINE = OutputTable(
     "quarantine",
@@ -246,6 +269,7 @@ QUARANTINE = OutputTable(
         O("value", _text, "the offending value as read (null for row-level problems)"),
         O("action", _text, "row rejected (left out) or value cleared (row kept, value null)"),
     ),
+    lookup=("source", "row_number"),
 )
 del O
 
@@ -260,6 +284,7 @@ DATA_TABLES: tuple[OutputTable, ...] = (
     PERSONA_CARDS,
     LEAD_SCORES,
     SEGMENT_TRANSITIONS,
+    ATTRIBUTE_MIX,
     QUARANTINE,
 )
 OUTPUT_TABLES: tuple[OutputTable, ...] = (REFRESH_RUNS, *DATA_TABLES)
@@ -267,7 +292,11 @@ CURRENT_POINTER = "_current_refresh"
 
 
 def history_table(spec: OutputTable, metadata: sa.MetaData, *, scale: int) -> sa.Table:
-    """`<name>_history`: every refresh's rows of `spec`, keyed by `refresh_id`."""
+    """`<name>_history`: every refresh's rows of `spec`, keyed by `refresh_id`.
+
+    Its index leads with refresh_id, then the table's lookup columns: the current views
+    select one refresh_id, so a BI query never scans every refresh kept.
+    """
     columns = [
         sa.Column(c.name, c.type(scale), comment=c.description) for c in (REFRESH_ID, *spec.columns)
     ]
@@ -275,8 +304,14 @@ def history_table(spec: OutputTable, metadata: sa.MetaData, *, scale: int) -> sa
         f"{spec.name}_history",
         metadata,
         *columns,
+        sa.Index(history_index_name(spec), REFRESH_ID.name, *spec.lookup),
         comment=f"Every refresh of {spec.name}. Grain: {spec.grain}, per refresh_id.",
     )
+
+
+def history_index_name(spec: OutputTable) -> str:
+    """The name of a history table's index (refresh_id, lookup columns)."""
+    return f"ix_{spec.name}_history_refresh"
 
 
 def pointer_table(metadata: sa.MetaData) -> sa.Table:
