@@ -16,7 +16,8 @@ Data Docs show the figures that were checked):
   a permutation of 1..customers), tier_summary.tier, pareto_curve.customer_pct,
   lead_scores.lead_id, persona_cards.persona_id; compound keys
   segment_summary (base, segment), personas (persona_id, kind, attribute,
-  value) and segment_transitions (base, from_segment, to_segment);
+  value), segment_transitions (base, from_segment, to_segment) and
+  attribute_mix (attribute, value);
 - labels are in their sets: tier in Large / Medium / Small, pareto_class in
   A / B / C, every column of `segment_values` in its allowed values (and not
   null: every customer has exactly one label per base), segment_summary.base
@@ -258,6 +259,10 @@ def _suites(
         "segment_transitions": lambda: _segment_transitions(
             reference, tables["segment_transitions"]
         ),
+        "attribute_mix": lambda: [
+            *_keys("attribute", "value"),
+            _fraction("share", 0.0, 1.0),
+        ],
     }
     frames = {name: tables[name] for name in builders}
     # The curve's monotonic checks read rows in order: validate it in customer_pct order.
@@ -499,7 +504,10 @@ def _load_gx() -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations  # noqa: F401
 
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    # Some GX modules set their own logger to INFO on import: quiet each one.
+    names = [n for n in logging.root.manager.loggerDict if n.startswith("great_expectations")]
+    for name in ["great_expectations", *names]:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _validate(

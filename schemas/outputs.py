@@ -270,6 +270,12 @@ RULES: dict[str, dict[str, Rule]] = {
         "customers": required(COUNT),
         "revenue": required(),
     },
+    "attribute_mix": {
+        "attribute": required(),
+        "value": required(),  # "(unknown)" rather than null
+        "customers": required(_at_least(1)),
+        "share": required(_share()),
+    },
     "quarantine": {
         "source": required(_isin(list(SOURCE_COLUMNS))),
         "row_number": required(_at_least(1)),
@@ -286,6 +292,7 @@ COMPOUND_KEYS: dict[str, tuple[str, ...]] = {
     "segment_summary": ("base", "segment"),
     "personas": ("persona_id", "kind", "attribute", "value"),
     "segment_transitions": ("base", "from_segment", "to_segment"),
+    "attribute_mix": ("attribute", "value"),
 }
 
 

@@ -49,11 +49,12 @@ CUSTOMERS = {
     "is_best_customer": [True, False, False, False],
     "persona_id": ["P1", None, None, None],
 }
-# 9 data tables; customer_segments 24 (two keys × 2, pareto_rank range, 7 label columns × 2,
+# 10 data tables; customer_segments 24 (two keys × 2, pareto_rank range, 7 label columns × 2,
 # 3 scores, cumulative_share × 2), tier_summary 8, pareto_summary 2, pareto_curve 7,
 # segment_summary 14 (keys 3, base set, 4 bases × (customers, shares), shares × 2), personas 10,
-# persona_cards 2, lead_scores 3, segment_transitions 6 (keys 4, 2 bases' customers).
-EXPECTATIONS = 76
+# persona_cards 2, lead_scores 3, segment_transitions 6 (keys 4, 2 bases' customers),
+# attribute_mix 4 (keys 3, share bounds).
+EXPECTATIONS = 80
 
 Mutation = Callable[[dict[str, pl.DataFrame]], None]
 
@@ -181,6 +182,14 @@ def published(revenues: Sequence[str] = ("600", "300", "60", "40")) -> dict[str,
         "persona_cards": cards,
         "lead_scores": leads,
         "segment_transitions": transitions,
+        "attribute_mix": pl.DataFrame(
+            {
+                "attribute": ["industry", "industry"],
+                "value": ["(unknown)", "Phần mềm"],
+                "customers": [1, 3],
+                "share": [0.25, 0.75],
+            }
+        ),
     }
 
 
@@ -335,7 +344,7 @@ def test_without_revenue_shares_must_be_null_instead_of_summing_to_1() -> None:
 
     assert outcome.success, outcome.failures
     # no share sums (4 bases + tiers) or bounds (tiers, segments, curve, cumulative_share:
-    # 2 each) or curve shape, and 2 "is null" in their place: 76 - 5 - 8 - 1 + 2
+    # 2 each) or curve shape, and 2 "is null" in their place: 80 - 5 - 8 - 1 + 2
     assert outcome.expectations == EXPECTATIONS - 12
 
 
@@ -358,7 +367,7 @@ def test_docs_are_written_to_docs_dir_and_nowhere_else(
     page = pages[0].read_text(encoding="utf-8")
     assert "20240601-0123456789ab" in page
     assert "Huge" in page  # the failed expectation's unexpected value is on the page
-    assert len(list(docs.glob("validations/*/20240601-0123456789ab/*/*.html"))) == 9
+    assert len(list(docs.glob("validations/*/20240601-0123456789ab/*/*.html"))) == 10
     assert "20240601-0123456789ab" in outcome.docs_index.read_text(encoding="utf-8")
     assert list(cwd.iterdir()) == []
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cwd", "docs"]

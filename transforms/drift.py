@@ -5,7 +5,10 @@ distributions over the same categories (Σ (a − e) · ln(a / e), with empty
 categories smoothed to a tiny share so new or vanished categories count instead
 of dividing by zero), and `drift_measures(published, current)`, one PSI per
 measure: the tier revenue shares, each segmentation base's customer mix, the RFM
-segment mix, and the mix of each key attribute of the ideal company profile.
+segment mix, and the mix of each key attribute of the ideal company profile
+(from the published `attribute_mix`). A missing value is a category of its own,
+"(unknown)", on both sides, so a data set measured against itself has a PSI of
+exactly 0 on every measure.
 Rule of thumb: below 0.1 no change, 0.1–0.2 some, above 0.2 a real shift.
 """
 
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 import polars as pl
 
 SMOOTHING = 1e-4  # the share given to a category absent on one side
+UNKNOWN = "(unknown)"  # a missing value: a category of its own on both sides
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,12 @@ def psi(expected: pl.DataFrame, actual: pl.DataFrame) -> float:
             coalesce=True,
         )
         .with_columns(pl.col("e", "a").fill_null(0.0))
-        .with_columns(pl.col("e", "a") / pl.col("e", "a").sum())
+        .sort("key", nulls_last=True)  # one summation order, whatever the join's row order
+        # a side with nothing to share (no revenue, no customers) has all shares 0
+        .with_columns(
+            pl.when(pl.col(c).sum() > 0).then(pl.col(c) / pl.col(c).sum()).otherwise(0.0)
+            for c in ("e", "a")
+        )
         .with_columns(pl.col("e", "a").clip(lower_bound=SMOOTHING))
     )
     if joined.is_empty():
@@ -48,12 +57,10 @@ def psi(expected: pl.DataFrame, actual: pl.DataFrame) -> float:
 
 
 def _shares(frame: pl.DataFrame, key: str, weight: str | None = None) -> pl.DataFrame:
-    counts = frame.group_by(pl.col(key).cast(pl.String).fill_null("(none)").alias("key")).agg(
-        (pl.col(weight).cast(pl.Float64).sum() if weight else pl.len().cast(pl.Float64)).alias(
-            "share"
-        )
-    )
-    return counts
+    """(key, share) of `frame` by `key`; a missing key is a category of its own."""
+    keys = pl.col(key).cast(pl.String).fill_null(UNKNOWN).alias("key")
+    amount = pl.col(weight).cast(pl.Float64).sum() if weight else pl.len().cast(pl.Float64)
+    return frame.group_by(keys).agg(amount.alias("share"))
 
 
 def drift_measures(
@@ -63,8 +70,9 @@ def drift_measures(
 
     Args:
         published / current: `tier_summary`, `segment_summary`, `customer_segments`
-            and (optional) `personas` frames as published, and `customers` (current
-            only: one row per customer with its attributes).
+            and `attribute_mix` frames as published (current: as computed now), and
+            the published `personas`, whose distinguishing company attributes are the
+            key attributes whose mix is compared.
     """
     measures = [
         DriftMeasure(
@@ -90,37 +98,41 @@ def drift_measures(
                 psi(_shares(rows, "segment", "customers"), _shares(now, "segment", "customers")),
             )
         )
-    measures += _key_attribute_mix(published.get("personas"), current.get("customers"))
-    return measures
+    return measures + _key_attribute_mix(
+        published.get("personas"), published.get("attribute_mix"), current.get("attribute_mix")
+    )
 
 
 def _key_attribute_mix(
-    personas: pl.DataFrame | None, customers: pl.DataFrame | None
+    personas: pl.DataFrame | None,
+    published_mix: pl.DataFrame | None,
+    current_mix: pl.DataFrame | None,
 ) -> list[DriftMeasure]:
-    """Each distinguishing company attribute: its published population mix against now's."""
-    if personas is None or customers is None or personas.is_empty():
+    """Each distinguishing company attribute: its published population mix against now's.
+
+    Both mixes count every customer: a missing value is "(unknown)" on both sides.
+    """
+    if personas is None or published_mix is None or current_mix is None:
         return []
-    key_values = personas.filter(
-        (pl.col("kind") == "company") & pl.col("is_distinguishing")
-    ).select("attribute", "value", "population_share")
+    key_attributes = (
+        personas.filter((pl.col("kind") == "company") & pl.col("is_distinguishing"))
+        .get_column("attribute")
+        .unique()
+        .sort()
+        .to_list()
+    )
     measures = []
-    for (attribute,), rows in key_values.group_by("attribute", maintain_order=True):
-        if attribute not in customers.columns:
+    for attribute in key_attributes:
+        before = published_mix.filter(pl.col("attribute") == attribute)
+        if before.is_empty():
             continue
-        now = customers.select(pl.col(attribute).cast(pl.String).alias("value"))
-        published_mix, current_mix = [], []
-        for value, share in rows.select("value", "population_share").iter_rows():
-            published_mix.append((value, share))
-            current_mix.append((value, float((now["value"] == value).mean() or 0.0)))
-        # the rest of the population as one category, so each side sums to 1
-        published_mix.append(("(other)", 1 - sum(s for _, s in published_mix)))
-        current_mix.append(("(other)", 1 - sum(s for _, s in current_mix)))
+        now = current_mix.filter(pl.col("attribute") == attribute)
         measures.append(
             DriftMeasure(
                 f"{attribute} mix",
                 psi(
-                    pl.DataFrame(published_mix, schema=["key", "share"], orient="row"),
-                    pl.DataFrame(current_mix, schema=["key", "share"], orient="row"),
+                    before.select(key="value", share="share"),
+                    now.select(key="value", share="share"),
                 ),
             )
         )

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import polars as pl
 
+WEIGHT = pl.Decimal(38, 12)  # ln(lift), exact to 12 places
+
 
 def lead_scores(
     leads: pl.LazyFrame, target: pl.LazyFrame, *, persona_id: str, threshold: float
@@ -31,7 +33,9 @@ def lead_scores(
     weights = (
         target.filter(pl.col("source") == "company")
         .filter(pl.col("attribute").is_in(list(lead_columns)))
-        .select("attribute", "value", weight=pl.col("lift").log())
+        # Weights as exact decimals (12 places): their sums do not depend on the order the
+        # rows arrive in, so neither does any score (float sums would, in the last bit).
+        .select("attribute", "value", weight=pl.col("lift").log().round(12).cast(WEIGHT))
     )
     attributes = weights.select("attribute").unique()
     per_attribute = weights.group_by("attribute").agg(pl.col("weight").max())
@@ -60,7 +64,10 @@ def lead_scores(
         .join(total, how="cross")
         .with_columns(
             fit_score=pl.when(pl.col("total") > 0)
-            .then(pl.col("matched_weight").fill_null(0) / pl.col("total"))
+            .then(
+                pl.col("matched_weight").fill_null(0).cast(pl.Float64)
+                / pl.col("total").cast(pl.Float64)
+            )
             .otherwise(0.0)
         )
         .select(
@@ -77,9 +84,15 @@ def lead_scores(
 def conversion_auc(scores: pl.LazyFrame, leads: pl.LazyFrame) -> pl.LazyFrame:
     """AUC of fit_score for converted (converted_customer_id set) vs other leads.
 
-    One row: auc (null when either group is empty), converted, unconverted. The
-    Mann-Whitney form with average ranks, so ties count one half.
+    One row: auc (null when either group is empty, or when the leads do not say which
+    converted), converted, unconverted. The Mann-Whitney form with average ranks, so
+    ties count one half.
     """
+    if "converted_customer_id" not in leads.collect_schema().names():
+        return pl.LazyFrame(
+            {"auc": [None], "converted": [None], "unconverted": [None]},
+            schema={"auc": pl.Float64, "converted": pl.Int64, "unconverted": pl.Int64},
+        )
     labelled = scores.join(
         leads.select("lead_id", converted=pl.col("converted_customer_id").is_not_null()),
         on="lead_id",

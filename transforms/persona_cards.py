@@ -72,9 +72,9 @@ def representative_quote(feedback: pl.LazyFrame) -> pl.LazyFrame:
             _created=created,
             _length=pl.col("text").str.len_chars(),
         )
-        .sort(
-            ["_distance", "_created", "_length", "customer_id"],
-            descending=[False, True, False, False],
+        .sort(  # every tie broken, down to the text: one quote whatever the row order
+            ["_distance", "_created", "_length", "customer_id", "text"],
+            descending=[False, True, False, False, False],
             nulls_last=True,
         )
         .head(1)

@@ -10,7 +10,12 @@ Produces
 - `normalise_titles` (grain: one contact): role and level below the CEO from
   free-text titles in Vietnamese or English;
 - `target_profile` and `persona_name`: the distinguishing company and buyer
-  values merged, and a readable name made from the strongest of them.
+  values merged, and a readable name made from the strongest of them;
+- `attribute_mix` (grain: one (attribute, value)): the mix of every company
+  attribute among all customers, nulls as "(unknown)", values fewer than k
+  customers share pooled as "(other)": the baseline the drift monitor compares
+  with;
+- `with_bands`: employee, annual revenue and age bands from the numbers.
 
 Best customers by goal (fallbacks are reported in `best_basis`):
 - growth: fewest days from lead creation to first order (needs leads that
@@ -257,6 +262,75 @@ def bands(column: str, edges: Sequence[int | Decimal], unit: str = "") -> pl.Exp
         )
         label = pl.when(inside).then(pl.lit(text)).otherwise(label)
     return label
+
+
+UNKNOWN, OTHER = "(unknown)", "(other)"
+
+
+def attribute_mix(
+    population: pl.LazyFrame, *, attributes: Sequence[str], min_people: int
+) -> pl.LazyFrame:
+    """Each attribute's values among all customers: customers and share (0-1).
+
+    A missing value is a category of its own, "(unknown)", so every attribute's shares
+    sum to 1 over the whole population. Values fewer than `min_people` customers share
+    are pooled into "(other)" (the privacy guard of the profiles).
+
+    Args:
+        population: one row per customer with the attribute columns.
+        attributes: columns to describe (absent ones are skipped).
+        min_people: the smallest group shown by its own value.
+    """
+    present = [a for a in attributes if a in population.collect_schema().names()]
+    schema = {
+        "attribute": pl.String,
+        "value": pl.String,
+        "customers": pl.Int64,
+        "share": pl.Float64,
+    }
+    if not present:
+        return pl.LazyFrame(schema=schema)
+    long = pl.concat(
+        [
+            population.select(
+                attribute=pl.lit(a), value=pl.col(a).cast(pl.String).fill_null(UNKNOWN)
+            )
+            for a in present
+        ]
+    )
+    counts = long.group_by("attribute", "value").agg(customers=pl.len().cast(pl.Int64))
+    pooled = counts.with_columns(
+        value=pl.when((pl.col("customers") < min_people) & (pl.col("value") != UNKNOWN))
+        .then(pl.lit(OTHER))
+        .otherwise(pl.col("value"))
+    )
+    return (
+        pooled.group_by("attribute", "value")
+        .agg(pl.col("customers").sum())
+        .with_columns(share=pl.col("customers") / pl.col("customers").sum().over("attribute"))
+        .select(list(schema))
+        .cast(schema)  # type: ignore[arg-type]
+        .sort("attribute", "value")
+    )
+
+
+def with_bands(
+    frame: pl.LazyFrame,
+    *,
+    employee_bands: Sequence[int],
+    annual_revenue_bands: Sequence[int | Decimal],
+    age_bands: Sequence[int],
+) -> pl.LazyFrame:
+    """Add employee_band, annual_revenue_band and age_band where their numbers exist."""
+    names = frame.collect_schema().names()
+    added = []
+    if "employee_count" in names:
+        added.append(bands("employee_count", employee_bands).alias("employee_band"))
+    if "annual_revenue" in names:
+        added.append(bands("annual_revenue", annual_revenue_bands).alias("annual_revenue_band"))
+    if "age" in names:
+        added.append(bands("age", age_bands).alias("age_band"))
+    return frame.with_columns(added)
 
 
 def target_profile(company: pl.LazyFrame, buyer: pl.LazyFrame) -> pl.LazyFrame:

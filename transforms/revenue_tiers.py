@@ -126,7 +126,7 @@ def dominant_sale_tiers(customers: pl.LazyFrame, sales: pl.LazyFrame) -> pl.Lazy
     by_tier = (
         sales.filter(pl.col("sale_tier").is_not_null())
         .group_by("customer_id", "sale_tier")
-        .agg(tier_revenue=pl.col("amount").sum(), sale_basis=pl.col("sale_basis").first())
+        .agg(tier_revenue=pl.col("amount").sum(), sale_basis=pl.col("sale_basis").min())
         .with_columns(tier_order=pl.col("sale_tier").replace_strict(_TIER_ORDER, default=None))
         .sort(["customer_id", "tier_revenue", "tier_order"], descending=[False, True, False])
         .group_by("customer_id", maintain_order=True)

@@ -4,7 +4,8 @@ Produces `segment_transitions` (grain: one (base, from_segment, to_segment)):
 customers and revenue moving between segments of each base (tier, RFM and
 the four segmentation bases). Customers new since the previous refresh come
 from "(new)", customers gone go to "(lost)"; revenue is this refresh's, or
-the previous one's for lost customers.
+the previous one's for lost customers. A first refresh has no rows: there is
+nothing to compare with.
 """
 
 from __future__ import annotations
@@ -32,16 +33,24 @@ def segment_transitions(
     """Count moves per base.
 
     Args:
-        previous: last refresh's customer_segments (None on the first refresh: all new).
+        previous: the earlier refresh's customer_segments; None on a first refresh, which
+            has nothing to compare with: no rows (not every customer "(new)").
         current: this refresh's customer_segments.
         bases: (base name, segment column) pairs, e.g. ("rfm", "rfm_segment").
     """
     columns = ["customer_id", "revenue", *(column for _, column in bases)]
     now = current.select(columns)
     if previous is None:
-        before = pl.LazyFrame(schema=now.collect_schema())
-    else:
-        before = previous.select(columns).cast(dict(now.collect_schema()))  # type: ignore[arg-type]
+        return pl.LazyFrame(
+            schema={
+                "base": pl.String,
+                "from_segment": pl.String,
+                "to_segment": pl.String,
+                "customers": pl.Int64,
+                "revenue": now.collect_schema()["revenue"],
+            }
+        )
+    before = previous.select(columns).cast(dict(now.collect_schema()))  # type: ignore[arg-type]
     joined = before.join(now, on="customer_id", how="full", suffix="_now", coalesce=True)
     moves = []
     for base, column in bases:
