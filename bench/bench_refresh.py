@@ -60,7 +60,7 @@ def run_one(directory: Path, as_of: date) -> dict[str, float]:
     mark = time.perf_counter()
     refresh_id = refresh_id_for(as_of, config.config_hash)
     profiles = profile.fn(computed, inputs, settings, as_of)
-    moves = transitions.fn(computed, settings, refresh_id)
+    moves = transitions.fn(computed, None)
     tables = {
         **computed.tables,
         **profiles.tables,
@@ -69,7 +69,7 @@ def run_one(directory: Path, as_of: date) -> dict[str, float]:
     }
     timings["profile"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    check_tables.fn(settings, tables, refresh_id)  # output contracts + Great Expectations
+    check_tables.fn(settings, tables, refresh_id, None)  # output contracts + GX
     timings["check"] = time.perf_counter() - mark
     mark = time.perf_counter()
     run = RunRecord(
@@ -88,7 +88,7 @@ def run_one(directory: Path, as_of: date) -> dict[str, float]:
         customers=tables["customer_segments"].height,
         notes=_notes(config),
     )
-    publish.fn(settings, tables, run)
+    publish.fn(settings, tables, run, False)
     timings["publish"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
     timings["order_lines"] = float(raw["orders"].height)

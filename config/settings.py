@@ -134,6 +134,12 @@ class WarehouseSettings(_Section):
     lock_timeout_seconds: float = Field(
         60, ge=0, description="how long a refresh waits for another one to finish publishing"
     )
+    make_backfills_current: bool = Field(
+        False,
+        description="make a refresh current even when its as_of is older than the current "
+        "refresh's; by default such a backfill goes to history only (--make-current asks "
+        "for it once)",
+    )
     keep_refreshes: int | None = Field(
         None,
         ge=1,
@@ -464,6 +470,12 @@ class QualitySettings(_Section):
         "by at most this share (0.5 = ±50%); past it the refresh fails",
     )
     data_docs: bool = Field(True, description="write Great Expectations Data Docs per refresh")
+    expectations: bool = Field(
+        True,
+        description="run the Great Expectations checks of the published tables (cross-table "
+        "counts, share sums, the customer-count gate) before publishing; false keeps only "
+        "the per-table output contracts",
+    )
 
 
 class PrivacySettings(_Section):
@@ -505,8 +517,10 @@ class NotifySettings(_Section):
         description="HTTP(S) URL that receives a JSON POST per event (secret: set it from "
         "the environment, PERSONAS_NOTIFY__WEBHOOK_URL)",
     )
-    events: tuple[Literal["refresh_failed", "personas_stale"], ...] = Field(
-        ("refresh_failed", "personas_stale"), description="which events to post"
+    events: tuple[Literal["refresh_failed", "refresh_warning", "personas_stale"], ...] = Field(
+        ("refresh_failed", "refresh_warning", "personas_stale"),
+        description="which events to post (refresh_warning: published, but a step after "
+        "publishing, such as the report, failed)",
     )
     timeout_seconds: float = Field(10, gt=0, description="how long to wait for the webhook")
 

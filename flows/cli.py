@@ -9,25 +9,28 @@ from __future__ import annotations
 
 import atexit
 import gc
+import io
 import json
 import logging
 import os
 import sys
+import tempfile
 import traceback
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import IO, TYPE_CHECKING, Annotated, NoReturn
 
 import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from config.loader import DEFAULT_CONFIG_PATH, ConfigError, LoadedConfig, load_config
 from config.settings import Settings
 from flows.freshness import Freshness, freshness
-from flows.progress import terminal_progress
+from flows.progress import log_to_console, terminal_progress
 from schemas.quarantine import CLEARED
 from sources.extract import SourceError
 from warehouse.publish import Warehouse, WarehouseError, open_warehouse
@@ -47,6 +50,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: Rich markup would swallow "[notify]" in help texts and Rich panels show
+    # flags such as --json as if they took a value.
+    rich_markup_mode=None,
 )
 console = Console()
 _state = {"debug": False}
@@ -95,35 +101,78 @@ def _load(config: Path) -> LoadedConfig:
         _fail(str(exc), 2)
 
 
-class _DropTracebacks(logging.Filter):
-    """Keep Prefect's log lines but not its tracebacks: the CLI prints the one-line error."""
+# Prefect's engine logs a failure as it goes: the task, then the flow, each with the
+# error. The CLI prints that error once as its `error:` line, and the API keeps the logs.
+_ENGINE_FAILURE_LINES = (
+    "Finished in state Failed",
+    "Finished in state Crashed",
+    "Encountered exception",
+    "Crash detected",
+)
+
+
+class _ConsoleWithoutFailures(logging.Filter):
+    """On the console, keep Prefect's log lines but not its tracebacks nor its repeats of
+    the error that the CLI prints once."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.exc_info = None
         record.exc_text = None
-        return True
+        message = record.getMessage()
+        return not any(line in message for line in _ENGINE_FAILURE_LINES)
 
 
-def _quiet_tracebacks() -> None:
-    if _state["debug"]:
+def _quiet_prefect_console() -> None:
+    if _state["debug"] or "prefect" not in sys.modules:
         return
-    for name in ("prefect", ""):
+    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", ""):
         for handler in logging.getLogger(name).handlers:
-            handler.addFilter(_DropTracebacks())
+            # Only console handlers: the API handler keeps every line for the UI.
+            if type(handler).__name__ == "PrefectConsoleHandler" and not any(
+                isinstance(f, _ConsoleWithoutFailures) for f in handler.filters
+            ):
+                handler.addFilter(_ConsoleWithoutFailures())
 
 
 def _run_refresh(
-    config: LoadedConfig, *, as_of: date | None, reason: str | None, trigger: str = "ad-hoc"
+    config: LoadedConfig,
+    *,
+    as_of: date | None,
+    reason: str | None,
+    trigger: str = "ad-hoc",
+    make_current: bool = False,
 ) -> RefreshResult:
-    from flows.refresh import refresh
+    """Run the refresh: as a Prefect flow when an API is configured, else directly."""
+    from flows.refresh import describe_failure, refresh, run_refresh
+    from flows.stages import Stages, prefect_api_configured
 
-    _quiet_tracebacks()
+    with_prefect = prefect_api_configured()
+    _quiet_prefect_console()
+    log_to_console()
     try:
-        with terminal_progress(console, "refresh: starting Prefect"):
-            return refresh(config_path=config.path, as_of=as_of, reason=reason, trigger=trigger)
-    except Exception as exc:
+        with terminal_progress(console, "refresh: starting"):
+            if with_prefect:
+                return refresh(
+                    config_path=config.path,
+                    as_of=as_of,
+                    reason=reason,
+                    trigger=trigger,
+                    make_current=make_current,
+                )
+            return run_refresh(
+                config,
+                as_of=as_of,
+                reason=reason,
+                trigger=trigger,  # type: ignore[arg-type]
+                make_current=make_current,
+                stages=Stages.for_settings(config.settings, with_prefect=False),
+            )
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a native panic too: recorded by the run, one line here
         report = getattr(exc, "report", None)  # rejected rows, for a data problem
-        _fail(f"{exc} (quarantine: {report})" if report else str(exc), _exit_code(exc))
+        message = describe_failure(exc, limit=None)
+        _fail(f"{message} (quarantine: {report})" if report else message, _exit_code(exc))
 
 
 @app.command()
@@ -131,10 +180,20 @@ def refresh(
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_of: AsOfOption = None,
     reason: Annotated[str | None, typer.Option(help="Why this refresh runs.")] = None,
+    make_current: Annotated[
+        bool,
+        typer.Option(
+            "--make-current",
+            help="Make this refresh current even when its as_of is older than the current "
+            "refresh's (a backfill otherwise goes to history only).",
+        ),
+    ] = False,
 ) -> None:
     """One full refresh: extract → validate → compute → publish."""
     loaded = _load(config)
-    result = _run_refresh(loaded, as_of=as_of.date() if as_of else None, reason=reason)
+    result = _run_refresh(
+        loaded, as_of=as_of.date() if as_of else None, reason=reason, make_current=make_current
+    )
     _print_summary(result)
 
 
@@ -148,12 +207,9 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed of the sample data.")] = 42,
 ) -> None:
     """Generate the sample CRM + sales data (if absent) and refresh it into DuckDB."""
-    from sampledata import SAMPLE_END_DATE, generate_sample
+    from sampledata import SAMPLE_END_DATE
 
-    data_dir = directory / "data"
-    if not (data_dir / "orders.csv").is_file():
-        console.print(f"Generating sample data ({customers:,} customers, {order_lines:,} lines)")
-        generate_sample(data_dir, customers=customers, order_lines=order_lines, seed=seed)
+    _prepare_sample(directory / "data", customers=customers, order_lines=order_lines, seed=seed)
     config_path = directory / "personas.toml"
     if not config_path.is_file():
         template = resources.files("config").joinpath("demo.toml").read_text(encoding="utf-8")
@@ -162,6 +218,41 @@ def demo(
     result = _run_refresh(loaded, as_of=SAMPLE_END_DATE, reason="personas demo", trigger="ad-hoc")
     _print_summary(result)
     console.print(f"Config: {config_path}  (try: personas status --config {config_path})")
+
+
+SAMPLE_RECORD = "sample.json"  # the generator's arguments, kept next to the data they made
+
+
+def _prepare_sample(data_dir: Path, *, customers: int, order_lines: int, seed: int) -> None:
+    """Generate the sample data unless the folder already holds exactly what was asked."""
+    from sampledata import generate_sample
+
+    wanted = {"customers": customers, "order_lines": order_lines, "seed": seed}
+    record = data_dir / SAMPLE_RECORD
+    held = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+    size = f"{customers:,} customers, {order_lines:,} order lines, seed {seed}"
+    if not (data_dir / "orders.csv").is_file():
+        console.print(f"Generating sample data ({size})")
+    elif held == wanted:
+        console.print(f"Using the sample data in {data_dir} ({size})", highlight=False)
+        return
+    elif held is None:  # not written by the demo: never overwrite someone's files
+        console.print(
+            f"Using the data already in {data_dir}; it was not generated by personas demo, "
+            "so --customers, --order-lines and --seed do not apply (use another --dir to "
+            "generate a new sample)",
+            highlight=False,
+        )
+        return
+    else:
+        was = f"{held['customers']:,} customers, {held['order_lines']:,} order lines, seed "
+        console.print(
+            f"Regenerating the sample data in {data_dir}: it held {was}{held['seed']}; "
+            f"asked for {size}",
+            highlight=False,
+        )
+    generate_sample(data_dir, customers=customers, order_lines=order_lines, seed=seed)
+    record.write_text(json.dumps(wanted), encoding="utf-8")
 
 
 @app.command()
@@ -306,12 +397,21 @@ def status(
         raise typer.Exit(state.exit_code)
     console.print(f"Refreshes in {warehouse.display_url}, schema {warehouse.schema}:")
     # Two lines per refresh instead of a table: readable on any terminal width, never cut.
+    current_as_of = None if current is None else current["as_of"]
     for run in runs.iter_rows(named=True):
         marker = "▶" if run["is_current"] else " "
+        kept = (
+            " (history only: older as_of than the current refresh)"
+            if run["status"] == "succeeded"
+            and not run["is_current"]
+            and current_as_of is not None
+            and run["as_of"] < current_as_of
+            else ""
+        )
         customers = "" if run["customers"] is None else f" · {run['customers']:,} customers"
         console.print(
             f"{marker} {run['refresh_id']}  {run['status']}  as_of {run['as_of']}  "
-            f"at {run['finished_at']:%Y-%m-%d %H:%M}Z",
+            f"at {run['finished_at']:%Y-%m-%d %H:%M}Z{kept}",
             highlight=False,
             markup=False,
         )
@@ -324,7 +424,10 @@ def status(
     if current is None:
         console.print("No successful refresh is current.")
     else:
-        console.print(f"Current refresh: {current['refresh_id']}")
+        console.print(
+            f"Current refresh: {current['refresh_id']} (as_of {current['as_of']})",
+            highlight=False,
+        )
     console.print(f"Personas are {state.describe()}.", highlight=False)
     raise typer.Exit(state.exit_code)
 
@@ -364,6 +467,7 @@ def _status_document(
         "summary": state.describe(),
         "cadence_months": settings.schedule.cadence_months,
         "current_refresh_id": None if current is None else current["refresh_id"],
+        "current_as_of": None if current is None else current["as_of"],
         "last_success_at": state.last_success_at,
         "next_due_at": state.next_due_at,
         "days_overdue": state.days_overdue,
@@ -382,15 +486,34 @@ def serve(config: ConfigOption = DEFAULT_CONFIG_PATH) -> None:
     loaded = _load(config)
     from prefect import serve as prefect_serve
 
-    from flows.deployments import drift_deployment, refresh_deployment
+    from flows.deployments import (
+        drift_deployment,
+        next_scheduled_run,
+        prepare_to_serve,
+        refresh_deployment,
+    )
 
     months = loaded.settings.schedule.cadence_months
+    try:
+        first_run = next_scheduled_run(loaded.settings)
+        replaced = prepare_to_serve()
+    except Exception as exc:
+        _fail(f"cannot serve the deployment: {exc}", 1)
+    if replaced:
+        console.print(
+            "Replaced the work-pool deployment registered by `personas schedule`: this "
+            "process serves refresh/personas-refresh now."
+        )
     console.print(
-        f"Serving personas-refresh every {months} months and the drift check every "
-        f"{loaded.settings.drift.check_every_months} month(s) from {loaded.path}."
+        f"Serving personas-refresh every {months} months (next run {first_run:%Y-%m-%d %H:%M} "
+        f"UTC, when the current refresh is due) and the drift check every "
+        f"{loaded.settings.drift.check_every_months} month(s) from {loaded.path}.",
+        highlight=False,
     )
     prefect_serve(
-        refresh_deployment(loaded), drift_deployment(loaded), print_starting_message=False
+        refresh_deployment(loaded, first_run),
+        drift_deployment(loaded),
+        print_starting_message=False,
     )
 
 
@@ -412,7 +535,9 @@ def schedule(
     months = loaded.settings.schedule.cadence_months
     console.print(
         f"Registered refresh/{DEPLOYMENT_NAME} ({deployment_id}) every {months} months in work "
-        f"pool {work_pool}. Start a worker: prefect worker start --pool {work_pool}"
+        f"pool {work_pool} (next run when the current refresh is due). Start a worker: "
+        f"prefect worker start --pool {work_pool}",
+        highlight=False,
     )
 
 
@@ -422,20 +547,51 @@ def drift(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Measure only; never start a refresh.")
     ] = False,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="Measure the data as of this date YYYY-MM-DD (default: the newest order "
+            "date up to today, never before the published refresh's as_of).",
+        ),
+    ] = None,
 ) -> None:
     """Compare today's data with the published refresh; refresh early if the market moved."""
     loaded = _load(config)
-    from flows.drift import drift_check
+    from flows.drift import drift_check, run_drift_check
+    from flows.refresh import describe_failure
+    from flows.stages import Stages, prefect_api_configured
 
-    _quiet_tracebacks()
+    with_prefect = prefect_api_configured()
+    _quiet_prefect_console()
+    log_to_console()
+    measure_as_of = as_of.date() if as_of else None
     try:
-        report = drift_check(config_path=loaded.path, dry_run=dry_run)
-    except Exception as exc:
-        _fail(str(exc), _exit_code(exc))
+        with terminal_progress(console, "drift: starting"):
+            if with_prefect:
+                report = drift_check(config_path=loaded.path, dry_run=dry_run, as_of=measure_as_of)
+            else:
+                report = run_drift_check(
+                    loaded,
+                    today=None,
+                    dry_run=dry_run,
+                    as_of=measure_as_of,
+                    stages=Stages.for_settings(loaded.settings, with_prefect=False),
+                )
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        _fail(describe_failure(exc, limit=None), _exit_code(exc))
     if not report.measures:
         console.print("No published refresh to compare with: run personas refresh first.")
         return
     threshold = float(loaded.settings.drift.psi_threshold)
+    console.print(
+        f"Data measured as of {report.as_of} against the published refresh as of "
+        f"{report.published_as_of}.",
+        highlight=False,
+    )
     table = Table(title=f"Drift since the published refresh (threshold PSI {threshold:g})")
     for column in ("measure", "PSI", "past threshold"):
         table.add_column(column, justify="left" if column == "measure" else "right")
@@ -545,7 +701,7 @@ def _print_summary(result: RefreshResult) -> None:
         )
     docs = result.report_dir / "data_docs" / "index.html"
     console.print(
-        f"Report: {result.report_path}"
+        f"Report: {result.report_path or 'not written (see the warning above)'}"
         + (f" (Data Docs: {docs.parent.name}/{docs.name})" if docs.exists() else "")
     )
     if result.rows_rejected:
@@ -554,27 +710,114 @@ def _print_summary(result: RefreshResult) -> None:
             f"(table quarantine; {result.report_dir / 'quarantine.csv'})"
         )
     views = ", ".join(spec.name for spec in OUTPUT_TABLES)
+    if not result.is_current:
+        console.print(
+            f"Backfill: published refresh {result.refresh_id} (as_of {result.as_of}) to the "
+            f"_history tables of {result.warehouse_url}, schema {result.schema}, only. The "
+            f"current refresh stays the one as_of {result.current_as_of}, which is newer; "
+            "to make this one current, run again with --make-current.",
+            highlight=False,
+        )
+        return
     console.print(
         f"Published refresh {result.refresh_id} to {result.warehouse_url}, schema "
         f"{result.schema}: views {views} (each with a _history table). "
-        f"Next refresh due {result.next_due_at:%Y-%m-%d}."
+        f"Current as_of {result.as_of}. Next refresh due {result.next_due_at:%Y-%m-%d}."
     )
 
 
 def main() -> None:
     """Entry point of the `personas` console script."""
+    native = NativeStderr.capture()
     try:
-        app()
-    except SystemExit as exit_request:
+        code = _run_app()
+    finally:
+        native.release(show=_state["debug"])
+    _exit_without_finalizing(code)
+
+
+def _run_app() -> int:
+    """Run the command; a usage error (unknown option, bad value) is one `error:` line."""
+    try:
+        result = app(standalone_mode=False)
+    except typer.Exit as exit_request:
+        return exit_request.exit_code
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        return 1
+    except TyperException as exc:  # the command line itself is wrong
+        message = exc.format_message()  # type: ignore[attr-defined]
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `personas` alone: its help
+            typer.echo(message)
+            return 2
+        hint = f" (see: {_command_of(getattr(exc, 'ctx', None))} --help)"
+        typer.echo(f"error: {message}{hint}", err=True)
+        return getattr(exc, "exit_code", 2)
+    except SystemExit as exit_request:  # sys.exit inside a command
         code = exit_request.code
-    else:
-        code = 0
-    _exit_without_finalizing(code if isinstance(code, int) else (0 if code is None else 1))
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return result if isinstance(result, int) else 0
+
+
+def _command_of(context: typer.Context | None) -> str:
+    """`personas <command>` however the program was started (`python -m flows.cli` too)."""
+    names = []
+    while context is not None and context.parent is not None:
+        names.append(context.info_name or "")
+        context = context.parent
+    return " ".join(["personas", *reversed(names)])
+
+
+class NativeStderr:
+    """Keeps what native libraries write straight to file descriptor 2 off the terminal.
+
+    A Rust panic in polars prints its message and, with RUST_BACKTRACE set, a stack
+    trace on fd 2 before Python sees the exception; C extensions print there too. The
+    CLI says what failed in one `error:` line and records it, so that output is
+    captured into a temporary file and shown only with `--debug`. Python's own
+    `sys.stderr` keeps writing to the terminal through a duplicate of fd 2.
+    """
+
+    def __init__(self, saved_fd: int | None, capture: IO[bytes] | None) -> None:
+        self._saved_fd = saved_fd
+        self._capture = capture
+
+    @classmethod
+    def capture(cls) -> NativeStderr:
+        """Start capturing fd 2 (a no-op where fd 2 cannot be duplicated)."""
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+            capture = tempfile.TemporaryFile()  # noqa: SIM115 - lives until release()
+            os.dup2(capture.fileno(), 2)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            return cls(None, None)
+        encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+        sys.stderr = io.TextIOWrapper(
+            io.FileIO(saved, "w", closefd=False),
+            encoding=encoding,
+            errors="backslashreplace",
+            line_buffering=True,
+        )
+        return cls(saved, capture)
+
+    def release(self, *, show: bool) -> None:
+        """Stop capturing; with `show`, copy what was captured to the real stderr."""
+        if self._saved_fd is None or self._capture is None:
+            return
+        sys.stderr.flush()
+        os.dup2(self._saved_fd, 2)
+        sys.stderr = sys.__stderr__
+        if show:
+            self._capture.seek(0)
+            os.write(2, self._capture.read())
+        self._capture.close()
+        os.close(self._saved_fd)
 
 
 def _exit_without_finalizing(code: int) -> NoReturn:
-    """Run the exit handlers (Prefect stops its temporary server, logging flushes), then
-    leave without interpreter finalization.
+    """Run the exit handlers (logging flushes, Prefect's clients close), then leave
+    without interpreter finalization.
 
     DuckDB's nanobind bindings print dozens of "leaked instance" lines while the
     interpreter finalizes, after our last line, whenever one of its module objects is

@@ -20,8 +20,9 @@ from flows.tasks import (
     PERSONA_ID,
     Computed,
     ValidatedInputs,
+    banded,
     choose_best_customers,
-    stage_logger,
+    company_attributes,
     timed,
 )
 from transforms.customer_metrics import valid_order_lines
@@ -29,7 +30,6 @@ from transforms.leads import conversion_auc, lead_scores
 from transforms.persona_cards import representative_quote, top_values
 from transforms.profiles import (
     attribute_profile,
-    bands,
     normalise_titles,
     persona_name,
     target_profile,
@@ -37,7 +37,6 @@ from transforms.profiles import (
 from transforms.revenue_tiers import TIERS
 from transforms.segmentation import with_age
 from transforms.transitions import TRANSITION_BASES, segment_transitions
-from warehouse.publish import WarehouseError, open_warehouse
 
 PROFILE_COLUMNS = [
     "attribute",
@@ -61,21 +60,6 @@ class Profiles:
     tables: dict[str, pl.DataFrame]
     notes: list[str] = field(default_factory=list)
     lead_score_auc: float | None = None
-
-
-def _with_bands(frame: pl.LazyFrame, settings: Settings) -> pl.LazyFrame:
-    personas = settings.personas
-    names = frame.collect_schema().names()
-    added = []
-    if "employee_count" in names:
-        added.append(bands("employee_count", personas.employee_bands).alias("employee_band"))
-    if "annual_revenue" in names:
-        added.append(
-            bands("annual_revenue", personas.annual_revenue_bands).alias("annual_revenue_band")
-        )
-    if "age" in names:
-        added.append(bands("age", personas.age_bands).alias("age_band"))
-    return frame.with_columns(added)
 
 
 def _profile(population: pl.LazyFrame, attributes: tuple[str, ...], settings: Settings):
@@ -138,7 +122,7 @@ def profile(
         }
         auc = None
         if inputs.leads is not None:
-            leads = _with_bands(inputs.leads, settings)
+            leads = banded(inputs.leads, settings)
             scores = lead_scores(
                 leads,
                 main.target.lazy(),
@@ -210,15 +194,14 @@ def _persona(
     as_of: date,
 ) -> _Persona:
     """Profiles and card of the customers flagged `is_best` in `best`."""
-    extras = settings.sources["customers"].extra_columns if inputs.customers is not None else ()
-    customers = _with_bands(
+    customers = banded(
         computed.customers.lazy()
         .drop("is_best_customer")
         .join(best.lazy(), on="customer_id", how="left")
         .with_columns(pl.col("is_best").fill_null(False)),
         settings,
     )
-    attributes = (*settings.personas.company_attributes, *extras)
+    attributes = company_attributes(settings, inputs)
     company = _profile(customers, attributes, settings).collect()
     buyer = pl.DataFrame(schema=company.schema)
     decision_makers = 0
@@ -226,7 +209,7 @@ def _persona(
         contacts = normalise_titles(inputs.contacts)
         if "is_decision_maker" in contacts.collect_schema().names():
             contacts = contacts.filter(pl.col("is_decision_maker").fill_null(False))
-        people = _with_bands(
+        people = banded(
             with_age(contacts.join(best.lazy(), on="customer_id"), as_of=as_of), settings
         )
         buyer = _profile(people, settings.personas.buyer_attributes, settings).collect()
@@ -318,10 +301,10 @@ def _card(
 
 
 @task(name="segment movement", cache_policy=NO_CACHE)
-def transitions(computed: Computed, settings: Settings, refresh_id: str) -> pl.DataFrame:
-    """Moves between segments since the last published refresh other than this one."""
+def transitions(computed: Computed, previous: pl.DataFrame | None) -> pl.DataFrame:
+    """Moves between segments since `previous`, the customer_segments of the refresh this
+    one is compared with (the latest of an earlier as_of); empty on a first refresh."""
     with timed("segment movement") as facts:
-        previous = _previous_segments(settings, refresh_id)
         moves = segment_transitions(
             previous.lazy() if previous is not None else None,
             computed.tables["customer_segments"].lazy(),
@@ -329,13 +312,3 @@ def transitions(computed: Computed, settings: Settings, refresh_id: str) -> pl.D
         ).collect()
         facts["rows"] = moves.height
     return moves
-
-
-def _previous_segments(settings: Settings, refresh_id: str) -> pl.DataFrame | None:
-    columns = ["customer_id", "revenue", *(column for _, column in TRANSITION_BASES)]
-    with open_warehouse(settings) as warehouse:
-        try:
-            return warehouse.previous_refresh("customer_segments", columns, refresh_id)
-        except WarehouseError as exc:  # movement is a nicety: never fail the refresh over it
-            stage_logger().warning("segment movement: no previous refresh to compare: %s", exc)
-            return None

@@ -1,8 +1,13 @@
-"""The `refresh` Prefect flow: extract → validate → transform → publish, as one run.
+"""The refresh: open the warehouse → extract → validate → transform → profile → check → publish.
 
 Produces one refresh in the warehouse (every output table under one
-`refresh_id`, made current at once) and its `refresh_runs` record; a failed
-attempt is recorded too and leaves the previous refresh current. Returns a
+`refresh_id`, made current at once unless it is a backfill) and its
+`refresh_runs` record. `run_refresh` is the whole run; it executes its stages
+as Prefect tasks inside the `refresh` flow (a Prefect API is configured, or
+`serve` / a worker runs it) or as plain calls (no API: the CLI runs it
+directly, no temporary server). Whatever stops a run, a Python exception or
+a native library's panic, is recorded as a failed attempt with its one-line
+error and notified, and the previous refresh stays current. Returns a
 `RefreshResult` for the caller (the CLI prints it).
 """
 
@@ -15,26 +20,28 @@ from typing import Literal
 
 import polars as pl
 from dateutil.relativedelta import relativedelta
-from prefect import flow, get_run_logger
-from prefect.tasks import exponential_backoff
+from prefect import flow
 
 from config.loader import LoadedConfig, load_config
 from config.settings import Settings
 from flows.notify import notify
 from flows.profile import profile, transitions
 from flows.report import write_refresh_report
+from flows.stages import Stages
 from flows.tasks import (
     USED_SOURCES,
     DataValidationError,
     check_tables,
     extract,
+    open_warehouse_for_run,
     publish,
+    stage_logger,
     transform,
     validate,
 )
 from quality.reports import report_dir, write_quarantine_csv
 from warehouse.engine import display_url
-from warehouse.publish import RunRecord, WarehouseError, new_run_id, open_warehouse
+from warehouse.publish import RunRecord, new_run_id, open_warehouse
 
 Trigger = Literal["schedule", "ad-hoc", "drift", "launch"]
 
@@ -53,8 +60,10 @@ class RefreshResult:
     rows_in: int
     rows_rejected: int
     report_dir: Path
-    report_path: Path
+    report_path: Path | None  # None when writing the report failed after publishing
     lead_score_auc: float | None = None
+    is_current: bool = True  # False: a backfill, published to history only
+    current_as_of: date | None = None  # the current refresh's as_of after this run
 
 
 def refresh_id_for(as_of: date, config_hash: str) -> str:
@@ -68,6 +77,7 @@ def refresh(
     as_of: date | None = None,
     reason: str | None = None,
     trigger: Trigger = "ad-hoc",
+    make_current: bool = False,
 ) -> RefreshResult:
     """Run one full refresh from the sources in `config_path` into its warehouse.
 
@@ -76,25 +86,42 @@ def refresh(
         as_of: reference date; orders dated after it are ignored. Today when None.
         reason: why the refresh runs, recorded in refresh_runs.
         trigger: schedule / ad-hoc / drift / launch.
+        make_current: make it current even when its as_of is older than the current
+            refresh's (a backfill otherwise goes to history only).
     """
     config = load_config(config_path)
+    return run_refresh(
+        config,
+        as_of=as_of,
+        reason=reason,
+        trigger=trigger,
+        make_current=make_current,
+        stages=Stages.for_settings(config.settings, with_prefect=True),
+    )
+
+
+def run_refresh(
+    config: LoadedConfig,
+    *,
+    as_of: date | None,
+    reason: str | None,
+    trigger: Trigger,
+    stages: Stages,
+    make_current: bool = False,
+) -> RefreshResult:
+    """The whole refresh, its stages run by `stages` (Prefect tasks or plain calls)."""
     settings = config.settings
     as_of = as_of or date.today()
+    make_current = make_current or settings.warehouse.make_backfills_current
     run = _run_record(config, as_of=as_of, reason=reason, trigger=trigger)
-    logger = get_run_logger()
-    # Extract and publish talk to other systems: retry their transient failures with
-    # exponential backoff (10 s, 20 s, 40 s by default).
-    retrying = {
-        "retries": settings.schedule.retries,
-        "retry_delay_seconds": exponential_backoff(settings.schedule.retry_delay_seconds)(
-            settings.schedule.retries
-        ),
-    }
+    logger = stage_logger()
     logger.info("refresh %s (as_of %s, trigger %s)", run.refresh_id, as_of, trigger)
     try:
-        raw = extract.with_options(**retrying)(settings)
+        # First the warehouse: unreachable or refused, the run stops before any work.
+        state = stages.run(open_warehouse_for_run, settings, as_of)
+        raw = stages.run(extract, settings, retry=True)
         try:
-            inputs = validate(raw, settings)
+            inputs = stages.run(validate, raw, settings)
         except DataValidationError as exc:
             rows_in = sum(split.rows_in for split in exc.splits.values())
             rejected = sum(split.rows_rejected for split in exc.splits.values())
@@ -115,16 +142,17 @@ def refresh(
                 f"{inputs.rows_in:,}",
                 report,
             )
-        computed = transform(inputs, settings, as_of, config.config_hash)
-        profiles = profile(computed, inputs, settings, as_of)
-        moves = transitions(computed, settings, run.refresh_id)
+        computed = stages.run(transform, inputs, settings, as_of, config.config_hash)
+        profiles = stages.run(profile, computed, inputs, settings, as_of)
+        moves = stages.run(transitions, computed, state.previous_segments)
         tables = {
             **computed.tables,
             **profiles.tables,
             "segment_transitions": moves,
             "quarantine": inputs.quarantine,
         }
-        check_tables(settings, tables, run.refresh_id)
+        previous_customers = None if state.previous is None else state.previous["customers"]
+        stages.run(check_tables, settings, tables, run.refresh_id, previous_customers)
         finished = _now()
         run = _finish(
             run,
@@ -143,24 +171,40 @@ def refresh(
                     identical_lines_note(inputs.identical_lines),
                     f"best customers: {computed.best_basis}",
                     *profiles.notes,
+                    *_compared_with(state.previous),
                 ]
             ),
         )
-        publish.with_options(**retrying)(settings, tables, run)
-        report_path = write_refresh_report(tables, run, settings, report.parent)
-    except Exception as exc:
-        _record_failure(settings, _finish(run, _now(), status="failed", error=_one_line(exc)))
+        is_current = stages.run(publish, settings, tables, run, make_current, retry=True)
+        current_as_of = as_of if is_current else _as_of(state.current)
+        if not is_current:
+            logger.warning(
+                "backfill: refresh %s (as_of %s) is kept in history; the current refresh "
+                "stays as_of %s (use --make-current to make it current)",
+                run.refresh_id,
+                as_of,
+                current_as_of,
+            )
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+            raise  # an interrupted run is not a failed one
+        error = describe_failure(exc)
+        _record_failure(settings, _finish(run, _now(), status="failed", error=error))
         notify(
             settings,
             "refresh_failed",
-            f"refresh {run.refresh_id} failed: {_one_line(exc)}",
+            f"refresh {run.refresh_id} failed: {error}",
             refresh_id=run.refresh_id,
             as_of=str(as_of),
             trigger=trigger,
-            error=_one_line(exc),
+            error=error,
             warehouse=display_url(settings.warehouse.url.get_secret_value()),
         )
         raise
+    # Published: from here on a failure is a warning on a succeeded run, never a failed one.
+    report_path = _report_or_warn(stages, tables, run, settings, report.parent, current_as_of)
+    if is_current and run.next_due_at is not None:
+        _move_schedule(config, run.next_due_at)
     return RefreshResult(
         refresh_id=run.refresh_id,
         run_id=run.run_id,
@@ -174,19 +218,94 @@ def refresh(
         report_dir=report.parent,
         report_path=report_path,
         lead_score_auc=profiles.lead_score_auc,
+        is_current=is_current,
+        current_as_of=current_as_of,
     )
 
 
-def _lines_after(orders: pl.LazyFrame, as_of: date) -> str:
-    """How many valid order lines the as_of cut-off left out (not problems: ignored)."""
-    later = orders.filter(pl.col("order_date").dt.date() > as_of).select(pl.len()).collect().item()
-    return f"order lines dated after as_of ignored: {later:,}"
+def _report_or_warn(
+    stages: Stages,
+    tables: dict[str, pl.DataFrame],
+    run: RunRecord,
+    settings: Settings,
+    folder: Path,
+    current_as_of: date | None,
+) -> Path | None:
+    """Write the refresh report; a failure (a full disk) is a warning noted on the
+    published run and notified as `refresh_warning`, since the refresh is already live."""
+    try:
+        return stages.run(write_refresh_report, tables, run, settings, folder, current_as_of)
+    except Exception as exc:
+        warning = f"warning: the report could not be written: {describe_failure(exc)}"
+        stage_logger().warning(warning)
+        try:
+            with open_warehouse(settings) as warehouse:
+                warehouse.add_note(run.run_id, warning)
+        except Exception as note_failure:  # the refresh is published: only say so
+            stage_logger().warning("could not note the warning on the run: %s", note_failure)
+        notify(
+            settings,
+            "refresh_warning",
+            f"refresh {run.refresh_id} published with a warning: {warning}",
+            refresh_id=run.refresh_id,
+            as_of=str(run.as_of),
+            warning=warning,
+        )
+        return None
+
+
+def _move_schedule(config: LoadedConfig, next_due_at: datetime) -> None:
+    """Move the scheduled deployment (if any) to this refresh's due date: the schedule's
+    next run and `personas status` follow one rule. Best effort: it never fails a
+    published refresh."""
+    from flows.stages import prefect_api_configured
+
+    if not prefect_api_configured():
+        return  # no Prefect server: no deployment to move
+    from flows.deployments import reanchor_schedules
+
+    try:
+        if reanchor_schedules(config, next_due_at):
+            stage_logger().info("schedule moved: next scheduled refresh %s UTC", next_due_at)
+    except Exception as exc:
+        stage_logger().warning("could not move the refresh schedule: %s", describe_failure(exc))
+
+
+def describe_failure(exc: BaseException, *, limit: int | None = 1000) -> str:
+    """One line for the run record (at most `limit` characters), the notification and the
+    CLI's `error:` line.
+
+    A native library's panic (polars raises `PanicException`, which is not an
+    `Exception`) is named as such: it is a bug to report, not bad input.
+    """
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if not isinstance(exc, Exception):
+        first = f"internal error in a native library ({type(exc).__name__}): {first}"
+    return first[:limit]
+
+
+def _as_of(run: dict[str, object] | None) -> date | None:
+    value = None if run is None else run["as_of"]
+    return value if isinstance(value, date) else None
+
+
+def _compared_with(previous: dict[str, object] | None) -> list[str]:
+    if previous is None:
+        return ["segment movement: first refresh, nothing earlier to compare with"]
+    return [f"compared with refresh {previous['refresh_id']} (as_of {previous['as_of']})"]
 
 
 def identical_lines_note(identical_lines: int) -> str:
     """The run note on identical order lines: purchases, kept (only a line key makes a
     duplicate)."""
     return f"identical order lines kept as separate purchases: {identical_lines:,}"
+
+
+def _lines_after(orders: pl.LazyFrame, as_of: date) -> str:
+    """How many valid order lines the as_of cut-off left out (not problems: ignored)."""
+    later = orders.filter(pl.col("order_date").dt.date() > as_of).select(pl.len()).collect().item()
+    return f"order lines dated after as_of ignored: {later:,}"
 
 
 def _write_quarantine(settings: Settings, refresh_id: str, quarantine: pl.DataFrame) -> Path:
@@ -235,10 +354,5 @@ def _record_failure(settings: Settings, run: RunRecord) -> None:
         with open_warehouse(settings) as warehouse:
             warehouse.ensure_schema()
             warehouse.record_failure(run)
-    except WarehouseError as exc:
-        get_run_logger().warning("could not record the failed run: %s", exc)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:1000]
+    except Exception as exc:  # the warehouse may be what failed
+        stage_logger().warning("could not record the failed run: %s", exc)

@@ -42,7 +42,7 @@ from sources.extract import extract_source, line_key_columns
 from transforms.customer_metrics import customer_metrics, gross_profit, valid_order_lines
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
 from transforms.privacy import protect_pii
-from transforms.profiles import best_customers
+from transforms.profiles import attribute_mix, best_customers, with_bands
 from transforms.revenue_tiers import assign_tiers, tier_summary
 from transforms.rfm import (
     DEFAULT_SEGMENT_MAP,
@@ -61,6 +61,7 @@ from transforms.segmentation import (
     segment_summary,
 )
 from transforms.staging import stage_orders, stage_source
+from transforms.transitions import TRANSITION_BASES
 from warehouse.publish import RunRecord, Warehouse, WarehouseError, open_warehouse
 from warehouse.retention import prune
 from warehouse.tables import CUSTOMER_SEGMENTS, DATA_TABLES
@@ -389,12 +390,18 @@ def transform(
                 separator="; ",
             ),
         )
-        customers, pareto_row, curve, by_segment = pl.collect_all(
+        mix = attribute_mix(
+            banded(segmented, settings),
+            attributes=company_attributes(settings, inputs),
+            min_people=settings.personas.min_people,
+        )
+        customers, pareto_row, curve, by_segment, mix_frame = pl.collect_all(
             [
                 chosen.sort("customer_id"),
                 pareto_summary(tiered, top_share=settings.pareto.top_share),
                 pareto_curve(tiered),
                 segment_summary(segmented),
+                mix,
             ]
         )
         facts["customers"] = customers.height
@@ -410,6 +417,7 @@ def transform(
         "pareto_summary": pareto_row,
         "pareto_curve": curve,
         "segment_summary": by_segment,
+        "attribute_mix": mix_frame,
     }
     return Computed(tables, customers, key_tier, customers["best_basis"][0])
 
@@ -458,6 +466,23 @@ def choose_best_customers(
     )
 
 
+def banded(frame: pl.LazyFrame, settings: Settings) -> pl.LazyFrame:
+    """`frame` with the configured employee, annual revenue and age bands added."""
+    personas = settings.personas
+    return with_bands(
+        frame,
+        employee_bands=personas.employee_bands,
+        annual_revenue_bands=personas.annual_revenue_bands,
+        age_bands=personas.age_bands,
+    )
+
+
+def company_attributes(settings: Settings, inputs: ValidatedInputs) -> tuple[str, ...]:
+    """The company attributes profiled: the configured ones plus the customers' extras."""
+    extras = settings.sources["customers"].extra_columns if inputs.customers is not None else ()
+    return (*settings.personas.company_attributes, *extras)
+
+
 def segment_bases(settings: Settings) -> dict[str, tuple[list[SegmentRule], str]]:
     """The configured rules of each segmentation base, as the transform takes them."""
     bases = {}
@@ -501,19 +526,51 @@ def _with_rfm(
     return rfm_scores(customers, segment_map=segment_map)
 
 
+@dataclass(frozen=True)
+class WarehouseState:
+    """What a refresh needs to know of the warehouse before it computes anything."""
+
+    current: dict[str, object] | None  # the current refresh's run record
+    previous: dict[str, object] | None  # the refresh this one is compared with (earlier as_of)
+    previous_segments: pl.DataFrame | None  # its customer_segments, for segment movement
+
+
+MOVEMENT_COLUMNS = ["customer_id", "revenue", *(column for _, column in TRANSITION_BASES)]
+
+
+@task(name="open warehouse", cache_policy=NO_CACHE)
+def open_warehouse_for_run(settings: Settings, as_of: date) -> WarehouseState:
+    """Reach the warehouse and bring its layout up to date before any computing, so an
+    unreachable or refused warehouse fails in seconds; read what the run compares with."""
+    with open_warehouse(settings) as warehouse, timed(f"open warehouse {warehouse.display_url}"):
+        change = warehouse.ensure_schema()
+        if change:
+            stage_logger().info("warehouse schema %s: %s", warehouse.schema, change)
+        current = warehouse.current_run()
+        previous = warehouse.previous_run(as_of)
+        segments = None
+        if previous is not None:
+            segments = warehouse.previous_refresh("customer_segments", MOVEMENT_COLUMNS, as_of)
+    return WarehouseState(current, previous, segments)
+
+
 @task(name="publish", cache_policy=NO_CACHE, retry_condition_fn=is_transient)
-def publish(settings: Settings, tables: dict[str, pl.DataFrame], run: RunRecord) -> None:
-    """Write the refresh and make it current, all tables at once; then apply retention."""
+def publish(
+    settings: Settings, tables: dict[str, pl.DataFrame], run: RunRecord, make_current: bool
+) -> bool:
+    """Write the refresh, all tables at once, and make it current unless it is a backfill
+    (see `Warehouse.publish`); then apply retention. True when it became current."""
     with open_warehouse(settings) as warehouse:
         with timed(f"publish to {warehouse.display_url}") as facts:
             change = warehouse.ensure_schema()
             if change:
                 stage_logger().info("warehouse schema %s: %s", warehouse.schema, change)
-            warehouse.publish(tables, run)
+            became_current = warehouse.publish(tables, run, make_current=make_current)
             facts["rows"] = sum(frame.height for frame in tables.values())
         keep = settings.warehouse.keep_refreshes
         if keep is not None:
             _apply_retention(warehouse, keep)
+    return became_current
 
 
 def _apply_retention(warehouse: Warehouse, keep: int) -> None:
@@ -551,10 +608,17 @@ def allowed_segment_values(settings: Settings) -> dict[str, list[str]]:
 
 
 @task(name="check published tables", cache_policy=NO_CACHE)
-def check_tables(settings: Settings, tables: dict[str, pl.DataFrame], refresh_id: str) -> Path:
+def check_tables(
+    settings: Settings,
+    tables: dict[str, pl.DataFrame],
+    refresh_id: str,
+    previous_customers: int | None,
+) -> Path:
     """The output contracts (pandera), then Great Expectations, before the tables go live.
 
     Writes the Data Docs next to the run's other reports and returns their index.
+    `previous_customers` is the customer count of the refresh this one is compared
+    with (None for the first): the count may move at most `quality.max_customer_change`.
 
     Raises:
         PublishedCheckError: an expectation failed; the previous refresh stays current.
@@ -568,15 +632,15 @@ def check_tables(settings: Settings, tables: dict[str, pl.DataFrame], refresh_id
             + "; ".join(broken[:3])
             + (f"; and {len(broken) - 3} more" if len(broken) > 3 else "")
         )
-    with open_warehouse(settings) as warehouse:
-        current = warehouse.current_run()  # its run record holds its customer count
-    previous = None if current is None else current["customers"]
     docs_dir = report_dir(settings.quality.reports_dir, refresh_id) / "data_docs"
+    if not settings.quality.expectations:
+        stage_logger().info("check published tables: output contracts only (quality.expectations)")
+        return docs_dir
     with timed("check published tables") as facts:
         outcome = check_published(
             {spec.name: tables[spec.name] for spec in DATA_TABLES},
             segment_values=allowed_segment_values(settings),
-            previous_customers=previous,
+            previous_customers=previous_customers,
             max_customer_change=float(settings.quality.max_customer_change),
             docs_dir=docs_dir if settings.quality.data_docs else None,
             run_name=refresh_id,

@@ -33,6 +33,8 @@ class ReportFacts:
     rows_in: int
     rows_rejected: int
     next_due_at: str
+    currency: str = ""
+    current_as_of: str = ""  # the current refresh's as_of after this run (a backfill: newer)
 
 
 def write_report(tables: Mapping[str, pl.DataFrame], facts: ReportFacts, folder: Path) -> Path:
@@ -45,7 +47,7 @@ def write_report(tables: Mapping[str, pl.DataFrame], facts: ReportFacts, folder:
 def render_report(tables: Mapping[str, pl.DataFrame], facts: ReportFacts) -> str:
     """The whole page."""
     sections = [
-        _section("Revenue tiers", _tier_chart(tables["tier_summary"])),
+        _section("Revenue tiers", _tier_chart(tables["tier_summary"], facts.currency)),
         _section("Pareto curve", _pareto_chart(tables["pareto_curve"], tables["pareto_summary"])),
         _section("RFM grid", _rfm_grid(tables["customer_segments"])),
         _section("Segment sizes", _segment_bars(tables["segment_summary"])),
@@ -62,15 +64,33 @@ h1 {{ font-size: 1.5rem; }} h2 {{ font-size: 1.2rem; border-bottom: 1px solid #c
 table {{ border-collapse: collapse; margin: .5rem 0; }}
 td, th {{ border: 1px solid #ddd; padding: .25rem .5rem; text-align: right; }}
 th {{ background: #f4f4f4; }} td.label, th.label {{ text-align: left; }}
+svg text {{ font-size: 12px; }} svg text.tick {{ fill: #444; font-size: 11px; }}
 .card {{ border: 1px solid #ccc; border-radius: 6px; padding: .75rem 1rem; margin: .5rem 0; }}
 .meta {{ color: #555; }}
 </style></head><body>
 <h1>personas refresh {escape(facts.refresh_id)}</h1>
 <p class="meta">as of {escape(facts.as_of)} · published {escape(facts.finished_at)} UTC ·
 {escape(facts.warehouse)} · next refresh due {escape(facts.next_due_at)}</p>
+{_current_note(facts)}
 {"".join(sections)}
 </body></html>
 """
+
+
+def _current_note(facts: ReportFacts) -> str:
+    """Which refresh is current: this one, or (a backfill) a newer one."""
+    if not facts.current_as_of or facts.current_as_of == facts.as_of:
+        return f'<p class="meta">This refresh is current (as of {escape(facts.as_of)}).</p>'
+    return (
+        f'<p class="meta"><b>Backfill</b>: this refresh as of {escape(facts.as_of)} is kept '
+        f"in history; the current refresh is the newer one as of "
+        f"{escape(facts.current_as_of)}.</p>"
+    )
+
+
+def _money(value: object, currency: str) -> str:
+    amount = f"{value:,.0f}" if value is not None else "0"
+    return f"{amount} {escape(currency)}".strip()
 
 
 def _section(title: str, body: str) -> str:
@@ -86,7 +106,7 @@ def _svg(height: int, body: str, label: str) -> str:
     )
 
 
-def _tier_chart(tiers: pl.DataFrame) -> str:
+def _tier_chart(tiers: pl.DataFrame, currency: str = "") -> str:
     bars, rows = [], []
     for i, row in enumerate(tiers.iter_rows(named=True)):
         share = row["revenue_share"] or 0.0
@@ -101,7 +121,7 @@ def _tier_chart(tiers: pl.DataFrame) -> str:
         key = " (key tier)" if row["is_key_tier"] else ""
         rows.append(
             f'<tr><td class="label">{escape(row["tier"])}{key}</td><td>{row["customers"]:,}</td>'
-            f"<td>{row['revenue']:,.0f}</td><td>{share:.1%}</td></tr>"
+            f"<td>{_money(row['revenue'], currency)}</td><td>{share:.1%}</td></tr>"
         )
     table = (
         '<table><tr><th class="label">tier</th><th>customers</th><th>revenue</th>'
@@ -111,31 +131,56 @@ def _tier_chart(tiers: pl.DataFrame) -> str:
 
 
 def _pareto_chart(curve: pl.DataFrame, summary: pl.DataFrame) -> str:
-    height, left, bottom = 260, 40, 230
-    plot_w, plot_h = WIDTH - left - 20, bottom - 10
+    """The Pareto curve with its axes: percent of customers (x) against percent of revenue
+    (y), ticks every 20%, and the 20% / 80% guides labelled outside the plot."""
+    height, left, top, right, bottom = 300, 56, 14, 120, 250
+    plot_w, plot_h = WIDTH - left - right, bottom - top
+
+    def x(pct: float) -> float:
+        return left + pct / 100 * plot_w
+
+    def y(share: float) -> float:
+        return bottom - min(max(share, 0.0), 1.0) * plot_h
+
     points = " ".join(
-        f"{left + pct / 100 * plot_w:.1f},{bottom - min(max(share or 0, 0), 1) * plot_h:.1f}"
-        for pct, share in curve.sort("customer_pct").iter_rows()
+        f"{x(pct):.1f},{y(share or 0):.1f}" for pct, share in curve.sort("customer_pct").iter_rows()
     )
-    y80 = bottom - 0.8 * plot_h
-    x20 = left + 0.2 * plot_w
+    ticks = []
+    for step in range(0, 101, 20):
+        ticks.append(
+            f'<line x1="{x(step):.1f}" y1="{bottom}" x2="{x(step):.1f}" y2="{bottom + 5}" '
+            'stroke="#666"/>'
+            f'<text class="tick" x="{x(step):.1f}" y="{bottom + 18}" '
+            f'text-anchor="middle">{step}%</text>'
+            f'<line x1="{left - 5}" y1="{y(step / 100):.1f}" x2="{left}" '
+            f'y2="{y(step / 100):.1f}" stroke="#666"/>'
+            f'<text class="tick" x="{left - 8}" y="{y(step / 100) + 4:.1f}" '
+            f'text-anchor="end">{step}%</text>'
+        )
     body = (
-        f'<line x1="{left}" y1="{bottom}" x2="{left + plot_w}" y2="{bottom}" stroke="#999"/>'
-        f'<line x1="{left}" y1="{bottom}" x2="{left}" y2="10" stroke="#999"/>'
-        f'<line x1="{left}" y1="{y80:.1f}" x2="{left + plot_w}" y2="{y80:.1f}" '
+        f'<line x1="{left}" y1="{bottom}" x2="{left + plot_w}" y2="{bottom}" stroke="#666"/>'
+        f'<line x1="{left}" y1="{bottom}" x2="{left}" y2="{top}" stroke="#666"/>'
+        + "".join(ticks)
+        + f'<line x1="{left}" y1="{y(0.8):.1f}" x2="{left + plot_w}" y2="{y(0.8):.1f}" '
         'stroke="#c62828" stroke-dasharray="4"/>'
-        f'<line x1="{x20:.1f}" y1="{bottom}" x2="{x20:.1f}" y2="10" stroke="#c62828" '
+        f'<line x1="{x(20):.1f}" y1="{bottom}" x2="{x(20):.1f}" y2="{top}" stroke="#c62828" '
         'stroke-dasharray="4"/>'
         f'<polyline class="curve" fill="none" stroke="#1565c0" stroke-width="2" points="{points}"/>'
-        f'<text x="{left + 4}" y="{y80 - 4:.1f}">80% of revenue</text>'
-        f'<text x="{x20 + 4:.1f}" y="{bottom - 4}">20% of customers</text>'
+        # guide labels right of the plot and above it: never on the curve
+        f'<text x="{left + plot_w + 6}" y="{y(0.8) + 4:.1f}" fill="#c62828">80% of revenue</text>'
+        f'<text x="{x(20):.1f}" y="{top - 2}" text-anchor="middle" fill="#c62828">'
+        "20% of customers</text>"
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
+        "customers, ranked by revenue (%)</text>"
+        f'<text x="14" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">cumulative revenue (%)</text>'
     )
     facts = summary.row(0, named=True) if summary.height else {}
-    top = facts.get("top_share_revenue")
+    top_share = facts.get("top_share_revenue")
     text = (
         f"<p>The top {facts.get('top_share_customers', 0.2):.0%} of customers "
         f"({facts.get('top_customers', 0):,}) make "
-        f"{'n/a' if top is None else f'{top:.1%}'} of revenue; "
+        f"{'n/a' if top_share is None else f'{top_share:.1%}'} of revenue; "
         f"{facts.get('customers_for_80pct', 0):,} customers make 80%.</p>"
     )
     return _svg(height, body, "Pareto curve") + text
@@ -162,21 +207,31 @@ def _rfm_grid(customers: pl.DataFrame) -> str:
 
 
 def _segment_bars(segments: pl.DataFrame) -> str:
+    """Per base, its segments as bars, largest first, each with its customers and share;
+    the label column is as wide as the longest label, so no name is cut."""
     parts = []
     for (base,), rows in segments.group_by("base", maintain_order=True):
-        total = rows["customers"].sum() or 1
+        ordered = rows.sort(["customers", "segment"], descending=[True, False])
+        total = ordered["customers"].sum() or 1
+        longest = max((len(str(s)) for s in ordered["segment"].to_list()), default=8)
+        label_w = min(max(longest * 8 + 16, 80), WIDTH // 2)
+        bar_room = WIDTH - label_w - 130
         body = []
-        for i, (segment, customers) in enumerate(rows.select("segment", "customers").iter_rows()):
-            width = customers / total * (WIDTH - 260)
+        for i, (segment, customers) in enumerate(
+            ordered.select("segment", "customers").iter_rows()
+        ):
+            share = customers / total
+            width = share * bar_room
             y = 5 + i * 24
             body.append(
-                f'<text x="0" y="{y + 15}">{escape(str(segment))[:28]}</text>'
-                f'<rect class="bar" x="200" y="{y}" width="{width:.1f}" height="18" '
+                f'<text x="0" y="{y + 15}">{escape(str(segment))}</text>'
+                f'<rect class="bar" x="{label_w}" y="{y}" width="{width:.1f}" height="18" '
                 'fill="#6a1b9a"/>'
-                f'<text x="{205 + width:.1f}" y="{y + 15}">{customers:,}</text>'
+                f'<text x="{label_w + 5 + width:.1f}" y="{y + 15}">'
+                f"{customers:,} ({share:.1%})</text>"
             )
         parts.append(f"<h3>{escape(str(base))}</h3>")
-        parts.append(_svg(10 + 24 * rows.height, "".join(body), f"{base} segment sizes"))
+        parts.append(_svg(10 + 24 * ordered.height, "".join(body), f"{base} segment sizes"))
     return "".join(parts) or "<p>No segments.</p>"
 
 
@@ -201,6 +256,8 @@ def _persona_cards(cards: pl.DataFrame) -> str:
 
 
 def _movement(moves: pl.DataFrame) -> str:
+    if moves.is_empty():
+        return "<p>First refresh: there is no earlier refresh to compare with.</p>"
     moved = moves.filter(pl.col("from_segment") != pl.col("to_segment"))
     if moved.is_empty():
         return "<p>No customer changed segment since the previous refresh.</p>"

@@ -779,9 +779,12 @@ def _orders(
     refunded = (~cancelled[line_order]) & (sign > 0) & (rng.random(lines) < _REFUND_RATE)
     status = np.where(cancelled[line_order], 2, np.where(refunded, 1, 0)).astype(np.int32)
 
+    # Each line's position in its order: with order_id, the line key of the export.
+    line_number = np.arange(lines) - np.repeat(np.cumsum(size) - size, size) + 1
     return pl.DataFrame(
         {
             "order_id": order_ids.gather(line_order),
+            "line_number": line_number.astype(np.int64),
             "customer_id": base.frame["customer_id"].gather(line_customer),
             "order_date": _dates(line_day),
             "product_id": _pick(product_ids, product),

@@ -44,6 +44,7 @@ def test_the_flow_runs_each_stage_as_a_task_and_publishes(
     assert names == [
         "check published tables",
         "extract",
+        "open warehouse",
         "profile",
         "publish",
         "report",

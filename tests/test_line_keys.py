@@ -165,9 +165,7 @@ def identical_log(tmp_path: Path) -> Path:
     )
 
 
-def test_a_refresh_keeps_identical_lines_and_says_so(
-    identical_log: Path, prefect_api: str
-) -> None:
+def test_a_refresh_keeps_identical_lines_and_says_so(identical_log: Path, prefect_api: str) -> None:
     runner = CliRunner(env={"COLUMNS": "200"})
     checked = runner.invoke(app, ["validate", "--config", str(identical_log)])
     assert checked.exit_code == 0, checked.output
@@ -179,7 +177,8 @@ def test_a_refresh_keeps_identical_lines_and_says_so(
     assert result.exit_code == 0, result.output
     here = identical_log.parent
     revenue = read_view(
-        here, "select customer_id, revenue, quantity, order_count from personas.customer_segments "
+        here,
+        "select customer_id, revenue, quantity, order_count from personas.customer_segments "
         "order by customer_id",
     )
     assert revenue == [("7", Decimal("23.5400"), 2, 1), ("8", Decimal("35.3100"), 3, 2)]

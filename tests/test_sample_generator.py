@@ -21,6 +21,7 @@ ORDER_LINES = 20_000
 COLUMNS = {
     "orders": [
         "order_id",
+        "line_number",
         "customer_id",
         "order_date",
         "product_id",

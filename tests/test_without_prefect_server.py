@@ -1,4 +1,8 @@
-"""`personas refresh` with no Prefect server configured: Prefect runs a temporary local API."""
+"""`personas` with no Prefect API configured runs the refresh directly: no temporary server.
+
+The same stages, the same tables, the same run record and the same log lines as
+under Prefect (test_flow.py runs that path), without starting a Prefect server.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,17 @@ from tests.conftest import read_view
 pytestmark = pytest.mark.slow
 
 
-def test_refresh_runs_with_no_prefect_server_configured(orders_only: Path, tmp_path: Path) -> None:
+def without_prefect(tmp_path: Path) -> dict[str, str]:
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")
     }
     environment["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # nothing outside tmp_path
+    return environment
+
+
+def test_refresh_runs_directly_with_no_prefect_server_configured(
+    orders_only: Path, tmp_path: Path
+) -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -29,17 +39,50 @@ def test_refresh_runs_with_no_prefect_server_configured(orders_only: Path, tmp_p
             str(orders_only),
             "--as-of",
             "2024-06-01",
+            "--reason",
+            "no server",
         ],
-        env=environment,
+        env=without_prefect(tmp_path),
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "Starting temporary server" in result.stderr
-    for stage in ("extract orders: rows 5", "validate orders: rows 5", "transform: customers 3"):
+    assert "temporary server" not in result.stderr
+    assert "Flow run" not in result.stderr and "Task run" not in result.stderr
+    for stage in (
+        "open warehouse",
+        "extract orders: rows 5",
+        "validate orders: rows 5",
+        "transform: customers 3",
+        "publish to duckdb",
+    ):
         assert stage in result.stderr  # each stage logs its row counts and time
-    assert read_view(orders_only.parent, "select count(*) from personas.customer_segments") == [
-        (3,)
-    ]
+    here = orders_only.parent
+    assert read_view(here, "select count(*) from personas.customer_segments") == [(3,)]
+    (run,) = read_view(here, "select status, reason, rows_in from personas.refresh_runs")
+    assert run == ("succeeded", "no server", 5)
+    assert list(here.glob("reports/*/report.html"))
+
+
+def test_drift_runs_directly_with_no_prefect_server_configured(
+    orders_only: Path, tmp_path: Path
+) -> None:
+    environment = without_prefect(tmp_path)
+    for args in (
+        ["refresh", "--config", str(orders_only), "--as-of", "2024-06-01"],
+        ["drift", "--config", str(orders_only), "--dry-run"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "flows.cli", *args],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "temporary server" not in result.stderr
+    assert "No early refresh needed." in result.stdout
+    assert "as of 2024-06-01 against the published refresh as of 2024-06-01" in result.stdout

@@ -1,0 +1,84 @@
+"""How a run's stages are executed: as Prefect tasks in a flow run, or as plain calls.
+
+Produces `Stages`, the one place that decides it. Under a Prefect API (a
+configured server, `personas serve`, a worker) each stage is a task run,
+visible in the UI, and Prefect carries the retries. With no API configured the
+same stage functions run as plain calls, with the same retries done here,
+and nothing starts a temporary Prefect server. Either way only transient
+failures (a dropped connection, a busy warehouse) are retried, with
+exponential backoff: `retry_delay_seconds`, then twice that, and so on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from config.settings import Settings
+
+Result = TypeVar("Result")
+logger = logging.getLogger("personas")
+
+
+def prefect_api_configured() -> bool:
+    """True when a Prefect API is configured (PREFECT_API_URL or the active profile)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    from prefect.settings import get_current_settings
+
+    return bool(get_current_settings().api.url)
+
+
+def backoff_delays(first: float, retries: int) -> list[float]:
+    """The waits before each retry: first, 2 × first, 4 × first …"""
+    return [first * 2**attempt for attempt in range(retries)]
+
+
+@dataclass(frozen=True)
+class Stages:
+    """Runs the stages of a refresh or drift check, with Prefect or without it."""
+
+    with_prefect: bool
+    retries: int = 0
+    retry_delay_seconds: float = 0
+
+    @classmethod
+    def for_settings(cls, settings: Settings, *, with_prefect: bool) -> Stages:
+        """Stages with the configured retries (`[schedule] retries`, `retry_delay_seconds`)."""
+        schedule = settings.schedule
+        return cls(with_prefect, schedule.retries, schedule.retry_delay_seconds)
+
+    def run(self, stage: Any, *args: Any, retry: bool = False) -> Any:
+        """Run `stage` (a Prefect task) on `args`; `retry` for stages that talk to other
+        systems (extract, publish) and may fail transiently."""
+        if self.with_prefect:
+            if retry:
+                stage = stage.with_options(
+                    retries=self.retries,
+                    retry_delay_seconds=backoff_delays(self.retry_delay_seconds, self.retries),
+                )
+            return stage(*args)
+        return self._call_with_retries(stage.fn, args, self.retries if retry else 0)
+
+    def _call_with_retries(self, function: Any, args: tuple[Any, ...], retries: int) -> Any:
+        delays = backoff_delays(self.retry_delay_seconds, retries)
+        for attempt in range(retries + 1):
+            try:
+                return function(*args)
+            except Exception as exc:
+                # Only what may pass on a second try; bad data or settings fail the same way.
+                if attempt == retries or not getattr(exc, "transient", False):
+                    raise
+                logger.warning(
+                    "%s failed (%s); retry %d of %d in %g s",
+                    getattr(function, "__name__", "stage"),
+                    exc,
+                    attempt + 1,
+                    retries,
+                    delays[attempt],
+                )
+                time.sleep(delays[attempt])
+        raise AssertionError("unreachable")  # the loop returns or raises
