@@ -16,10 +16,11 @@ import os
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, NoReturn
+from typing import IO, TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import polars as pl
 import typer
@@ -37,7 +38,10 @@ from warehouse.publish import Warehouse, WarehouseError, open_warehouse
 from warehouse.tables import OUTPUT_TABLES
 
 if TYPE_CHECKING:  # Prefect is slow to import: the flow module is loaded only when it runs
-    from flows.refresh import RefreshResult
+    from flows.refresh import RefreshResult, Trigger
+    from flows.stages import Stages
+
+Result = TypeVar("Result")
 
 # This machine may have no route to Prefect's telemetry; a failed send is noise in our logs.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -134,45 +138,63 @@ def _quiet_prefect_console() -> None:
                 handler.addFilter(_ConsoleWithoutFailures())
 
 
-def _run_refresh(
-    config: LoadedConfig,
+def _run_pipeline(
+    label: str,
+    settings: Settings,
     *,
-    as_of: date | None,
-    reason: str | None,
-    trigger: str = "ad-hoc",
-    make_current: bool = False,
-) -> RefreshResult:
-    """Run the refresh: as a Prefect flow when an API is configured, else directly."""
-    from flows.refresh import describe_failure, refresh, run_refresh
+    under_prefect: Callable[[], Result],
+    directly: Callable[[Stages], Result],
+) -> Result:
+    """Run a refresh or a drift check: as a Prefect flow when an API is configured, else
+    directly (no temporary server). Any failure, a native panic too, is one line."""
+    from flows.refresh import describe_failure
     from flows.stages import Stages, prefect_api_configured
 
     with_prefect = prefect_api_configured()
     _quiet_prefect_console()
     log_to_console()
     try:
-        with terminal_progress(console, "refresh: starting"):
+        with terminal_progress(console, f"{label}: starting"):
             if with_prefect:
-                return refresh(
-                    config_path=config.path,
-                    as_of=as_of,
-                    reason=reason,
-                    trigger=trigger,
-                    make_current=make_current,
-                )
-            return run_refresh(
-                config,
-                as_of=as_of,
-                reason=reason,
-                trigger=trigger,  # type: ignore[arg-type]
-                make_current=make_current,
-                stages=Stages.for_settings(config.settings, with_prefect=False),
-            )
+                return under_prefect()
+            return directly(Stages.for_settings(settings, with_prefect=False))
     except (KeyboardInterrupt, SystemExit):
         raise
-    except BaseException as exc:  # a native panic too: recorded by the run, one line here
+    except BaseException as exc:  # recorded by the run itself; one line here
         report = getattr(exc, "report", None)  # rejected rows, for a data problem
         message = describe_failure(exc, limit=None)
         _fail(f"{message} (quarantine: {report})" if report else message, _exit_code(exc))
+
+
+def _run_refresh(
+    config: LoadedConfig,
+    *,
+    as_of: date | None,
+    reason: str | None,
+    trigger: Trigger = "ad-hoc",
+    make_current: bool = False,
+) -> RefreshResult:
+    from flows.refresh import refresh, run_refresh
+
+    return _run_pipeline(
+        "refresh",
+        config.settings,
+        under_prefect=lambda: refresh(
+            config_path=config.path,
+            as_of=as_of,
+            reason=reason,
+            trigger=trigger,
+            make_current=make_current,
+        ),
+        directly=lambda stages: run_refresh(
+            config,
+            as_of=as_of,
+            reason=reason,
+            trigger=trigger,
+            make_current=make_current,
+            stages=stages,
+        ),
+    )
 
 
 @app.command()
@@ -560,29 +582,18 @@ def drift(
     """Compare today's data with the published refresh; refresh early if the market moved."""
     loaded = _load(config)
     from flows.drift import drift_check, run_drift_check
-    from flows.refresh import describe_failure
-    from flows.stages import Stages, prefect_api_configured
 
-    with_prefect = prefect_api_configured()
-    _quiet_prefect_console()
-    log_to_console()
     measure_as_of = as_of.date() if as_of else None
-    try:
-        with terminal_progress(console, "drift: starting"):
-            if with_prefect:
-                report = drift_check(config_path=loaded.path, dry_run=dry_run, as_of=measure_as_of)
-            else:
-                report = run_drift_check(
-                    loaded,
-                    today=None,
-                    dry_run=dry_run,
-                    as_of=measure_as_of,
-                    stages=Stages.for_settings(loaded.settings, with_prefect=False),
-                )
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:
-        _fail(describe_failure(exc, limit=None), _exit_code(exc))
+    report = _run_pipeline(
+        "drift",
+        loaded.settings,
+        under_prefect=lambda: drift_check(
+            config_path=loaded.path, dry_run=dry_run, as_of=measure_as_of
+        ),
+        directly=lambda stages: run_drift_check(
+            loaded, today=None, dry_run=dry_run, as_of=measure_as_of, stages=stages
+        ),
+    )
     if not report.measures:
         console.print("No published refresh to compare with: run personas refresh first.")
         return
@@ -726,9 +737,15 @@ def _print_summary(result: RefreshResult) -> None:
     )
 
 
+# Commands that keep running and start child processes of their own (Prefect's runner
+# starts one per flow run): their children must write to the real stderr.
+LONG_RUNNING = ("serve",)
+
+
 def main() -> None:
     """Entry point of the `personas` console script."""
-    native = NativeStderr.capture()
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    native = NativeStderr.capture() if command not in LONG_RUNNING else NativeStderr(None, None)
     try:
         code = _run_app()
     finally:

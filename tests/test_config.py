@@ -109,3 +109,22 @@ def test_the_shipped_configs_are_valid() -> None:
             "leads",
             "feedback",
         }
+
+
+def test_the_default_config_writes_nothing_into_the_source_tree() -> None:
+    root = Path(__file__).resolve().parents[1]
+    settings = load_config(root / "config" / "personas.toml").settings
+    outside = root / "personas-demo"  # the demo's folder, ignored by git
+    for path in (settings.quality.reports_dir, settings.privacy.key_file):
+        assert path.is_relative_to(outside), path
+    url = settings.warehouse.url.get_secret_value()
+    assert url.startswith(f"duckdb:///{outside}")
+
+
+def test_line_settings_belong_to_orders(tmp_path: Path) -> None:
+    config = write(
+        tmp_path / "p.toml",
+        MINIMAL + '[sources.customers]\npath = "c.csv"\nline_key = ["customer_id"]\n',
+    )
+    with pytest.raises(ConfigError, match=r"apply to sources\.orders only"):
+        load_config(config)

@@ -50,3 +50,44 @@ def test_the_transient_failure_was_logged_as_a_retry(
 ) -> None:
     assert run(runner, orders_only, tmp_path, "before load:raise-once").exit_code == 0
     assert "Retry 1/3 will start" in caplog.text
+
+
+def test_without_a_prefect_api_the_same_retries_apply(orders_only: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    environment.update(
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        PERSONAS_FAILPOINT="mid load:raise-once",
+        PERSONAS_FAILPOINT_MARK=str(tmp_path / "failed-once"),
+        PERSONAS_SCHEDULE__RETRY_DELAY_SECONDS="0.1",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "refresh", "--config", str(orders_only)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "failed-once").exists()
+    assert "retry 1 of 3 in 0.1 s" in result.stderr
+    rows = read_view(
+        orders_only.parent, "select status, count(*) from personas.refresh_runs_history group by 1"
+    )
+    assert rows == [("succeeded", 1)]
+    # a lasting failure is not retried
+    environment["PERSONAS_FAILPOINT"] = "mid load:raise"
+    failed = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "refresh", "--config", str(orders_only)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert failed.returncode == 1
+    assert "retry" not in failed.stderr
