@@ -34,7 +34,7 @@ from schemas.cross_checks import (
     order_line_key,
     unknown_customers,
 )
-from schemas.inputs import SOURCE_COLUMNS, raw_schema
+from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS, raw_schema
 from schemas.outputs import check_outputs
 from schemas.quarantine import REJECTED, SourceSplit, empty_quarantine, split_source
 from schemas.validation import PROBLEM_SCHEMA, find_problems, summarise_problems
@@ -254,8 +254,18 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
         rows_rejected=sum(split.rows_rejected for split in splits.values()),
         quarantine=quarantine,
         counts={name: (split.rows_in, split.rows_rejected) for name, split in splits.items()},
-        identical_lines=identical_order_lines(staged["orders"].collect()),
+        identical_lines=_identical_lines(raw["orders"], staged["orders"], settings),
     )
+
+
+def _order_line_key(rows: pl.DataFrame, settings: Settings) -> list[str] | None:
+    return order_line_key(rows.columns, line_key_columns(settings.sources["orders"]))
+
+
+def _identical_lines(raw: pl.DataFrame, accepted: pl.LazyFrame, settings: Settings) -> int:
+    """Accepted order lines identical, as read, to an earlier accepted line."""
+    kept = raw.join(accepted.select(ROW_NUMBER).collect(), on=ROW_NUMBER, how="semi")
+    return identical_order_lines(kept, key=_order_line_key(raw, settings))
 
 
 def _contract_problems(name: str, rows: pl.DataFrame, settings: Settings) -> pl.DataFrame:
@@ -267,10 +277,10 @@ def _contract_problems(name: str, rows: pl.DataFrame, settings: Settings) -> pl.
     )
     problems = find_problems(name, rows, schema)
     if name == "orders" and problems.filter(pl.col("row_number").is_null()).is_empty():
-        source = settings.sources[name]
-        key = order_line_key(rows.columns, line_key_columns(source))
         duplicates = duplicate_order_lines(
-            rows, key=key, reject_identical=source.reject_identical_lines
+            rows,
+            key=_order_line_key(rows, settings),
+            reject_identical=settings.sources[name].reject_identical_lines,
         )
         problems = pl.concat([problems, duplicates])
     return problems

@@ -94,6 +94,20 @@ def test_a_key_with_a_missing_part_identifies_nothing() -> None:
     assert problems_of(frame) == []
 
 
+def test_only_lines_without_a_whole_key_can_be_kept_identical_repeats() -> None:
+    frame = lines(
+        {
+            "customer_id": ["C1", "C1", "C1", "C1"],
+            "order_id": ["O1", "O1", None, None],
+            "line_number": ["1", "1", None, None],
+            "amount": ["5", "5", "5", "5"],
+        }
+    ).drop("_row_number")
+    # rows 1-2 share a whole key (a duplicate, rejected); rows 3-4 have none: one repeat
+    assert identical_order_lines(frame, key=["order_id", "line_number"]) == 1
+    assert identical_order_lines(frame) == 2
+
+
 def test_identical_lines_rejected_only_when_asked() -> None:
     frame = lines(POS_LOG)
     assert problems_of(frame, reject_identical=True) == [
