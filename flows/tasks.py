@@ -274,6 +274,7 @@ def _contract_problems(name: str, rows: pl.DataFrame, settings: Settings) -> pl.
         scale=settings.money.scale,
         date_format=settings.sources[name].date_format,
         max_line_amount=settings.money.max_line_amount,
+        extra_columns=settings.sources[name].extra_columns,
     )
     problems = find_problems(name, rows, schema)
     if name == "orders" and problems.filter(pl.col("row_number").is_null()).is_empty():

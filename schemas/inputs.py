@@ -147,22 +147,39 @@ PROBLEMS: dict[Kind, str] = {
 }
 
 
-def _parse_check(column: CanonicalColumn, scale: int, date_format: str | None) -> pa.Check | None:
+def _parse_checks(
+    column: CanonicalColumn, scale: int, date_format: str | None
+) -> list[pa.Check]:
+    """The value parses as its kind, and (numbers) fits its type exactly."""
     name = column.name
     valid: pl.Expr
+    fits: pl.Expr | None = None
     if column.kind in ("money", "number"):
         valid = parsing.is_valid_decimal(name, scale)
+        fits = parsing.fits_decimal(name, scale)
+        too_long = (
+            f"too many digits to hold exactly (at most {parsing.whole_digits(scale)} before "
+            "the decimal point)"
+        )
     elif column.kind == "integer":
         valid = parsing.is_valid_integer(name)
+        fits = parsing.fits_integer(name)
+        too_long = f"whole number too large (more than {parsing.MAX_INTEGER_DIGITS} digits)"
     elif column.kind in ("datetime", "date"):
         valid = parsing.is_valid_datetime(name, date_format)
     elif column.kind == "flag":
         valid = parsing.is_valid_flag(name)
     else:
-        return None
+        return []
     problem = PROBLEMS[column.kind].format(scale=scale, date_format=date_format or "ISO 8601")
     blank = parsing.text(name).is_null()
-    return pa.Check(lambda data: data.lazyframe.select(blank | valid), error=problem)
+    checks = [pa.Check(lambda data: data.lazyframe.select(blank | valid), error=problem)]
+    if fits is not None:
+        # Only where the shape is right: a malformed value has its own problem above.
+        checks.append(
+            pa.Check(lambda data: data.lazyframe.select(blank | ~valid | fits), error=too_long)
+        )
+    return checks
 
 
 def _key_check(name: str) -> pa.Check:
@@ -181,6 +198,7 @@ def raw_schema(
     scale: int,
     date_format: str | None,
     max_line_amount: Decimal = DEFAULT_MAX_LINE_AMOUNT,
+    extra_columns: tuple[str, ...] = (),
 ) -> pa.DataFrameSchema:
     """The pandera schema of a source's rows as extracted (all text, canonical names).
 
@@ -189,11 +207,13 @@ def raw_schema(
         scale: decimal places allowed in money and numbers.
         date_format: strftime format of dates, or None for ISO 8601.
         max_line_amount: order lines with an amount or unit price this large are rejected.
+        extra_columns: the source's non-canonical columns kept as text attributes.
     """
     columns: dict[str, pa.Column] = {}
     unique_key = UNIQUE_KEYS.get(source)
+    canonical = {column.name for column in SOURCE_COLUMNS[source]}
     for column in SOURCE_COLUMNS[source]:
-        checks = [check for check in [_parse_check(column, scale, date_format)] if check]
+        checks = _parse_checks(column, scale, date_format) + _storable_checks(column, date_format)
         checks += _plausibility_checks(source, column, scale, max_line_amount)
         if column.required:
             checks.append(_key_check(column.name))
@@ -205,8 +225,45 @@ def raw_schema(
             checks=checks,
             description=column.description or None,
         )
+    for extra in extra_columns:
+        if extra not in canonical:
+            columns[extra] = pa.Column(
+                pl.String, nullable=True, required=False, checks=[_no_nul_check(extra)]
+            )
     checks = [_amount_derivable_check()] if source == "orders" else []
     return pa.DataFrameSchema(columns, checks=checks, strict=False, name=source)
+
+
+# What every supported warehouse can store: PostgreSQL text holds no NUL character, and
+# its dates (and Python's, which the drivers go through) run from year 1 to 9999.
+NUL = "\x00"
+MIN_YEAR, MAX_YEAR = 1, 9999
+
+
+def _no_nul_check(name: str) -> pa.Check:
+    return pa.Check(
+        lambda data: data.lazyframe.select(
+            ~pl.col(name).cast(pl.String).str.contains(NUL, literal=True).fill_null(False)
+        ),
+        error="contains a NUL character, which a warehouse cannot store",
+    )
+
+
+def _storable_checks(column: CanonicalColumn, date_format: str | None) -> list[pa.Check]:
+    """Values that parse but that some warehouse cannot store."""
+    if column.kind in ("id", "text"):
+        return [_no_nul_check(column.name)]
+    if column.kind in ("datetime", "date"):
+        year = parsing.parse_datetime(column.name, date_format).dt.year()
+        return [
+            pa.Check(
+                lambda data: data.lazyframe.select(
+                    year.is_between(MIN_YEAR, MAX_YEAR).fill_null(True)
+                ),
+                error=f"date outside the years {MIN_YEAR}-{MAX_YEAR} a warehouse can store",
+            )
+        ]
+    return []
 
 
 def _plausibility_checks(

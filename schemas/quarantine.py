@@ -152,7 +152,14 @@ def _with_keys(source: str, rows: pl.DataFrame, problems: pl.DataFrame) -> pl.Da
         problems.join(keys, on="row_number", how="left")
         .select(list(QUARANTINE_SCHEMA))
         .cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
+        .with_columns(storable(pl.col("key")), storable(pl.col("value")))
     )
+
+
+def storable(text: pl.Expr) -> pl.Expr:
+    """Text as any warehouse stores it: a NUL character (which PostgreSQL cannot hold)
+    written as the four characters \\x00, so the quarantine shows what was there."""
+    return text.str.replace_all("\x00", "\\x00", literal=True)
 
 
 def empty_quarantine() -> pl.DataFrame:

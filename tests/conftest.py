@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 import pytest
@@ -125,3 +129,30 @@ def read_view(config_dir: Path, sql: str) -> list[tuple]:
     database = config_dir / "warehouse" / "warehouse.duckdb"
     with duckdb.connect(str(database), read_only=True) as connection:
         return connection.sql(sql).fetchall()
+
+
+class Receiver(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict]] = []
+
+    def do_POST(self) -> None:  # the http.server API names it so
+        length = int(self.headers["Content-Length"])
+        Receiver.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:  # keep the test output quiet
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict]]]:
+    """A local HTTP server; yields its URL and the JSON bodies it received."""
+    Receiver.received = []
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/hook?token=s3cret", Receiver.received
+    finally:
+        server.shutdown()
+        server.server_close()

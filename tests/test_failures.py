@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tests.conftest import read_view, write
-from tests.test_notify import webhook  # noqa: F401 - the fixture
 
 # Run the CLI's real entry point in a process with no Prefect API configured, after
 # making the lead scoring stage hit a genuine polars panic (an unpivot over columns
@@ -71,7 +70,7 @@ def with_leads(orders_only: Path) -> Path:
 def test_a_native_panic_is_recorded_notified_and_one_line(
     with_leads: Path,
     tmp_path: Path,
-    webhook: tuple[str, list[dict]],  # noqa: F811
+    webhook: tuple[str, list[dict]],
 ) -> None:
     url, received = webhook
     result = subprocess.run(
@@ -195,3 +194,35 @@ def test_an_unreachable_warehouse_stops_the_run_before_any_work(
     assert error.startswith("error: warehouse postgresql+psycopg://nobody@127.0.0.1:9/nowhere")
     assert "extract orders" not in result.stderr  # found before reading any source
     assert "Traceback" not in result.stderr
+
+
+def test_a_failure_after_publishing_is_a_warning_on_the_succeeded_run(
+    runner: CliRunner,
+    orders_only: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    webhook: tuple[str, list[dict]],
+) -> None:
+    import flows.report
+
+    def full_disk(*args: object, **kwargs: object) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(flows.report, "write_report", full_disk)
+    url, received = webhook
+    result = runner.invoke(
+        app,
+        ["refresh", "--config", str(orders_only), "--as-of", "2024-06-01"],
+        env={"PERSONAS_NOTIFY__WEBHOOK_URL": url},
+    )
+    assert result.exit_code == 0, result.output
+    assert "error:" not in result.stderr
+    assert "Report: not written" in result.stdout
+    runs = read_view(
+        orders_only.parent, "select run_id, status, notes from personas.refresh_runs_history"
+    )
+    assert len(runs) == 1  # one record of the run, never a second "failed" one
+    (run_id, status, notes) = runs[0]
+    assert status == "succeeded"
+    assert "warning: the report could not be written: [Errno 28] No space left" in notes
+    assert read_view(orders_only.parent, "select run_id from personas.refresh_runs") == [(run_id,)]
+    assert [event["event"] for event in received] == ["refresh_warning"]

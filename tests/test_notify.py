@@ -2,46 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import ClassVar
 
-import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
 from tests.conftest import write
 from tests.test_status import warehouse_refreshed
-
-
-class Receiver(BaseHTTPRequestHandler):
-    received: ClassVar[list[dict]] = []
-
-    def do_POST(self) -> None:  # the http.server API names it so
-        length = int(self.headers["Content-Length"])
-        Receiver.received.append(json.loads(self.rfile.read(length)))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:  # keep the test output quiet
-        pass
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict]]]:
-    """A local HTTP server; yields its URL and the JSON bodies it received."""
-    Receiver.received = []
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hook?token=s3cret", Receiver.received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_failed_refresh_is_announced(

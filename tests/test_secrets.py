@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,14 @@ CANARY = "Canary-pw-7f3e9b"
 pytestmark = pytest.mark.postgres
 
 
-def with_password(url: str) -> str:
+def with_password(url: str, form: str = "userinfo") -> str:
     # The local server trusts 127.0.0.1, so any password is accepted and ignored.
-    return sa.engine.make_url(url).set(password=CANARY).render_as_string(hide_password=False)
+    parsed = sa.engine.make_url(url)
+    if form == "query":  # libpq reads ?password= too
+        parsed = parsed.set(query={"password": CANARY, "application_name": "personas-test"})
+    else:
+        parsed = parsed.set(password=CANARY)
+    return parsed.render_as_string(hide_password=False)
 
 
 def all_text_in(url: str) -> str:
@@ -33,13 +39,15 @@ def all_text_in(url: str) -> str:
     return "\n".join(texts)
 
 
+@pytest.mark.parametrize("form", ["userinfo", "query"])
 def test_the_canary_password_appears_nowhere(
-    postgres_url: str, prefect_api: str, tmp_path: Path
+    postgres_url: str, prefect_api: str, tmp_path: Path, form: str, webhook
 ) -> None:
-    warehouse_url = with_password(postgres_url)
+    hook, received = webhook
+    warehouse_url = with_password(postgres_url, form)
     write(tmp_path / "data" / "orders.csv", ORDERS_CSV)
     config = write(tmp_path / "p.toml", '[sources.orders]\npath = "data/orders.csv"\n')
-    env = {"PERSONAS_WAREHOUSE__URL": warehouse_url}
+    env = {"PERSONAS_WAREHOUSE__URL": warehouse_url, "PERSONAS_NOTIFY__WEBHOOK_URL": hook}
     outputs = []
     good = run_cli(
         ["refresh", "--config", str(config), "--as-of", "2024-06-01", "--reason", "canary"],
@@ -72,12 +80,40 @@ def test_the_canary_password_appears_nowhere(
         env={"PERSONAS_WAREHOUSE__URL": unreachable},
     )
     assert down.returncode == 1
-    assert (
-        down.stderr.strip()
-        .splitlines()[-1]
-        .startswith("error: warehouse postgresql+psycopg://postgres:***@")
-    )
+    shown = "postgres:***@" if form == "userinfo" else "password=***"
+    (error,) = [line for line in down.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith("error: warehouse postgresql+psycopg://") and shown in error
     outputs += [down.stdout, down.stderr]
-    everything = "\n".join(outputs) + all_text_in(postgres_url)
+    reports = [p.read_text(encoding="utf-8") for p in tmp_path.glob("reports/*/*.html")]
+    assert reports  # the refresh report was written and is scanned too
+    events = [json.dumps(event) for event in received]
+    assert any('"refresh_failed"' in event for event in events)  # the bad run notified
+    everything = "\n".join([*outputs, *reports, *events]) + all_text_in(postgres_url)
     assert CANARY not in everything
     assert "canary" in everything  # the reason was recorded: the scan did read the tables
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://u:s3cr%40t@h/db", "postgresql+psycopg://u:***@h/db"),
+        (
+            "postgresql+psycopg://u@h/db?password=s3cr%40t&sslmode=require",
+            "postgresql+psycopg://u@h/db?password=***&sslmode=require",
+        ),
+        (
+            "duckdb:///md.duckdb?motherduck_token=s3cr%40t",
+            "duckdb:///md.duckdb?motherduck_token=***",
+        ),
+        (
+            "snowflake://u@acct/db?private_key=s3cr%40t&warehouse=w",
+            "snowflake://u@acct/db?private_key=***&warehouse=w",
+        ),
+    ],
+)
+def test_every_url_form_is_shown_without_its_secrets(url: str, shown: str) -> None:
+    from warehouse.engine import display_url, redact
+
+    assert display_url(url) == shown
+    message = f"could not connect with s3cr@t (quoted: s3cr%40t) to {url}"
+    assert "s3cr" not in redact(message, url)

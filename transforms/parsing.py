@@ -24,12 +24,24 @@ def text(column: str) -> pl.Expr:
     return pl.when(trimmed.str.len_chars() > 0).then(trimmed)
 
 
-def _decimal_pattern(scale: int) -> str:
+# Digits are ASCII only: `\d` would also match full-width "２" or Arabic-Indic "٣", which
+# no cast reads, so such a value would pass validation and become null in staging.
+MAX_PRECISION = 38  # digits of a Decimal(38, scale)
+MAX_INTEGER_DIGITS = 18  # every 18-digit whole number fits an Int64
+
+
+def whole_digits(scale: int) -> int:
+    """Digits a Decimal(38, scale) holds before the decimal point."""
+    return MAX_PRECISION - scale
+
+
+def _decimal_pattern(scale: int, whole: str = "+") -> str:
     # Trailing zeros beyond the scale are harmless ("2.5500" at scale 2); other digits are
-    # not. A bare leading dot (".5") is accepted, as spreadsheets write it.
-    fraction = rf"\.\d{{0,{scale}}}0*" if scale > 0 else r"\.0*"
-    leading_dot = rf"|\.\d{{1,{scale}}}0*" if scale > 0 else ""
-    return rf"^[+-]?(?:\d+(?:{fraction})?{leading_dot})$"
+    # not. A bare leading dot (".5") is accepted, as spreadsheets write it. Leading zeros
+    # never count against the precision.
+    fraction = rf"\.[0-9]{{0,{scale}}}0*" if scale > 0 else r"\.0*"
+    leading_dot = rf"|\.[0-9]{{1,{scale}}}0*" if scale > 0 else ""
+    return rf"^[+-]?(?:0*[0-9]{whole}(?:{fraction})?{leading_dot})$"
 
 
 def is_valid_decimal(column: str, scale: int) -> pl.Expr:
@@ -37,17 +49,23 @@ def is_valid_decimal(column: str, scale: int) -> pl.Expr:
     return text(column).str.contains(_decimal_pattern(scale))
 
 
+def fits_decimal(column: str, scale: int) -> pl.Expr:
+    """True where a valid decimal has few enough digits to be held exactly."""
+    return text(column).str.contains(_decimal_pattern(scale, f"{{1,{whole_digits(scale)}}}"))
+
+
 def parse_decimal(column: str, scale: int) -> pl.Expr:
-    """The text as an exact Decimal(38, scale); null where it is not valid."""
+    """The text as an exact Decimal(38, scale); null where it is not valid or too long."""
     raw = text(column)
     return (
-        pl.when(raw.str.contains(_decimal_pattern(scale)))
+        pl.when(raw.str.contains(_decimal_pattern(scale, f"{{1,{whole_digits(scale)}}}")))
         .then(raw.str.strip_prefix("+"))
-        .cast(pl.Decimal(38, scale), strict=False)
+        .cast(pl.Decimal(MAX_PRECISION, scale), strict=False)
     )
 
 
-_INTEGER_PATTERN = r"^[+-]?\d{1,18}(?:\.0*)?$"
+_INTEGER_PATTERN = r"^[+-]?[0-9]+(?:\.0*)?$"
+_FITTING_INTEGER = rf"^[+-]?0*[0-9]{{1,{MAX_INTEGER_DIGITS}}}(?:\.0*)?$"
 
 
 def is_valid_integer(column: str) -> pl.Expr:
@@ -55,18 +73,23 @@ def is_valid_integer(column: str) -> pl.Expr:
     return text(column).str.contains(_INTEGER_PATTERN)
 
 
+def fits_integer(column: str) -> pl.Expr:
+    """True where a whole number has at most 18 digits (it fits an Int64)."""
+    return text(column).str.contains(_FITTING_INTEGER)
+
+
 def parse_integer(column: str) -> pl.Expr:
-    """The text as Int64; null where it is not a whole number."""
+    """The text as Int64; null where it is not a whole number or too long."""
     raw = text(column)
     return (
-        pl.when(raw.str.contains(_INTEGER_PATTERN))
+        pl.when(raw.str.contains(_FITTING_INTEGER))
         .then(raw.str.strip_prefix("+").str.replace(r"\.0*$", ""))
         .cast(pl.Int64, strict=False)
     )
 
 
 def _iso_normalised(raw: pl.Expr) -> pl.Expr:
-    spaced = raw.str.replace(r"^(\d{4}-\d{2}-\d{2})T", "$1 ")
+    spaced = raw.str.replace(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})T", "$1 ")
     length = spaced.str.len_chars()
     return (
         pl.when(length == 10)

@@ -2,13 +2,17 @@
 
 Produces engines for any SQLAlchemy URL (DuckDB embedded by default,
 PostgreSQL in production), creating a DuckDB file's directory on first use,
-and `redact`, which strips a URL's password from any text before it is
-logged or shown.
+`display_url`, the one form of a URL any output shows (password and secret
+query parameters such as `?password=` or `?motherduck_token=` as ***), and
+`redact`, which strips those secrets from any text before it is logged or
+shown.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
@@ -27,12 +31,44 @@ def is_duckdb(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "duckdb"
 
 
+# Query parameters that carry a secret: ?password=, ?sslpassword=, ?motherduck_token=,
+# ?api_key=, ?access_key=, ?secret=, ?auth=, ?sig= …
+_SECRET_PARAMETER = re.compile(r"pass|pwd|secret|token|key|auth|credential|signature|^sig$", re.I)
+HIDDEN = "***"
+
+
+def _is_secret(parameter: str) -> bool:
+    return bool(_SECRET_PARAMETER.search(parameter))
+
+
 def display_url(url: str | URL) -> str:
-    """The URL with its password replaced by ***, for logs and messages."""
-    return make_url(url).render_as_string(hide_password=True)
+    """The URL with its password and every secret query parameter replaced by ***: the one
+    form of a URL that logs, messages, reports, tables and notifications show."""
+    parsed = make_url(url)
+    query = {
+        name: ((HIDDEN,) * len(value) if isinstance(value, tuple) else HIDDEN)
+        if _is_secret(name)
+        else value
+        for name, value in parsed.query.items()
+    }
+    shown = parsed.set(query=query).render_as_string(hide_password=True)
+    return shown.replace("%2A%2A%2A", HIDDEN)  # the URL quoting of ***
+
+
+def url_secrets(url: str | URL) -> list[str]:
+    """The secret parts of a URL: its password and the values of secret query parameters."""
+    parsed = make_url(url)
+    found = [str(parsed.password)] if parsed.password else []
+    for name, value in parsed.query.items():
+        if _is_secret(name):
+            found += list(value) if isinstance(value, tuple) else [value]
+    return [secret for secret in found if secret]
 
 
 def redact(text: str, url: str | URL) -> str:
-    """`text` with the URL's password (if any) replaced by ***."""
-    password = make_url(url).password
-    return text.replace(str(password), "***") if password else text
+    """`text` with every secret of the URL (password, secret parameters) replaced by ***,
+    as written and as URL-quoted."""
+    for secret in sorted(url_secrets(url), key=len, reverse=True):
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            text = text.replace(form, HIDDEN)
+    return text
