@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from transforms.statuses import DEFAULT_STATUSES, status_key
+
 # Sources the contract knows; only orders is required.
 SOURCE_NAMES = ("orders", "customers", "contacts", "products", "leads", "feedback")
 TIER_NAMES = ("Large", "Medium", "Small")
@@ -24,6 +26,8 @@ Tier = Literal["Large", "Medium", "Small"]
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 Share = Annotated[Decimal, Field(gt=0, lt=1)]
+# PostgreSQL's lock_timeout is an int of milliseconds: at most 2,147,483 s (24.8 days).
+MAX_LOCK_TIMEOUT_SECONDS = 2_147_483
 
 
 class _Section(BaseModel):
@@ -132,7 +136,12 @@ class WarehouseSettings(_Section):
     )
     schema_name: str = Field("personas", alias="schema", description="schema of the output tables")
     lock_timeout_seconds: float = Field(
-        60, ge=0, description="how long a refresh waits for another one to finish publishing"
+        60,
+        ge=0,
+        le=MAX_LOCK_TIMEOUT_SECONDS,
+        allow_inf_nan=False,
+        description="how long a refresh waits for another one to finish publishing; 0: do "
+        "not wait (on every warehouse)",
     )
     make_backfills_current: bool = Field(
         False,
@@ -478,6 +487,36 @@ class QualitySettings(_Section):
     )
 
 
+class StatusSettings(_Section):
+    """What an order line's status means; statuses outside these lists reject the line."""
+
+    sale: tuple[str, ...] = Field(
+        DEFAULT_STATUSES["sale"], description="statuses of a sale (a blank status is one too)"
+    )
+    cancelled: tuple[str, ...] = Field(
+        DEFAULT_STATUSES["cancelled"],
+        description="statuses of lines that count for nothing (cancelled, void, failed …)",
+    )
+    refunded: tuple[str, ...] = Field(
+        DEFAULT_STATUSES["refunded"],
+        description="statuses of refunds: amount, quantity and cost count negative",
+    )
+
+    @model_validator(mode="after")
+    def _each_status_once(self) -> StatusSettings:
+        seen: dict[str, str] = {}
+        for category in ("sale", "cancelled", "refunded"):
+            for word in getattr(self, category):
+                key = status_key(word)
+                if seen.setdefault(key, category) != category:
+                    raise ValueError(f"status {word!r} is in both {seen[key]} and {category}")
+        return self
+
+    def as_mapping(self) -> dict[str, tuple[str, ...]]:
+        """The lists by category, as `transforms.statuses.status_category` takes them."""
+        return {"sale": self.sale, "cancelled": self.cancelled, "refunded": self.refunded}
+
+
 class PrivacySettings(_Section):
     """How contact data (e-mails, phone numbers) is kept out of outputs and reports."""
 
@@ -494,6 +533,12 @@ class PrivacySettings(_Section):
     pii_columns: tuple[str, ...] = Field(
         (),
         description="source columns to hash whole, besides those named like e-mail / phone",
+    )
+    hash_contact_ids: bool = Field(
+        True,
+        description="hash key values (customer_id, contact_id …) that are e-mail addresses "
+        "or phone numbers (a leading +, bracket, or 0 and a non-zero digit; 9+ digits), "
+        "the same way in every source; false publishes them as they are",
     )
 
 
@@ -537,6 +582,7 @@ class Settings(_Section):
     rfm: RfmSettings = Field(default_factory=RfmSettings)
     segments: SegmentsSettings = Field(default_factory=SegmentsSettings)
     personas: PersonaSettings = Field(default_factory=PersonaSettings)
+    statuses: StatusSettings = Field(default_factory=StatusSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)

@@ -41,7 +41,7 @@ from schemas.validation import PROBLEM_SCHEMA, find_problems, summarise_problems
 from sources.extract import extract_source, line_key_columns
 from transforms.customer_metrics import customer_metrics, gross_profit, valid_order_lines
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
-from transforms.privacy import protect_pii
+from transforms.privacy import mask_contact_data, protect_pii
 from transforms.profiles import attribute_mix, best_customers, with_bands
 from transforms.revenue_tiers import assign_tiers, tier_summary
 from transforms.rfm import (
@@ -158,6 +158,7 @@ def _without_contact_data(
         id_columns=[c.name for c in columns if c.kind == "id"],
         text_columns=[*free_text, *settings.sources[name].extra_columns],
         pii_columns=settings.privacy.pii_columns,
+        hash_contact_ids=settings.privacy.hash_contact_ids,
     )
 
 
@@ -275,8 +276,13 @@ def _contract_problems(name: str, rows: pl.DataFrame, settings: Settings) -> pl.
         date_format=settings.sources[name].date_format,
         max_line_amount=settings.money.max_line_amount,
         extra_columns=settings.sources[name].extra_columns,
+        statuses=settings.statuses.as_mapping(),
     )
-    problems = find_problems(name, rows, schema)
+    # A value in the wrong column can be contact data (an e-mail in a shifted row): masked
+    # here, before it reaches the quarantine, a report or an error message.
+    problems = find_problems(name, rows, schema).with_columns(
+        mask_contact_data(pl.col("value"))
+    )
     if name == "orders" and problems.filter(pl.col("row_number").is_null()).is_empty():
         duplicates = duplicate_order_lines(
             rows,
@@ -288,7 +294,11 @@ def _contract_problems(name: str, rows: pl.DataFrame, settings: Settings) -> pl.
 
 
 def _stage(name: str, accepted: pl.DataFrame, settings: Settings) -> pl.LazyFrame:
-    stage = stage_orders if name == "orders" else partial(stage_source, name)
+    stage = (
+        partial(stage_orders, statuses=settings.statuses.as_mapping())
+        if name == "orders"
+        else partial(stage_source, name)
+    )
     source = settings.sources[name]
     # Staged once and kept: every later plan starts from typed columns instead of
     # parsing the text again.

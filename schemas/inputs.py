@@ -10,6 +10,7 @@ validation always casts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -18,7 +19,7 @@ import pandera.polars as pa
 import polars as pl
 
 from transforms import parsing
-from transforms.customer_metrics import is_refunded
+from transforms.statuses import DEFAULT_STATUSES, REFUNDED, UNKNOWN, status_category
 
 Kind = Literal["id", "text", "money", "number", "integer", "datetime", "date", "flag"]
 ROW_NUMBER = "_row_number"  # 1-based position of the row in its source, kept for error reports
@@ -199,6 +200,7 @@ def raw_schema(
     date_format: str | None,
     max_line_amount: Decimal = DEFAULT_MAX_LINE_AMOUNT,
     extra_columns: tuple[str, ...] = (),
+    statuses: Mapping[str, Sequence[str]] = DEFAULT_STATUSES,
 ) -> pa.DataFrameSchema:
     """The pandera schema of a source's rows as extracted (all text, canonical names).
 
@@ -208,13 +210,14 @@ def raw_schema(
         date_format: strftime format of dates, or None for ISO 8601.
         max_line_amount: order lines with an amount or unit price this large are rejected.
         extra_columns: the source's non-canonical columns kept as text attributes.
+        statuses: the order statuses by category (`[statuses]`); others are rejected.
     """
     columns: dict[str, pa.Column] = {}
     unique_key = UNIQUE_KEYS.get(source)
     canonical = {column.name for column in SOURCE_COLUMNS[source]}
     for column in SOURCE_COLUMNS[source]:
         checks = _parse_checks(column, scale, date_format) + _storable_checks(column, date_format)
-        checks += _plausibility_checks(source, column, scale, max_line_amount)
+        checks += _plausibility_checks(source, column, scale, max_line_amount, statuses)
         if column.required:
             checks.append(_key_check(column.name))
         columns[column.name] = pa.Column(
@@ -267,7 +270,11 @@ def _storable_checks(column: CanonicalColumn, date_format: str | None) -> list[p
 
 
 def _plausibility_checks(
-    source: str, column: CanonicalColumn, scale: int, max_line_amount: Decimal
+    source: str,
+    column: CanonicalColumn,
+    scale: int,
+    max_line_amount: Decimal,
+    statuses: Mapping[str, Sequence[str]],
 ) -> list[pa.Check]:
     """Values that parse but cannot be right: a line's sign, size or a person's age."""
     name = column.name
@@ -282,7 +289,11 @@ def _plausibility_checks(
         # a negative quantity on a line whose amount is positive is neither.
         def not_negative_unless_refund(data: pa.PolarsData) -> pl.LazyFrame:
             names = data.lazyframe.collect_schema().names()
-            refund = is_refunded(pl.col("status")) if "status" in names else pl.lit(False)
+            refund = (
+                (status_category(pl.col("status"), statuses) == REFUNDED).fill_null(False)
+                if "status" in names
+                else pl.lit(False)
+            )
             positive_amount = (
                 parsing.parse_decimal("amount", scale) > 0 if "amount" in names else pl.lit(False)
             )
@@ -310,6 +321,15 @@ def _plausibility_checks(
             check(
                 amount.abs() < limit,
                 f"amount is implausibly large (>= money.max_line_amount {max_line_amount:,f})",
+            )
+        ]
+    if source == "orders" and name == "status":
+        known = status_category(pl.col(name), statuses) != UNKNOWN
+        return [
+            check(
+                known,
+                "unknown status: not in [statuses] sale, cancelled or refunded (add it to "
+                "the list it belongs to)",
             )
         ]
     if name == "age":

@@ -57,6 +57,7 @@ from sources.text_formats import (
 from warehouse.engine import create_engine_from_url, redact
 
 DATABASE_BATCH_ROWS = 100_000
+NON_BREAKING_SPACES = "[\u00a0\u2007\u202f\ufeff]"  # no-break, figure, narrow; a stray BOM
 NUMERIC_KINDS = frozenset({"money", "number", "integer"})
 # Delimiters suggested when a CSV header comes out as one column that contains one of them.
 OTHER_DELIMITERS = (";", "\t", "|", ",")
@@ -140,6 +141,8 @@ def _scan_utf8_csv(name: str, source: SourceSettings, path: Path) -> pl.LazyFram
         facts = survey_utf8(path)
     except EncodingProblem as problem:
         raise _encoding_error(name, source, problem) from None
+    if facts.lone_carriage_returns:  # classic-Mac line endings: rewritten with LF first
+        return _read_decoded_csv(name, source, path, "utf-8")
     frame = _scan_csv(path, source)
     columns = list(_header(name, path, frame))
     _check_delimiter(name, source, columns)
@@ -162,7 +165,7 @@ def _scan_utf8_csv(name: str, source: SourceSettings, path: Path) -> pl.LazyFram
 
 def _read_decoded_csv(name: str, source: SourceSettings, path: Path, codec: str) -> pl.LazyFrame:
     with path.open("rb") as handle:
-        if handle.read(len(UTF8_BOM)) == UTF8_BOM:
+        if not is_utf8(codec) and handle.read(len(UTF8_BOM)) == UTF8_BOM:
             raise SourceError(
                 f"sources.{name}: {path} starts with a UTF-8 byte order mark but "
                 f"sources.{name}.encoding = {json.dumps(source.encoding)}; set "
@@ -319,8 +322,19 @@ def _apply_mapping(
 def _normalise_values(
     name: str, source: SourceSettings, frame: pl.LazyFrame, typed: set[str]
 ) -> pl.LazyFrame:
-    """Null markers to null; numbers with configured separators to plain decimals."""
+    """Keys to one form; null markers to null; numbers with separators to plain decimals."""
     columns = [c for c in frame.collect_schema().names() if c != ROW_NUMBER]
+    keys = [c.name for c in SOURCE_COLUMNS[name] if c.kind == "id" and c.name in columns]
+    if keys:
+        # "C1", "C1 " and "C1" with a no-break space are one key: normalised once, here,
+        # so the input contract finds their duplicates and names the input rows.
+        frame = frame.with_columns(
+            pl.col(keys)
+            .cast(pl.String)
+            .str.replace_all(NON_BREAKING_SPACES, " ")
+            .str.strip_chars()
+            .str.normalize("NFC")
+        )
     markers = null_marker_exprs(columns, source.null_values)
     if markers:
         frame = frame.with_columns(markers)

@@ -76,6 +76,8 @@ class TextFacts:
 
     quotes: int
     maybe_decomposed: bool
+    # A CR not followed by LF: classic Mac line endings, which polars does not split on.
+    lone_carriage_returns: bool = False
 
     @property
     def unbalanced_quotes(self) -> bool:
@@ -95,6 +97,8 @@ def survey_utf8(path: Path) -> TextFacts:
     """
     quotes = 0
     decomposed = False
+    carriage_returns = crlf = 0
+    previous_ended_in_cr = False
     decoder = codecs.getincrementaldecoder("utf-8")()
     with path.open("rb") as handle:
         first = handle.read(CHUNK_BYTES)
@@ -106,8 +110,15 @@ def survey_utf8(path: Path) -> TextFacts:
         while chunk:
             quotes += chunk.count(b'"')
             decomposed = decomposed or any(lead in chunk for lead in _COMBINING_LEAD_BYTES)
+            carriage_returns += chunk.count(b"\r")
+            crlf += chunk.count(b"\r\n") + (previous_ended_in_cr and chunk.startswith(b"\n"))
+            previous_ended_in_cr = chunk.endswith(b"\r")
             chunk = handle.read(CHUNK_BYTES)
-    return TextFacts(quotes=quotes, maybe_decomposed=decomposed)
+    return TextFacts(
+        quotes=quotes,
+        maybe_decomposed=decomposed,
+        lone_carriage_returns=carriage_returns > crlf,
+    )
 
 
 def find_encoding_problem(path: Path, codec: str) -> EncodingProblem | None:
@@ -121,7 +132,8 @@ def find_encoding_problem(path: Path, codec: str) -> EncodingProblem | None:
 
 
 def transcode_to_utf8(path: Path, codec: str, target: Path) -> TextFacts:
-    """Decode `path` from `codec` into the UTF-8 file `target`, normalised to NFC, chunk by chunk.
+    """Decode `path` from `codec` into the UTF-8 file `target`, normalised to NFC, chunk by
+    chunk, with every line ending (CRLF, or a classic-Mac CR alone) written as LF.
 
     Raises:
         EncodingProblem: a byte `codec` cannot decode.
@@ -140,14 +152,20 @@ def transcode_to_utf8(path: Path, codec: str, target: Path) -> TextFacts:
             cut = len(text) - 1
             while cut > 0 and unicodedata.combining(text[cut]):
                 cut -= 1
+            if text[:cut].endswith("\r"):  # its LF may open the next chunk
+                cut -= 1
             carry = text[cut:]
-            complete = unicodedata.normalize("NFC", text[:cut])
+            complete = _lf_endings(unicodedata.normalize("NFC", text[:cut]))
             quotes += complete.count(QUOTE)
             out.write(complete)
-        tail = unicodedata.normalize("NFC", carry)
+        tail = _lf_endings(unicodedata.normalize("NFC", carry))
         quotes += tail.count(QUOTE)
         out.write(tail)
     return TextFacts(quotes=quotes, maybe_decomposed=False)
+
+
+def _lf_endings(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _decoded_chunks(path: Path, codec: str) -> Iterator[str]:

@@ -128,3 +128,12 @@ def test_line_settings_belong_to_orders(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"apply to sources\.orders only"):
         load_config(config)
+
+
+@pytest.mark.parametrize("value", ["1e10", "inf", "nan", "-1"])
+def test_lock_timeouts_a_warehouse_cannot_honour_are_refused_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("PERSONAS_WAREHOUSE__LOCK_TIMEOUT_SECONDS", value)
+    with pytest.raises(ConfigError, match=r"setting warehouse\.lock_timeout_seconds"):
+        load_config(write(tmp_path / "p.toml", MINIMAL))

@@ -124,3 +124,34 @@ def test_no_accepted_customer_number_becomes_null_when_cast(rows: list[tuple]) -
 def test_every_order_column_the_property_covers_exists() -> None:
     names = {column.name for column in SOURCE_COLUMNS["orders"]}
     assert set(ORDER_COLUMNS) <= names
+
+
+def test_vietnamese_statuses_mean_what_they_say_and_unknown_ones_are_rejected() -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    from transforms.customer_metrics import customer_metrics
+
+    rows = {
+        "customer_id": ["C1", "C1", "C1", "C1", "C1"],
+        "order_date": ["2024-01-01"] * 5,
+        "amount": ["100", "40", "30", "7", "5"],
+        "status": ["Hoàn thành", "Đã hủy", "Hoàn tiền", "đang xử lý", None],
+    }
+    unknown = (
+        "unknown status: not in [statuses] sale, cancelled or refunded (add it to the list "
+        "it belongs to)"
+    )
+    assert problems_of("orders", rows) == [(4, "status", unknown)]
+    frame = pl.DataFrame(rows).with_row_index(ROW_NUMBER, offset=1)
+    accepted = frame.filter(pl.col(ROW_NUMBER) != 4)
+    metrics = customer_metrics(stage_orders(accepted.lazy(), scale=SCALE), as_of=date(2024, 6, 1))
+    # 100 sale − 30 refund + 5 (no status: a sale); the cancelled line counts for nothing
+    assert metrics.collect()["revenue"].to_list() == [Decimal("75")]
+    # a configured list takes a status in: "đang xử lý" (in progress) counts for nothing
+    statuses = {"sale": ("hoàn thành",), "cancelled": ("đã hủy", "Đang xử lý"),
+                "refunded": ("hoàn tiền",)}  # fmt: skip
+    schema = raw_schema("orders", scale=SCALE, date_format=None, statuses=statuses)
+    assert find_problems("orders", frame, schema).is_empty()
+    staged = stage_orders(frame.lazy(), scale=SCALE, statuses=statuses).collect()
+    assert staged["status"].to_list() == ["completed", "cancelled", "refunded", "cancelled", None]

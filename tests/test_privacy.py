@@ -33,12 +33,39 @@ def test_contact_columns_are_hashed_keys_hashed_when_emails_and_text_masked() ->
     hashed = keyed_hash("an@example.vn", KEY)
     assert out["customer_id"].to_list() == [hashed, "00017", None]
     assert out["Email"].to_list() == [hashed, keyed_hash("binh@example.vn", KEY), None]
-    assert out["so_dien_thoai"].to_list() == [keyed_hash("0912 345 678", KEY)] * 2 + [
-        keyed_hash("+84 28 3823 4567", KEY)
+    # one key per contact: separators and letter case do not make another person
+    assert out["so_dien_thoai"].to_list() == [keyed_hash("0912345678", KEY)] * 2 + [
+        keyed_hash("+842838234567", KEY)
     ]
     assert out["text"].to_list() == ["gọi [phone] hoặc [email]", "không có", None]
     assert hashed.startswith("pii:") and len(hashed) == 20
     assert keyed_hash("an@example.vn", b"other key") != hashed
+
+
+def test_contact_keys_are_one_per_person_and_phone_like_ids_are_hashed() -> None:
+    frame = pl.DataFrame(
+        {
+            "customer_id": ["An@Example.com", "an@example.com ", "0912.345.678", "00017",
+                            "100234567", "0000012345"],
+        }
+    )  # fmt: skip
+    out = protect_pii(frame, key=KEY, id_columns=["customer_id"], text_columns=[])
+    ids = out["customer_id"].to_list()
+    assert ids[0] == ids[1] == keyed_hash("an@example.com", KEY)
+    assert ids[2] == keyed_hash("0912345678", KEY)
+    assert ids[3:] == ["00017", "100234567", "0000012345"]  # codes, not contacts
+    kept = protect_pii(
+        frame, key=KEY, id_columns=["customer_id"], text_columns=[], hash_contact_ids=False
+    )
+    assert kept["customer_id"].to_list() == frame["customer_id"].to_list()
+
+
+def test_contact_data_in_a_shifted_row_is_masked_in_the_quarantine() -> None:
+    from transforms.privacy import mask_contact_data
+
+    values = pl.DataFrame({"value": ["an@example.vn", "0912 345 678", "12.5", "0000012345"]})
+    masked = values.select(mask_contact_data(pl.col("value")))["value"].to_list()
+    assert masked == ["[email]", "[phone]", "12.5", "0000012345"]
 
 
 def test_contact_column_names_are_recognised() -> None:
@@ -49,8 +76,9 @@ def test_contact_column_names_are_recognised() -> None:
 
 ORDERS = """customer_id,order_id,order_date,amount
 an@example.vn,A,2024-01-01,100
-binh@example.vn,B,2024-02-01,50
+Binh@Example.vn,B,2024-02-01,50
 binh@example.vn,C,2024-02-03,abc
+0912 345 678,D,2024-02-04,binh@example.vn
 """
 CUSTOMERS = """customer_id,name,industry,email,phone
 an@example.vn,Công ty An,Phần mềm,an@example.vn,0912 345 678
@@ -59,7 +87,7 @@ binh@example.vn,Bình (binh@example.vn),Bán lẻ,binh@example.vn,+84 28 3823 45
 FEEDBACK = """customer_id,created_at,goal,text
 an@example.vn,2024-01-02,tăng trưởng,Gọi tôi: 0912 345 678 hoặc an@example.vn
 """
-CLEAR_TEXT = ("@example.vn", "0912 345 678", "3823 4567")
+CLEAR_TEXT = ("@example.vn", "@Example.vn", "0912 345 678", "3823 4567")
 
 
 def test_a_refresh_never_publishes_or_reports_contact_data(
@@ -70,7 +98,7 @@ def test_a_refresh_never_publishes_or_reports_contact_data(
     write(tmp_path / "data" / "feedback.csv", FEEDBACK)
     config = write(
         tmp_path / "personas.toml",
-        '[sources.orders]\npath = "data/orders.csv"\nmax_rejected_share = 0.5\n'
+        '[sources.orders]\npath = "data/orders.csv"\nmax_rejected_share = 0.6\n'
         '[sources.customers]\npath = "data/customers.csv"\nextra_columns = ["email", "phone"]\n'
         '[sources.feedback]\npath = "data/feedback.csv"\n',
     )

@@ -8,12 +8,19 @@ tables) ever holds them in clear text:
   `privacy.pii_columns`: every value becomes a keyed hash, `pii:` + 16 hex
   digits of HMAC-SHA256, so equal values stay equal (joins and counts still
   work) but cannot be read back or looked up without the key;
-- key columns (customer_id, contact_id, ...) holding an e-mail address (B2C CRMs
-  often key on it): the same keyed hash, identical in every source;
+- key columns (customer_id, contact_id, ...) holding an e-mail address or a
+  phone number (B2C CRMs and point-of-sale systems often key on them): the same
+  keyed hash, identical in every source (`hash_contact_ids`, on by default);
 - free text (names, feedback, titles ...): e-mail addresses and phone numbers
-  inside the text are replaced by `[email]` and `[phone]`.
+  inside the text are replaced by `[email]` and `[phone]`;
+- `mask_contact_data`, for values set aside in the quarantine: an e-mail or
+  phone number in the wrong column (a shifted row) is masked there too.
 
-Hashes are computed once per distinct value, not per row.
+Before hashing, a value is brought to one form (`contact_key`): an e-mail is
+lower-cased (`An@Example.com` and `an@example.com` are one key) and a phone
+number keeps only its leading + and its digits ("0912 345 678" and
+"0912.345.678" are one key). Hashes are computed once per distinct value, not
+per row.
 """
 
 from __future__ import annotations
@@ -27,7 +34,12 @@ import polars as pl
 
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 # 9+ digits, optionally with a leading + and spaces, dots, dashes or brackets between.
-PHONE = r"\+?\(?\d(?:[\d .()-]{7,}\d)"
+PHONE = r"\+?\(?[0-9](?:[0-9 .()-]{7,}[0-9])"
+# A whole value that is a phone number: it starts as one does (+, a bracket, or 0 and a
+# non-zero digit), so numeric codes such as 100234567 or zero-padded 0000012345 are not.
+PHONE_VALUE = r"^(?:\+|\(|0[1-9])[0-9 .()-]{6,}[0-9]$"
+# A phone number inside a value that should hold something else (a shifted row).
+STRAY_PHONE = r"(?:\+|\b0[1-9])[0-9 .()-]{6,}[0-9]"
 PII_NAME = re.compile(
     r"e-?mail|phone|mobile|^tel$|^tel_|_tel$|telephone|fax|s[đd]t|so_?dien_?thoai|dien_?thoai",
     re.IGNORECASE,
@@ -37,6 +49,21 @@ PII_NAME = re.compile(
 def is_pii_name(column: str) -> bool:
     """Whether a column's name says it holds contact data."""
     return bool(PII_NAME.search(column))
+
+
+def contact_key(value: str) -> str:
+    """One form per contact: e-mails lower-cased, phone numbers reduced to + and digits."""
+    value = value.strip()
+    if "@" in value:
+        return value.lower()
+    if re.fullmatch(PHONE_VALUE, value):
+        return ("+" if value.startswith("+") else "") + re.sub(r"[^0-9]", "", value)
+    return value
+
+
+def mask_contact_data(text: pl.Expr) -> pl.Expr:
+    """E-mail addresses and phone numbers inside `text` replaced by [email] and [phone]."""
+    return text.str.replace_all(EMAIL, "[email]").str.replace_all(STRAY_PHONE, "[phone]")
 
 
 def keyed_hash(value: str, key: bytes) -> str:
@@ -51,22 +78,26 @@ def protect_pii(
     id_columns: Iterable[str],
     text_columns: Iterable[str],
     pii_columns: Iterable[str] = (),
+    hash_contact_ids: bool = True,
 ) -> pl.DataFrame:
     """`frame` with contact data hashed or masked (see the module docstring).
 
     Args:
         frame: a source's rows, all text.
         key: the secret hash key.
-        id_columns: key columns, hashed where a value is an e-mail address.
+        id_columns: key columns, hashed where a value is an e-mail address or a phone
+            number (unless `hash_contact_ids` is false).
         text_columns: free-text columns, masked inside.
         pii_columns: extra columns to hash whole, besides those named like contact data.
+        hash_contact_ids: hash key values that are e-mails or phone numbers.
     """
     extra = set(pii_columns)
     whole = [c for c in frame.columns if is_pii_name(c) or c in extra]
     ids = [c for c in id_columns if c in frame.columns and c not in whole]
+    ids = ids if hash_contact_ids else []
     texts = [c for c in text_columns if c in frame.columns and c not in whole and c not in ids]
     hashed = _hashes(frame, whole, ids, key)
-    # `replace` maps only the values hashed: an id that is not an e-mail stays as it is.
+    # `replace` maps only the values hashed: an id that is no contact stays as it is.
     return frame.with_columns(
         *(pl.col(c).replace(hashed) for c in [*whole, *ids]),
         *(
@@ -79,11 +110,14 @@ def protect_pii(
 def _hashes(frame: pl.DataFrame, whole: list[str], ids: list[str], key: bytes) -> dict[str, str]:
     """Keyed hashes of the distinct values that will be hashed (few, compared to rows)."""
     parts = [frame.select(pl.col(c).alias("v")).drop_nulls().unique() for c in whole]
+    contact = pl.col("v").str.strip_chars()
     parts += [
-        frame.select(pl.col(c).alias("v")).unique().filter(pl.col("v").str.contains(f"^{EMAIL}$"))
+        frame.select(pl.col(c).alias("v"))
+        .unique()
+        .filter(contact.str.contains(f"^{EMAIL}$") | contact.str.contains(PHONE_VALUE))
         for c in ids
     ]
     if not parts:
         return {}
     values = pl.concat([p.cast(pl.String) for p in parts]).unique()["v"].to_list()
-    return {value: keyed_hash(value, key) for value in values}
+    return {value: keyed_hash(contact_key(value), key) for value in values}

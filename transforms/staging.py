@@ -10,12 +10,13 @@ quantity × unit_price − discount where the source has none.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
 from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS, CanonicalColumn
 from transforms import parsing
+from transforms.statuses import DEFAULT_STATUSES, status_category
 
 
 def _typed(column: CanonicalColumn, *, scale: int, date_format: str | None) -> pl.Expr:
@@ -69,12 +70,15 @@ def stage_orders(
     scale: int,
     date_format: str | None = None,
     extra_columns: Sequence[str] = (),
+    statuses: Mapping[str, Sequence[str]] = DEFAULT_STATUSES,
 ) -> pl.LazyFrame:
     """Staged order lines with `amount` always set (computed where the source has none).
 
     Grain: one order line. `amount` is the source's amount where given, else
     quantity × unit_price − discount (a missing discount counts as zero).
-    Missing optional columns are added as nulls so later layers see one shape.
+    `status` is its category word (completed, cancelled, refunded; null when blank)
+    by the configured `statuses`. Missing optional columns are added as nulls so
+    later layers see one shape.
     """
     staged = stage_source(
         "orders", rows, scale=scale, date_format=date_format, extra_columns=extra_columns
@@ -97,4 +101,7 @@ def stage_orders(
         pl.lit(None, dtype).alias(name) for name, dtype in defaults.items() if name not in names
     )
     computed = pl.col("quantity") * pl.col("unit_price") - pl.col("discount").fill_null(0)
-    return staged.with_columns(pl.coalesce(pl.col("amount"), computed).cast(money).alias("amount"))
+    return staged.with_columns(
+        pl.coalesce(pl.col("amount"), computed).cast(money).alias("amount"),
+        status_category(pl.col("status"), statuses).alias("status"),
+    )

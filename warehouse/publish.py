@@ -229,6 +229,15 @@ class Warehouse:
             return
         key = zlib.crc32(f"personas:{self.schema}".encode())
         timeout_ms = int(self.lock_timeout_seconds * 1000)
+        if timeout_ms <= 0:
+            # 0 means "do not wait", as on DuckDB; PostgreSQL's lock_timeout = 0 would
+            # mean "wait forever", so take the lock only if it is free.
+            taken = connection.execute(
+                sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}
+            ).scalar_one()
+            if not taken:
+                raise _LockTimeout
+            return
         connection.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
         try:
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
