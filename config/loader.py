@@ -83,6 +83,7 @@ def load_config(path: Path | str | None = None) -> LoadedConfig:
         raise ConfigError(f"{config_path}: not UTF-8 text ({exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config_path}: invalid TOML: {exc}") from None
+    _refuse_unknown_sections()
     try:
         raw = _EnvOverTomlSettings(**data)
     except ValidationError as exc:
@@ -92,6 +93,23 @@ def load_config(path: Path | str | None = None) -> LoadedConfig:
     return LoadedConfig(
         settings=settings, path=config_path.resolve(), config_hash=settings_hash(settings)
     )
+
+
+def _refuse_unknown_sections() -> None:
+    """`PERSONAS_<SECTION>__<KEY>` naming no section is a typo, refused like a wrong key.
+
+    Variables without the `__` separator (PERSONAS_TEST_POSTGRES_URL …) are not settings.
+    """
+    sections = set(Settings.model_fields)
+    for name in sorted(os.environ):
+        if not name.upper().startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section = name[len(ENV_PREFIX) :].split("__", 1)[0].lower()
+        if section not in sections:
+            raise ConfigError(
+                f"environment variable {name}: unknown section {section!r} (sections: "
+                f"{', '.join(sorted(sections))})"
+            )
 
 
 def describe_validation_error(exc: ValidationError) -> str:

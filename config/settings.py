@@ -30,6 +30,20 @@ Share = Annotated[Decimal, Field(gt=0, lt=1)]
 MAX_LOCK_TIMEOUT_SECONDS = 2_147_483
 
 
+def _usable_url(value: SecretStr | None) -> SecretStr | None:
+    """A SQLAlchemy URL that parses, port included (its text is a secret: never echoed)."""
+    if value is None:
+        return None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(value.get_secret_value()).port  # noqa: B018 - parses the port
+    except (ArgumentError, ValueError):
+        raise ValueError("not a valid SQLAlchemy URL (check its form and port)") from None
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -102,6 +116,8 @@ class SourceSettings(_Section):
         "of the source's rows is rejected; below it, rejected rows go to quarantine",
     )
 
+    _url_parses = field_validator("url")(_usable_url)
+
     @model_validator(mode="after")
     def _separators_differ(self) -> SourceSettings:
         if self.thousands_separator == self.decimal_separator:
@@ -155,6 +171,8 @@ class WarehouseSettings(_Section):
         description="keep the rows of the last N published refreshes, pruning older ones "
         "after each refresh; unset keeps every refresh",
     )
+
+    _url_parses = field_validator("url")(_usable_url)
 
     @field_validator("schema_name")
     @classmethod
@@ -568,6 +586,24 @@ class NotifySettings(_Section):
         "publishing, such as the report, failed)",
     )
     timeout_seconds: float = Field(10, gt=0, description="how long to wait for the webhook")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _a_web_address(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        # Checked here: a webhook that cannot even be parsed would only show up when a
+        # failure is being reported, and hide it. The URL itself is never echoed.
+        try:
+            parts = urlsplit(value.get_secret_value())
+            parts.port  # noqa: B018 - raises on a port that is not a number in range
+        except ValueError:
+            raise ValueError("not a valid URL (check the host and port)") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
 
 
 class Settings(_Section):

@@ -32,6 +32,7 @@ from config.loader import DEFAULT_CONFIG_PATH, ConfigError, LoadedConfig, load_c
 from config.settings import Settings
 from flows.freshness import Freshness, freshness
 from flows.progress import log_to_console, terminal_progress
+from quality.reports import unrecorded_runs_path
 from schemas.quarantine import CLEARED
 from sources.extract import SourceError
 from warehouse.publish import Warehouse, WarehouseError, open_warehouse
@@ -450,8 +451,27 @@ def status(
             f"Current refresh: {current['refresh_id']} (as_of {current['as_of']})",
             highlight=False,
         )
+    unrecorded = _unrecorded_failures(settings)
+    if unrecorded:
+        console.print(
+            f"{len(unrecorded)} failed attempt(s) could not be recorded in the warehouse; "
+            f"they are in {unrecorded_runs_path(settings.quality.reports_dir)} (latest: "
+            f"{unrecorded[-1].get('refresh_id')} at {unrecorded[-1].get('finished_at')}: "
+            f"{unrecorded[-1].get('error')})",
+            highlight=False,
+            markup=False,
+        )
     console.print(f"Personas are {state.describe()}.", highlight=False)
     raise typer.Exit(state.exit_code)
+
+
+def _unrecorded_failures(settings: Settings) -> list[dict[str, object]]:
+    """Failed attempts the warehouse could not take, kept next to the reports."""
+    path = unrecorded_runs_path(settings.quality.reports_dir)
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 STATUS_COLUMNS = (
@@ -494,6 +514,7 @@ def _status_document(
         "next_due_at": state.next_due_at,
         "days_overdue": state.days_overdue,
         "refreshes": runs.select(present).to_dicts() if not runs.is_empty() else [],
+        "unrecorded_failures": _unrecorded_failures(settings),
     }
 
 

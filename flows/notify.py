@@ -33,7 +33,7 @@ def notify(settings: Settings, event: str, text: str, **details: Any) -> bool:
             timeout=config.timeout_seconds,
         )
         response.raise_for_status()
-    except httpx.HTTPError as exc:
+    except Exception as exc:  # anything: a notification never hides what it reports
         # The URL may hold a token: name the failure, not the address.
         logger.warning("could not deliver the %s notification: %s", event, type(exc).__name__)
         return False

@@ -13,7 +13,8 @@ error and notified, and the previous refresh stays current. Returns a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
@@ -39,7 +40,13 @@ from flows.tasks import (
     transform,
     validate,
 )
-from quality.reports import report_dir, write_quarantine_csv
+from quality.reports import (
+    attempt_dir,
+    promote,
+    set_aside,
+    unrecorded_runs_path,
+    write_quarantine_csv,
+)
 from warehouse.engine import display_url
 from warehouse.publish import RunRecord, new_run_id, open_warehouse
 
@@ -116,6 +123,9 @@ def run_refresh(
     run = _run_record(config, as_of=as_of, reason=reason, trigger=trigger)
     logger = stage_logger()
     logger.info("refresh %s (as_of %s, trigger %s)", run.refresh_id, as_of, trigger)
+    # Reports go to a folder of this attempt's own; they become the refresh's reports only
+    # once it is published, so a failed rerun never overwrites what readers see.
+    attempt = attempt_dir(settings.quality.reports_dir, run.refresh_id, run.run_id)
     try:
         # First the warehouse: unreachable or refused, the run stops before any work.
         state = stages.run(open_warehouse_for_run, settings, as_of)
@@ -132,9 +142,10 @@ def run_refresh(
                 rows_accepted=rows_in - rejected,
                 rows_quarantined=rejected,
             )
-            exc.report = _write_quarantine(settings, run.refresh_id, exc.quarantine)
+            write_quarantine_csv(exc.quarantine, attempt)
+            exc.report = set_aside(attempt, run.run_id) / "quarantine.csv"
             raise
-        report = _write_quarantine(settings, run.refresh_id, inputs.quarantine)
+        report = write_quarantine_csv(inputs.quarantine, attempt)
         if inputs.rows_rejected:
             logger.warning(
                 "%s of %s input rows rejected into the quarantine (see %s)",
@@ -152,7 +163,7 @@ def run_refresh(
             "quarantine": inputs.quarantine,
         }
         previous_customers = None if state.previous is None else state.previous["customers"]
-        stages.run(check_tables, settings, tables, run.refresh_id, previous_customers)
+        stages.run(check_tables, settings, tables, run.refresh_id, previous_customers, attempt)
         finished = _now()
         run = _finish(
             run,
@@ -189,6 +200,7 @@ def run_refresh(
         if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
             raise  # an interrupted run is not a failed one
         error = describe_failure(exc)
+        set_aside(attempt, run.run_id)
         _record_failure(settings, _finish(run, _now(), status="failed", error=error))
         notify(
             settings,
@@ -202,7 +214,9 @@ def run_refresh(
         )
         raise
     # Published: from here on a failure is a warning on a succeeded run, never a failed one.
-    report_path = _report_or_warn(stages, tables, run, settings, report.parent, current_as_of)
+    report_path = _report_or_warn(stages, tables, run, settings, attempt, current_as_of)
+    folder = _promote_or_warn(attempt, run, settings)
+    report_path = None if report_path is None else folder / report_path.name
     if is_current and run.next_due_at is not None:
         _move_schedule(config, run.next_due_at)
     return RefreshResult(
@@ -215,12 +229,24 @@ def run_refresh(
         next_due_at=run.next_due_at or finished,
         rows_in=inputs.rows_in,
         rows_rejected=inputs.rows_rejected,
-        report_dir=report.parent,
+        report_dir=folder,
         report_path=report_path,
         lead_score_auc=profiles.lead_score_auc,
         is_current=is_current,
         current_as_of=current_as_of,
     )
+
+
+def _promote_or_warn(attempt: Path, run: RunRecord, settings: Settings) -> Path:
+    """The published attempt's reports become the refresh's; on failure they stay where
+    they are, noted as a warning."""
+    try:
+        return promote(attempt)
+    except OSError as exc:
+        _warn_after_publishing(
+            settings, run, f"warning: the reports stay in {attempt}: {describe_failure(exc)}"
+        )
+        return attempt
 
 
 def _report_or_warn(
@@ -237,21 +263,26 @@ def _report_or_warn(
         return stages.run(write_refresh_report, tables, run, settings, folder, current_as_of)
     except Exception as exc:
         warning = f"warning: the report could not be written: {describe_failure(exc)}"
-        stage_logger().warning(warning)
-        try:
-            with open_warehouse(settings) as warehouse:
-                warehouse.add_note(run.run_id, warning)
-        except Exception as note_failure:  # the refresh is published: only say so
-            stage_logger().warning("could not note the warning on the run: %s", note_failure)
-        notify(
-            settings,
-            "refresh_warning",
-            f"refresh {run.refresh_id} published with a warning: {warning}",
-            refresh_id=run.refresh_id,
-            as_of=str(run.as_of),
-            warning=warning,
-        )
+        _warn_after_publishing(settings, run, warning)
         return None
+
+
+def _warn_after_publishing(settings: Settings, run: RunRecord, warning: str) -> None:
+    """A failure after publishing: logged, noted on the run, notified as a warning."""
+    stage_logger().warning(warning)
+    try:
+        with open_warehouse(settings) as warehouse:
+            warehouse.add_note(run.run_id, warning)
+    except Exception as note_failure:  # the refresh is published: only say so
+        stage_logger().warning("could not note the warning on the run: %s", note_failure)
+    notify(
+        settings,
+        "refresh_warning",
+        f"refresh {run.refresh_id} published with a warning: {warning}",
+        refresh_id=run.refresh_id,
+        as_of=str(run.as_of),
+        warning=warning,
+    )
 
 
 def _move_schedule(config: LoadedConfig, next_due_at: datetime) -> None:
@@ -308,11 +339,6 @@ def _lines_after(orders: pl.LazyFrame, as_of: date) -> str:
     return f"order lines dated after as_of ignored: {later:,}"
 
 
-def _write_quarantine(settings: Settings, refresh_id: str, quarantine: pl.DataFrame) -> Path:
-    folder = report_dir(settings.quality.reports_dir, refresh_id)
-    return write_quarantine_csv(quarantine, folder)
-
-
 def _now() -> datetime:
     # Stored as naive UTC: the warehouse columns are TIMESTAMP without time zone.
     return datetime.now(UTC).replace(tzinfo=None)
@@ -349,10 +375,25 @@ def _notes(config: LoadedConfig) -> str:
 
 
 def _record_failure(settings: Settings, run: RunRecord) -> None:
-    """Best effort: a failure to record a failure must not hide the original error."""
+    """Record a failed attempt in the warehouse; when the warehouse cannot take it (it is
+    what failed, or a reader holds the DuckDB file), in `reports_dir/unrecorded_runs.jsonl`
+    instead. A failure to record a failure never hides the original error."""
     try:
         with open_warehouse(settings) as warehouse:
             warehouse.ensure_schema()
             warehouse.record_failure(run)
+        return
     except Exception as exc:  # the warehouse may be what failed
-        stage_logger().warning("could not record the failed run: %s", exc)
+        refused = describe_failure(exc)
+    path = unrecorded_runs_path(settings.quality.reports_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(json.dumps({**asdict(run), "not_recorded_because": refused}, default=str))
+            log.write("\n")
+    except OSError as exc:
+        stage_logger().warning("could not record the failed run anywhere: %s; %s", refused, exc)
+        return
+    stage_logger().warning(
+        "the warehouse could not record the failed run (%s); recorded in %s", refused, path
+    )

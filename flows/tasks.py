@@ -107,6 +107,10 @@ class EmptyRefreshError(Exception):
     """No order line counts up to as_of: publishing would replace good data with nothing."""
 
 
+class NonPositiveRevenueError(Exception):
+    """Total revenue is zero or negative: shares of it, and what they decide, are undefined."""
+
+
 @contextmanager
 def timed(stage: str) -> Iterator[dict[str, object]]:
     """Log how long a stage took, with whatever counts it adds to the dict it yields."""
@@ -280,9 +284,7 @@ def _contract_problems(name: str, rows: pl.DataFrame, settings: Settings) -> pl.
     )
     # A value in the wrong column can be contact data (an e-mail in a shifted row): masked
     # here, before it reaches the quarantine, a report or an error message.
-    problems = find_problems(name, rows, schema).with_columns(
-        mask_contact_data(pl.col("value"))
-    )
+    problems = find_problems(name, rows, schema).with_columns(mask_contact_data(pl.col("value")))
     if name == "orders" and problems.filter(pl.col("row_number").is_null()).is_empty():
         duplicates = duplicate_order_lines(
             rows,
@@ -427,6 +429,14 @@ def transform(
         )
         facts["customers"] = customers.height
         facts["best customers"] = int(customers["is_best_customer"].sum())
+    total = pareto_row["revenue"].item() if pareto_row.height else None
+    if not customers.is_empty() and total is not None and total <= 0:
+        raise NonPositiveRevenueError(
+            f"total revenue as of {as_of} is {total:,} {settings.money.currency} (refunds "
+            "exceed sales): revenue shares, the key tier, the Pareto curve and the persona "
+            "have no meaning, nothing published; check --as-of, the refund statuses in "
+            "[statuses] and the sign of refund lines"
+        )
     if customers.is_empty():
         raise EmptyRefreshError(
             f"no valid order line dated on or before as_of {as_of} (all later, or cancelled); "
@@ -634,6 +644,7 @@ def check_tables(
     tables: dict[str, pl.DataFrame],
     refresh_id: str,
     previous_customers: int | None,
+    folder: Path | None = None,
 ) -> Path:
     """The output contracts (pandera), then Great Expectations, before the tables go live.
 
@@ -653,7 +664,8 @@ def check_tables(
             + "; ".join(broken[:3])
             + (f"; and {len(broken) - 3} more" if len(broken) > 3 else "")
         )
-    docs_dir = report_dir(settings.quality.reports_dir, refresh_id) / "data_docs"
+    folder = folder or report_dir(settings.quality.reports_dir, refresh_id)
+    docs_dir = folder / "data_docs"
     if not settings.quality.expectations:
         stage_logger().info("check published tables: output contracts only (quality.expectations)")
         return docs_dir

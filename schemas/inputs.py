@@ -148,9 +148,7 @@ PROBLEMS: dict[Kind, str] = {
 }
 
 
-def _parse_checks(
-    column: CanonicalColumn, scale: int, date_format: str | None
-) -> list[pa.Check]:
+def _parse_checks(column: CanonicalColumn, scale: int, date_format: str | None) -> list[pa.Check]:
     """The value parses as its kind, and (numbers) fits its type exactly."""
     name = column.name
     valid: pl.Expr

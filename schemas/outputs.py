@@ -209,10 +209,11 @@ RULES: dict[str, dict[str, Rule]] = {
         "top_share_customers": required(_share()),
         "top_customers": required(COUNT),
         # Null when total revenue is 0. Not bounded: with negative-revenue customers the
-        # top customers' share exceeds 1, and Gini leaves 0..1.
+        # top customers' share exceeds 1.
         "top_share_revenue": optional(),
         "customers_for_80pct": required(COUNT),
-        "gini": optional(),
+        # over revenue clipped at 0, so 0..1; null when no customer has any
+        "gini": optional(_share()),
     },
     "pareto_curve": {
         "customer_pct": key(_between(0, 100)),

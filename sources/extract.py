@@ -31,6 +31,7 @@ Every problem is a `SourceError`: one line naming the source's file or setting.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import unicodedata
 from pathlib import Path
@@ -113,8 +114,12 @@ def _read_file(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set[str
         frame = pl.scan_parquet(path)
         schema = _header(name, path, frame)
         typed = {column for column, dtype in schema.items() if dtype.is_numeric()}
-        frame = frame.select(pl.all().cast(pl.String))
-        return frame.with_row_index(ROW_NUMBER, offset=1), typed
+        as_text = [
+            expression
+            for column, dtype in schema.items()
+            if (expression := _parquet_text(name, source, path, column, dtype)) is not None
+        ]
+        return frame.select(as_text).with_row_index(ROW_NUMBER, offset=1), typed
     try:
         codec = resolve_encoding(source.encoding)
     except LookupError:
@@ -125,6 +130,38 @@ def _read_file(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set[str
     if is_utf8(codec):
         return _scan_utf8_csv(name, source, path), set()
     return _read_decoded_csv(name, source, path, codec), set()
+
+
+def _used_columns(name: str, source: SourceSettings) -> set[str]:
+    """The source's columns personas reads: its canonical columns (as mapped), extras and
+    line key parts."""
+    canonical = {column.name for column in SOURCE_COLUMNS[name]}
+    mapped = {source.columns.get(column, column) for column in canonical}
+    return mapped | set(source.extra_columns) | set(source.line_key or ())
+
+
+def _parquet_text(
+    name: str, source: SourceSettings, path: Path, column: str, dtype: pl.DataType
+) -> pl.Expr | None:
+    """A Parquet column as text, as every other source is read; None to leave it out.
+
+    Timestamps with a time zone are read as their local date and time, the zone dropped
+    (as the same data exported to CSV reads: a sale at 01:00 in Hà Nội is on that day,
+    not the UTC day before); a column that no text can stand for (a list, a struct, a duration, bytes) is left
+    out when personas does not read it, and refused, naming it, when it does: a struct
+    `status` read as text would make a refund a sale.
+    """
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        return pl.col(column).dt.replace_time_zone(None).cast(pl.String)
+    if dtype.is_nested() or isinstance(dtype, pl.Duration | pl.Binary | pl.Object):
+        if column in _used_columns(name, source):
+            raise SourceError(
+                f"sources.{name}: column {printable(column)} of {path.name} is a {dtype} "
+                "column; personas reads text, numbers and dates (flatten it, or map "
+                "another column)"
+            )
+        return None
+    return pl.col(column).cast(pl.String)
 
 
 def _scan_csv(path: Path, source: SourceSettings) -> pl.LazyFrame:
@@ -191,9 +228,25 @@ def _read_decoded_csv(name: str, source: SourceSettings, path: Path, codec: str)
 
 def _header(name: str, path: Path, frame: pl.LazyFrame) -> pl.Schema:
     try:
-        return frame.collect_schema()
+        schema = frame.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise SourceError(f"sources.{name}: cannot read {path}: {_first_line(exc)}") from None
+    # polars renames a repeated header to "<name>_duplicated_<n>": two columns, one name,
+    # and no telling which one the user meant.
+    for column in schema.names():
+        repeated = re.fullmatch(r"(.*)_duplicated_[0-9]+", column)
+        if repeated and repeated[1] in schema:
+            raise SourceError(
+                f"sources.{name}: {path.name} has the column {printable(repeated[1])} twice "
+                "in its header: rename one"
+            )
+    return schema
+
+
+def printable(name: str) -> str:
+    """A column name quoted for a message, control characters (terminal escapes) shown
+    as escapes rather than sent to the terminal."""
+    return repr(name)
 
 
 def _check_delimiter(name: str, source: SourceSettings, columns: list[str]) -> None:
@@ -299,7 +352,7 @@ def _apply_mapping(
         if source_column not in present:
             raise SourceError(
                 f"sources.{name}.columns.{canonical}: column {source_column!r} not found "
-                f"in {_where(source)} (columns: {', '.join(sorted(present - {ROW_NUMBER}))})"
+                f"in {_where(source)} (columns: {_listed(present)})"
             )
         renames[source_column] = canonical
     for extra in source.extra_columns:
@@ -311,7 +364,7 @@ def _apply_mapping(
         if part not in present and part not in source.columns:
             raise SourceError(
                 f"sources.{name}.line_key: column {part!r} not found in {_where(source)} "
-                f"(columns: {', '.join(sorted(present - {ROW_NUMBER}))})"
+                f"(columns: {_listed(present)})"
             )
     # A source column already named like a mapping target would collide after renaming.
     shadowed = [c for c in renames.values() if c in present and c not in renames]
@@ -347,6 +400,13 @@ def _normalise_values(
     if numbers:
         frame = frame.with_columns(numbers)
     return frame
+
+
+def _listed(columns: set[str]) -> str:
+    """The source's columns for a message: sorted, each shown printable (no raw escapes)."""
+    return ", ".join(
+        name if name.isprintable() else printable(name) for name in sorted(columns - {ROW_NUMBER})
+    )
 
 
 def _where(source: SourceSettings) -> str:

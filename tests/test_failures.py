@@ -10,6 +10,7 @@ configured and under a real Prefect API.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -226,3 +227,65 @@ def test_a_failure_after_publishing_is_a_warning_on_the_succeeded_run(
     assert "warning: the report could not be written: [Errno 28] No space left" in notes
     assert read_view(orders_only.parent, "select run_id from personas.refresh_runs") == [(run_id,)]
     assert [event["event"] for event in received] == ["refresh_warning"]
+
+
+def test_a_bi_reader_holding_the_duckdb_file_is_named_and_the_failure_kept_aside(
+    runner: CliRunner, orders_only: Path
+) -> None:
+    first = runner.invoke(app, ["refresh", "--config", str(orders_only), "--as-of", "2024-06-01"])
+    assert first.exit_code == 0, first.output
+    database = orders_only.parent / "warehouse" / "warehouse.duckdb"
+    reader = subprocess.Popen(  # a BI tool keeps the file open, read-only
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time\n"
+            f"c = duckdb.connect({str(database)!r}, read_only=True)\n"
+            "print('open', flush=True)\n"
+            "time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+        result = runner.invoke(
+            app,
+            ["refresh", "--config", str(orders_only), "--as-of", "2024-06-02"],
+            env={"PERSONAS_WAREHOUSE__LOCK_TIMEOUT_SECONDS": "0.5"},
+        )
+    finally:
+        reader.kill()
+        reader.wait()
+    assert result.exit_code == 1
+    (error,) = errors_in(result.stderr)
+    assert f"another process holds the DuckDB file (PID {reader.pid}, " in error
+    assert "a reader such as a BI tool" in error
+    kept = (orders_only.parent / "reports" / "unrecorded_runs.jsonl").read_text(encoding="utf-8")
+    (record,) = [json.loads(line) for line in kept.splitlines()]
+    assert record["status"] == "failed" and record["as_of"] == "2024-06-02"
+    assert f"PID {reader.pid}" in record["error"]
+    status = runner.invoke(app, ["status", "--config", str(orders_only)])
+    assert "1 failed attempt(s) could not be recorded in the warehouse" in " ".join(
+        status.stdout.split()
+    )
+
+
+def test_a_failed_rerun_keeps_its_reports_apart_from_the_published_ones(
+    runner: CliRunner, orders_only: Path
+) -> None:
+    args = ["refresh", "--config", str(orders_only), "--as-of", "2024-06-01"]
+    assert runner.invoke(app, args).exit_code == 0
+    (published,) = (orders_only.parent / "reports").glob("*/quarantine.csv")
+    before = published.read_bytes()
+    # the same refresh again, on data with too many bad rows: it fails
+    write(orders_only.parent / "data" / "orders.csv", "customer_id,order_date,amount\n,x,1\n")
+    failed = runner.invoke(app, args)
+    assert failed.exit_code == 1
+    assert published.read_bytes() == before  # what readers were shown is untouched
+    (kept,) = published.parent.glob("failed-*/quarantine.csv")
+    assert (
+        str(kept) in " ".join(failed.stderr.split()).replace(" ", "") or kept.name in failed.stderr
+    )
+    assert "missing value in a required column" in kept.read_text(encoding="utf-8-sig")
+    assert not list(published.parent.glob(".attempt-*"))  # no attempt folder left behind

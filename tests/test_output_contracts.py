@@ -18,7 +18,7 @@ import pytest
 from config.loader import load_config
 from config.settings import Settings
 from flows.profile import profile, transitions
-from flows.tasks import extract, transform, validate
+from flows.tasks import NonPositiveRevenueError, extract, transform, validate
 from sampledata import SAMPLE_END_DATE, generate_sample
 from schemas.outputs import RULES, check_outputs, output_schema
 from warehouse.tables import DATA_TABLES, PERSONA_CARDS, TIER_SUMMARY
@@ -141,20 +141,25 @@ def test_the_pymc_preset_compared_personas_and_scale_2_keep_every_contract(
 
 @pytest.mark.parametrize(
     ("refund", "total"),
-    [("900", Decimal("-280")), ("620", Decimal(0))],
+    [("900", "-280"), ("620", "0")],
     ids=["net-negative", "nets-to-zero"],
 )
-def test_a_refresh_of_orders_alone_keeps_every_contract(
-    tmp_path: Path, refund: str, total: Decimal
+def test_a_refresh_whose_refunds_exceed_its_sales_publishes_nothing(
+    tmp_path: Path, refund: str, total: str
 ) -> None:
     settings, config_hash = orders_only(tmp_path, refund)
+    with pytest.raises(NonPositiveRevenueError, match=f"total revenue as of 2024-06-01 is {total}"):
+        refresh_tables(settings, config_hash, date(2024, 6, 1))
+
+
+def test_a_customer_whose_refunds_exceed_its_purchases_keeps_every_contract(
+    tmp_path: Path,
+) -> None:
+    settings, config_hash = orders_only(tmp_path, "200")  # 00020 nets −200; the total is 420
     tables = refresh_tables(settings, config_hash, date(2024, 6, 1))
-    assert tables["pareto_summary"]["revenue"].item() == total
-    if total == 0:  # a share of nothing is null
-        assert tables["tier_summary"]["revenue_share"].is_null().all()
-    assert tables["personas"].is_empty() and tables["lead_scores"].is_empty()
-    # no feedback: the card's text columns are all null, and still text
-    assert tables["persona_cards"].schema["quote"] == pl.String
+    assert tables["pareto_summary"]["revenue"].item() == Decimal(420)
+    gini = tables["pareto_summary"]["gini"].item()
+    assert 0 <= gini <= 1  # negative revenue counts as none of it
     assert check_outputs(tables, scale=settings.money.scale) == []
 
 

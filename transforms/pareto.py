@@ -82,17 +82,20 @@ def pareto_summary(ranked: pl.LazyFrame, *, top_share: Decimal) -> pl.LazyFrame:
     """
     customers = pl.len().cast(pl.Int64)
     top_customers = ceil_share_of(pl.len(), top_share)
-    # Gini from the ascending order: G = (2·Σ i·x_i − (n + 1)·Σx) / (n·Σx), i = 1..n.
-    # Numerator and denominator are exact decimals; only the final division is a float,
-    # so equal revenues give exactly 0.
+    # Gini from the ascending order: G = (2·Σ i·x_i − (n + 1)·Σx) / (n·Σx), i = 1..n, over
+    # x = revenue clipped at 0: a customer whose refunds exceed its purchases holds none of
+    # the revenue, so G stays in 0..1. Numerator and denominator are exact decimals; only
+    # the final division is a float, so equal revenues give exactly 0.
     ascending_position = customers - pl.col("pareto_rank") + 1
-    weighted = (pl.col("revenue") * ascending_position).sum()
-    total = pl.col("revenue").sum()
-    numerator = weighted * 2 - total * (customers + 1)
-    denominator = total * customers
-    gini = pl.when(total.cast(pl.Float64) != 0).then(
+    held = pl.when(pl.col("revenue") > 0).then(pl.col("revenue")).otherwise(0)
+    weighted = (held * ascending_position).sum()
+    held_total = held.sum()
+    numerator = weighted * 2 - held_total * (customers + 1)
+    denominator = held_total * customers
+    gini = pl.when(held_total.cast(pl.Float64) > 0).then(
         numerator.cast(pl.Float64) / denominator.cast(pl.Float64)
     )
+    total = pl.col("revenue").sum()
     return ranked.select(
         customers=customers,
         revenue=total,

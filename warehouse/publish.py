@@ -12,6 +12,7 @@ the new one, never a mix, and a failure leaves the old one current.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 import uuid
@@ -23,6 +24,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
+import psycopg
 import sqlalchemy as sa
 
 from config.settings import Settings
@@ -120,6 +122,12 @@ def failpoint(moment: str) -> None:
     raise InjectedFailure(f"injected failure at {moment!r}")
 
 
+def _duckdb_lock_holder(message: str) -> str:
+    """The process DuckDB names as holding its file's lock ("PID 5319, /usr/bin/python3")."""
+    found = re.search(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)", message)
+    return f"PID {found['pid']}, {found['program']}" if found else "a process"
+
+
 def new_run_id() -> str:
     """A unique id for one attempt."""
     return uuid.uuid4().hex
@@ -163,7 +171,8 @@ class Warehouse:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return WarehouseError(
             f"warehouse {self.display_url}: {action}: {redact(first, self._url)}",
-            transient=isinstance(exc, sa.exc.OperationalError) or getattr(exc, "transient", False),
+            transient=isinstance(exc, sa.exc.OperationalError | psycopg.OperationalError)
+            or getattr(exc, "transient", False),
         )
 
     def ensure_schema(self) -> LayoutChange | None:
@@ -190,7 +199,7 @@ class Warehouse:
             raise self._locked() from None
         except LayoutError as exc:
             raise WarehouseError(f"warehouse {self.display_url}: {exc}") from None
-        except sa.exc.SQLAlchemyError as exc:
+        except (sa.exc.SQLAlchemyError, psycopg.Error) as exc:  # COPY speaks psycopg itself
             raise self._error(failure, exc) from None
 
     def _duckdb_catalog(self) -> list[str]:
@@ -207,13 +216,21 @@ class Warehouse:
                 if "lock" not in str(exc).lower():
                     raise self._error("cannot open the DuckDB file", exc) from None
                 if time.monotonic() >= deadline:
-                    raise self._locked() from None
+                    raise self._locked(_duckdb_lock_holder(str(exc))) from None
                 self.engine.dispose()
                 time.sleep(0.25)
 
-    def _locked(self) -> WarehouseError:
+    def _locked(self, holder: str | None = None) -> WarehouseError:
+        # PostgreSQL's lock is only ever taken by a refresh; a DuckDB file is held by any
+        # process that opened it, readers included.
+        who = (
+            f"another process holds the DuckDB file ({holder}: a refresh, or a reader such "
+            "as a BI tool or notebook with the file open)"
+            if holder
+            else "another refresh is using it"
+        )
         return WarehouseError(
-            f"warehouse {self.display_url}: locked: another refresh is using it; waited "
+            f"warehouse {self.display_url}: locked: {who}; waited "
             f"{self.lock_timeout_seconds:g} s "
             "(raise warehouse.lock_timeout_seconds to wait longer)",
             transient=True,
