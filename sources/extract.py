@@ -147,9 +147,9 @@ def _parquet_text(
 
     Timestamps with a time zone are read as their local date and time, the zone dropped
     (as the same data exported to CSV reads: a sale at 01:00 in Hà Nội is on that day,
-    not the UTC day before); a column that no text can stand for (a list, a struct, a duration, bytes) is left
-    out when personas does not read it, and refused, naming it, when it does: a struct
-    `status` read as text would make a refund a sale.
+    not the UTC day before). A column that no text can stand for (a list, a struct, a
+    duration, bytes) is left out when personas does not read it, and refused, naming
+    it, when it does: a struct `status` read as text would make a refund a sale.
     """
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
         return pl.col(column).dt.replace_time_zone(None).cast(pl.String)
