@@ -107,6 +107,10 @@ class EmptyRefreshError(Exception):
     """No order line counts up to as_of: publishing would replace good data with nothing."""
 
 
+class DecimalOverflowError(Exception):
+    """A sum of exact money left the range of Decimal(38, scale)."""
+
+
 class NonPositiveRevenueError(Exception):
     """Total revenue is zero or negative: shares of it, and what they decide, are undefined."""
 
@@ -362,7 +366,7 @@ def transform(
     inputs: ValidatedInputs, settings: Settings, as_of: date, config_hash: str = ""
 ) -> Computed:
     """Customer metrics, Pareto, tiers, RFM, segments and best customers, in lazy plans."""
-    with timed("transform") as facts:
+    with timed("transform") as facts, _overflow_named(inputs.orders, settings):
         metrics = customer_metrics(inputs.orders, as_of=as_of)
         ranked = pareto_ranks(
             metrics,
@@ -451,6 +455,33 @@ def transform(
         "attribute_mix": mix_frame,
     }
     return Computed(tables, customers, key_tier, customers["best_basis"][0])
+
+
+@contextmanager
+def _overflow_named(orders: pl.LazyFrame, settings: Settings) -> Iterator[None]:
+    """A sum of money too large for Decimal(38, scale) stops the run with the source, the
+    column and the largest lines that make it, not a bare "overflow in decimal addition"."""
+    try:
+        yield
+    except pl.exceptions.ComputeError as exc:
+        if "overflow" not in str(exc):
+            raise
+        largest = (
+            orders.select(ROW_NUMBER, "customer_id", "amount")
+            .sort(pl.col("amount").abs(), descending=True, nulls_last=True)
+            .head(3)
+            .collect()
+        )
+        rows = "; ".join(
+            f"row {row} (customer {customer}, amount {amount:,})"
+            for row, customer, amount in largest.iter_rows()
+        )
+        scale = settings.money.scale
+        raise DecimalOverflowError(
+            f"sources.orders: the sum of amount overflows Decimal(38, {scale}) (at most "
+            f"{38 - scale} digits before the point); the largest lines: {rows}; lower "
+            "money.max_line_amount to reject such lines, or money.scale to make room"
+        ) from None
 
 
 def choose_best_customers(

@@ -231,7 +231,11 @@ def raw_schema(
             columns[extra] = pa.Column(
                 pl.String, nullable=True, required=False, checks=[_no_nul_check(extra)]
             )
-    checks = [_amount_derivable_check()] if source == "orders" else []
+    checks = (
+        [_amount_derivable_check(), _computed_amount_check(scale, max_line_amount)]
+        if source == "orders"
+        else []
+    )
     return pa.DataFrameSchema(columns, checks=checks, strict=False, name=source)
 
 
@@ -334,6 +338,38 @@ def _plausibility_checks(
         age = parsing.parse_integer(name)
         return [check(age.is_between(MIN_AGE, MAX_AGE), f"age outside {MIN_AGE}-{MAX_AGE}")]
     return []
+
+
+def _computed_amount_check(scale: int, max_line_amount: Decimal) -> pa.Check:
+    """A line without an amount gets quantity × unit_price − discount: that computed amount
+    must be plausible too (1e9 × 1e7 is not a sale)."""
+
+    def check(data: pa.PolarsData) -> pl.LazyFrame:
+        names = set(data.lazyframe.collect_schema().names())
+        if not {"quantity", "unit_price"} <= names:
+            return data.lazyframe.select(pl.lit(True).alias("amount"))
+        given = parsing.text("amount").is_not_null() if "amount" in names else pl.lit(False)
+        discount = (
+            parsing.parse_decimal("discount", scale).cast(pl.Float64).fill_null(0.0)
+            if "discount" in names
+            else pl.lit(0.0)
+        )
+        # In floats: a plausibility bound, not money, and no product can overflow here.
+        computed = (
+            parsing.parse_integer("quantity").cast(pl.Float64)
+            * parsing.parse_decimal("unit_price", scale).cast(pl.Float64)
+            - discount
+        )
+        plausible = given | (computed.abs() < float(max_line_amount)).fill_null(True)
+        return data.lazyframe.select(plausible.alias("amount"))
+
+    return pa.Check(
+        check,
+        error=(
+            "computed amount (quantity × unit_price − discount) is implausibly large "
+            f"(>= money.max_line_amount {max_line_amount:,f})"
+        ),
+    )
 
 
 def _amount_derivable_check() -> pa.Check:

@@ -436,6 +436,156 @@ CASES = [
         2,
         "is not a plain SQL identifier",
     ),
+    # --- hostile and dirty input (each a user's revenue, warehouse or secret at risk) ---
+    lenient(
+        "full-width digits in an amount",
+        replace_in("orders", "C2,O4,2024-03-10,P3,3,10,30", "C2,O4,2024-03-10,P3,3,10,３０"),
+        problems=[("orders", 4, "amount", "not a decimal amount with at most 4 decimal places", R)],
+    ),
+    lenient(
+        "an amount too long to hold exactly",
+        replace_in(
+            "orders", "C2,O4,2024-03-10,P3,3,10,30", "C2,O4,2024-03-10,P3,3,10,1" + "0" * 39
+        ),
+        problems=[
+            (
+                "orders",
+                4,
+                "amount",
+                "too many digits to hold exactly (at most 34 before the decimal point)",
+                R,
+            )
+        ],
+    ),
+    lenient(
+        "a computed amount past money.max_line_amount",
+        replace_in(
+            "orders", "C2,O4,2024-03-10,P3,3,10,30", "C2,O4,2024-03-10,P3,1000000000,10000000,"
+        ),
+        problems=[
+            (
+                "orders",
+                4,
+                None,
+                "computed amount (quantity × unit_price − discount) is implausibly large "
+                "(>= money.max_line_amount 1,000,000,000,000,000)",
+                R,
+            )
+        ],
+    ),
+    lenient(
+        "a NUL character in a customer id",
+        replace_in("orders", "C4,O7,", "C\x004,O7,"),
+        problems=[
+            (
+                "orders",
+                7,
+                "customer_id",
+                "contains a NUL character, which a warehouse cannot store",
+                R,
+            )
+        ],
+    ),
+    lenient(
+        "an order date in year 0",
+        replace_in("orders", "C4,O7,2024-04-01", "C4,O7,0000-01-01"),
+        problems=[
+            ("orders", 7, "order_date", "date outside the years 1-9999 a warehouse can store", R)
+        ],
+    ),
+    lenient(
+        "an e-mail address in a shifted row",
+        replace_in(
+            "orders", "C2,O4,2024-03-10,P3,3,10,30", "C2,O4,2024-03-10,P3,3,10,an@example.vn"
+        ),
+        problems=[("orders", 4, "amount", "not a decimal amount with at most 4 decimal places", R)],
+    ),
+    lenient(
+        "keys that differ only by a space or a no-break space",
+        append_to("customers", "C1 ,Bản sao,Phần mềm,Hà Nội,120,\n"),
+        append_to("customers", "C1\u00a0,Bản sao 2,Phần mềm,Hà Nội,120,\n"),
+        problems=[
+            ("customers", 5, "customer_id", "duplicate key (the first, row 1, is kept)", R),
+            ("customers", 6, "customer_id", "duplicate key (the first, row 1, is kept)", R),
+        ],
+    ),
+    lenient(
+        "classic-Mac CR line endings",
+        lambda here: rewrite(here, "orders", lambda text: text.replace("\n", "\r")),
+        problems=[],
+    ),
+    lenient(
+        "a Vietnamese cancelled status counts for nothing",
+        replace_in(
+            "orders",
+            "C2,O4,2024-03-10,P3,3,10,30,VND,completed",
+            "C2,O4,2024-03-10,P3,3,10,30,VND,Đã hủy",
+        ),
+        problems=[],
+    ),
+    lenient(
+        "an unknown status is never a sale",
+        replace_in(
+            "orders",
+            "C2,O4,2024-03-10,P3,3,10,30,VND,completed",
+            "C2,O4,2024-03-10,P3,3,10,30,VND,pending",
+        ),
+        problems=[
+            (
+                "orders",
+                4,
+                "status",
+                "unknown status: not in [statuses] sale, cancelled or refunded (add it to the "
+                "list it belongs to)",
+                R,
+            )
+        ],
+    ),
+    Case(
+        "refunds exceeding sales",
+        lambda here: write(
+            here / "data" / "orders.csv",
+            "customer_id,order_date,amount,status\nC1,2024-01-05,100,completed\n"
+            "C1,2024-02-05,300,refunded\n",
+        ),
+        1,
+        "total revenue as of 2024-06-01 is -200",
+    ),
+    Case(
+        "a column twice in the header",
+        lambda here: rewrite(
+            here, "orders", lambda text: text.replace("amount,currency", "amount,amount", 1)
+        ),
+        2,
+        "has the column 'amount' twice in its header",
+    ),
+    Case(
+        "a terminal escape sequence in a header name",
+        lambda here: (
+            rewrite(here, "orders", lambda text: text.replace("status", "st\x1b[2Jatus", 1)),
+            write_config(here, orders_extra='[sources.orders.columns]\nstatus = "status"\n'),
+        ),
+        2,
+        "sources.orders.columns.status: column 'status' not found",
+    ),
+    Case(
+        "a malformed webhook URL",
+        lambda here: write_config(here, extra='\n[notify]\nwebhook_url = "http://hooks:99999/x"\n'),
+        2,
+        "setting notify.webhook_url: not a valid URL",
+    ),
+    Case(
+        "a warehouse URL with a bad port",
+        lambda here: write_config(here, extra='\n[warehouse]\nurl = "postgresql://u@db:port/x"\n'),
+        2,
+        "setting warehouse.url: not a valid SQLAlchemy URL",
+    ),
+    Case(
+        "a lock timeout no warehouse can honour",
+        lambda here: write_config(here, extra="\n[warehouse]\nlock_timeout_seconds = inf\n"),
+        2,
+        "setting warehouse.lock_timeout_seconds",
+    ),
 ]
 
 
@@ -452,6 +602,7 @@ def test_bad_input_gets_its_exact_outcome_and_loses_nothing(
     )
     assert result.exit_code == case.exit_code, result.output
     assert "Traceback" not in result.output
+    assert "\x1b" not in result.output  # no raw terminal escape from the data
     if case.exit_code:
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1, result.stderr
