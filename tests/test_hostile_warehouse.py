@@ -48,8 +48,7 @@ def test_dirty_rows_are_quarantined_storably_and_never_block_the_warehouse(
     engine = sa.create_engine(warehouse_url)
     with engine.connect() as connection:
         quarantined = connection.exec_driver_sql(
-            'SELECT row_number, key, "column", value FROM personas.quarantine '
-            "ORDER BY row_number"
+            'SELECT row_number, key, "column", value FROM personas.quarantine ORDER BY row_number'
         ).all()
         customers = connection.exec_driver_sql(
             "SELECT count(*) FROM personas.customer_segments"

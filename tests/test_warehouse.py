@@ -334,3 +334,23 @@ def test_a_bi_query_on_a_current_view_reads_one_refresh_through_the_index(
         assert "Seq Scan on customer_segments_history" not in explained, explained
     assert warehouse.read_current("customer_segments").height == 500
     warehouse.dispose()
+
+
+@pytest.mark.postgres
+def test_a_copy_the_server_refuses_is_one_warehouse_error(postgres_url: str) -> None:
+    warehouse = Warehouse(postgres_url, schema="personas", scale=4)
+    warehouse.ensure_schema()
+    table = warehouse._qualified("customer_segments_history")
+    copying = f"COPY {table} (refresh_id, revenue) FROM STDIN (FORMAT csv)"
+    with (
+        pytest.raises(WarehouseError) as caught,
+        warehouse.writing("publishing failed") as connection,
+    ):
+        cursor = connection.connection.driver_connection.cursor()
+        with cursor.copy(copying) as copy:
+            copy.write(b'"r1","not a number"\n')
+    message = str(caught.value)
+    assert message.startswith("warehouse postgresql+psycopg://postgres@")
+    assert "publishing failed: invalid input syntax for type numeric" in message
+    assert "\n" not in message
+    warehouse.dispose()
