@@ -19,6 +19,9 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# A wide terminal for every CLI output the tests read, set before the CLI's console is
+# made: pytest-xdist gives its workers COLUMNS=80, which Rich would keep for good.
+os.environ["COLUMNS"] = "200"
 # Prefect configures its log handlers on import. Importing it here, while pytest's
 # session-wide capture is in place, keeps the handlers off the per-test streams that
 # the CLI runner closes after each invocation.
