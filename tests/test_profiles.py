@@ -36,11 +36,15 @@ def key_tier_customers() -> pl.LazyFrame:
             "tenure_days": [100, 900, 800, 50, 700, 999],
             "recency_days": [10, 400, 20, 5, 30, 1],
         }
+    ).with_columns(  # the five Large customers bought only in the key tier; f never did
+        key_tier_revenue=pl.when(pl.col("tier") == "Large")
+        .then(pl.col("revenue"))
+        .otherwise(pl.lit(0).cast(MONEY))
     )
 
 
 def best_of(frame: pl.LazyFrame, **kwargs: object) -> tuple[list[str], str]:
-    result = best_customers(frame, key_tier="Large", share=Decimal("0.4"), **kwargs).collect()  # type: ignore[arg-type]
+    result = best_customers(frame, share=Decimal("0.4"), **kwargs).collect()  # type: ignore[arg-type]
     chosen = sorted(result.filter("is_best_customer")["customer_id"].to_list())
     return chosen, result["best_basis"][0]
 
@@ -54,6 +58,33 @@ def test_profit_goal_takes_the_most_profitable_of_the_key_tier() -> None:
         ["b", "c"],
         "profit: gross profit",
     )
+
+
+def test_best_customers_are_ranked_on_their_key_tier_sales_not_their_total() -> None:
+    # g has the largest total (a Gold buyer) but only 150 of Small sales; the key tier is
+    # Small: among its buyers, h (300 of Small sales) ranks first, then g
+    frame = pl.LazyFrame(
+        {
+            "customer_id": ["g", "h", "i", "j"],
+            "tier": ["Large", "Small", "Small", "Medium"],
+            "revenue": pl.Series([Decimal(v) for v in (20_150, 300, 100, 900)], dtype=MONEY),
+            "key_tier_revenue": pl.Series([Decimal(v) for v in (150, 300, 100, 0)], dtype=MONEY),
+            "tenure_days": [1, 2, 3, 4],
+            "recency_days": [1, 2, 3, 4],
+        }
+    )
+    result = best_customers(frame, goal="profit", share=Decimal("0.5")).collect()
+    # ceil(0.5 × 3 buyers of the key tier) = 2; j never bought in it
+    assert sorted(result.filter("is_best_customer")["customer_id"]) == ["g", "h"]
+    assert result.filter(pl.col("customer_id") == "j")["is_best_customer"].item() is False
+
+
+def test_a_small_best_set_is_widened_in_rank_order_when_asked() -> None:
+    # ceil(0.4 × 5) = 2, widened to 4 of the 5 key-tier buyers in rank order; never f
+    chosen, _ = best_of(key_tier_customers(), goal="profit", min_customers=4)
+    assert chosen == ["a", "b", "c", "d"]
+    chosen, _ = best_of(key_tier_customers(), goal="profit", min_customers=30)
+    assert chosen == ["a", "b", "c", "d", "e"]  # the whole key tier, no more
 
 
 def test_profit_goal_without_costs_falls_back_to_revenue_and_says_so() -> None:
@@ -79,7 +110,7 @@ def test_growth_goal_takes_the_fastest_from_lead_to_first_order() -> None:
 def test_growth_goal_without_leads_falls_back_to_revenue() -> None:
     chosen, basis = best_of(key_tier_customers(), goal="growth", lead_days=None)
     assert chosen == ["a", "b"]
-    assert basis.startswith("growth: revenue (fallback")
+    assert basis.startswith("growth: key-tier sales (fallback")
 
 
 def population(best: list[bool], industry: list[str | None]) -> pl.LazyFrame:
