@@ -395,9 +395,6 @@ def _base(default: str, *rules: tuple[str, dict]) -> SegmentBaseSettings:
     )
 
 
-VIETNAM = ("Việt Nam", "Vietnam", "Viet Nam", "VN")
-
-
 class SegmentsSettings(_Section):
     """Segments on the four bases the method combines (never demographics alone)."""
 
@@ -413,14 +410,9 @@ class SegmentsSettings(_Section):
         description="age, gender, income, education, occupation; company size and industry",
     )
     geographic: SegmentBaseSettings = Field(
-        default_factory=lambda: _base(
-            "Unknown",
-            ("Hà Nội", {"city": ["Hà Nội", "Ha Noi", "Hanoi"]}),
-            ("TP HCM", {"city": ["TP HCM", "Hồ Chí Minh", "Thành phố Hồ Chí Minh", "HCMC"]}),
-            ("Rest of Việt Nam", {"country": list(VIETNAM)}),
-            ("International", {"country": {"not_in": list(VIETNAM)}}),
-        ),
-        description="country, region, city",
+        default_factory=lambda: _base("Unknown"),
+        description="country, region, city; with no rules, the segments come from the data: "
+        "the largest countries (else regions, else cities) by customers, the rest grouped",
     )
     psychographic: SegmentBaseSettings = Field(
         default_factory=lambda: _base(
@@ -508,6 +500,16 @@ class PersonaSettings(_Section):
             "preferred_channel",
         ),
         description="decision-maker attributes of the buyer persona",
+    )
+    title_ladder: Literal["default", "method"] = Field(
+        "default",
+        description="title -> level below the CEO: default (CEO N, director/head N-1, manager "
+        "N-2, lead N-3, staff N-4) or method (CEO N, manager N-1, lead N-2, member N-3)",
+    )
+    title_levels: dict[str, tuple[str, ...]] | None = Field(
+        None,
+        description="a ladder of your own: level = [title words], first level first "
+        "(replaces title_ladder)",
     )
     employee_bands: tuple[int, ...] = Field(
         (1, 10, 50, 200, 1000), description="lower edges of employee_band"

@@ -26,13 +26,14 @@ from flows.tasks import (
     timed,
 )
 from transforms.leads import conversion_auc, lead_scores
-from transforms.persona_cards import representative_quote, top_values
+from transforms.persona_cards import purchase_habits, representative_quote, top_values
 from transforms.profiles import (
     controlled,
     normalise_titles,
     persona_name,
+    scored_values,
     target_profile,
-    tested_values,
+    title_ladder,
 )
 from transforms.revenue_tiers import TIERS
 from transforms.segmentation import with_age
@@ -217,17 +218,21 @@ def _persona(
         settings,
     )
     attributes = company_attributes(settings, inputs)
-    company = tested_values(customers, attributes=attributes).collect()
+    company = scored_values(customers, attributes=attributes).collect()
     buyer = pl.DataFrame(schema=company.schema)
     decision_makers = 0
     if inputs.contacts is not None:
-        contacts = normalise_titles(inputs.contacts)
+        personas_settings = settings.personas
+        contacts = normalise_titles(
+            inputs.contacts,
+            title_ladder(personas_settings.title_ladder, personas_settings.title_levels),
+        )
         if "is_decision_maker" in contacts.collect_schema().names():
             contacts = contacts.filter(pl.col("is_decision_maker").fill_null(False))
         people = banded(
             with_age(contacts.join(best.lazy(), on="customer_id"), as_of=as_of), settings
         )
-        buyer = tested_values(people, attributes=settings.personas.buyer_attributes).collect()
+        buyer = scored_values(people, attributes=settings.personas.buyer_attributes).collect()
         decision_makers = people.filter("is_best").select(pl.len()).collect().item()
     company, buyer = _controlled(company, buyer, settings)
     best_count = int(best["is_best"].sum())
@@ -257,6 +262,11 @@ def _persona(
         feedback=inputs.feedback,
         best_ids=best.lazy().filter("is_best").select("customer_id"),
         target=target,
+        habits=purchase_habits(
+            computed.tiering.lines,
+            best.lazy().filter("is_best").select("customer_id"),
+            products=inputs.products,
+        ).collect(),
     )
     return _Persona(rows=rows, card=card, target=target)
 
@@ -285,6 +295,7 @@ def _card(
     feedback: pl.LazyFrame | None,
     best_ids: pl.LazyFrame,
     target: pl.DataFrame,
+    habits: pl.DataFrame,
 ) -> pl.DataFrame:
     if feedback is not None:
         answers_of_best = feedback.join(best_ids, on="customer_id", how="semi")
@@ -296,7 +307,7 @@ def _card(
         )
         quote = pl.DataFrame(schema={"quote": pl.String, "quote_customer_id": pl.String})
     channels = target.filter(pl.col("attribute") == "preferred_channel")
-    return pl.DataFrame(
+    card = pl.DataFrame(
         {
             "persona_id": [persona_id],
             "name": [name],
@@ -325,6 +336,7 @@ def _card(
             **{c: pl.String for c in CARD_TEXT_COLUMNS},
         },
     )
+    return pl.concat([card, habits], how="horizontal")
 
 
 @task(name="segment movement", cache_policy=NO_CACHE)

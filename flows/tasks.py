@@ -58,6 +58,7 @@ from transforms.segmentation import (
     SegmentRule,
     assign_segments,
     customer_attributes,
+    largest_places,
     segment_summary,
 )
 from transforms.staging import stage_orders, stage_source
@@ -391,7 +392,7 @@ def transform(
         tiered, summary, key_tier = tiering.customers, tiering.summary, tiering.key_tier
         scored = _with_rfm(tiered, inputs.orders, settings, as_of)
         attributes = customer_attributes(scored, inputs.customers, as_of=as_of)
-        segmented = assign_segments(attributes, bases=segment_bases(settings)).cache()
+        segmented = assign_segments(attributes, bases=segment_bases(settings, attributes)).cache()
         chosen = choose_best_customers(
             segmented, tiering.lines, lead_days, settings, key_tier=key_tier
         ).with_columns(
@@ -578,8 +579,11 @@ def company_attributes(settings: Settings, inputs: ValidatedInputs) -> tuple[str
     return (*settings.personas.company_attributes, *extras)
 
 
-def segment_bases(settings: Settings) -> dict[str, tuple[list[SegmentRule], str]]:
-    """The configured rules of each segmentation base, as the transform takes them."""
+def segment_bases(
+    settings: Settings, customers: pl.LazyFrame | None = None
+) -> dict[str, tuple[list[SegmentRule], str]]:
+    """The configured rules of each segmentation base, as the transform takes them; a
+    geographic base without rules takes the largest places in `customers`."""
     bases = {}
     for base in BASES:
         configured = getattr(settings.segments, base)
@@ -600,6 +604,8 @@ def segment_bases(settings: Settings) -> dict[str, tuple[list[SegmentRule], str]
             )
             for rule in configured.rules
         ]
+        if base == "geographic" and not rules and customers is not None:
+            rules = largest_places(customers)
         bases[base] = (rules, configured.default)
     return bases
 
@@ -698,6 +704,8 @@ def allowed_segment_values(settings: Settings) -> dict[str, list[str]]:
         rfm_names = [rule.name for rule in (rfm.segments or DEFAULT_SEGMENT_MAP)]
     allowed = {"rfm_segment": rfm_names}
     for base, (rules, default) in segment_bases(settings).items():
+        if base == "geographic" and not rules:
+            continue  # its segments come from the data: no fixed set to check against
         allowed[f"{base}_segment"] = [rule.name for rule in rules] + [default]
     return allowed
 

@@ -274,6 +274,11 @@ RULES: dict[str, dict[str, Rule]] = {
         "info_sources": optional(),
         "preferred_channels": optional(),
         "quote": optional(),
+        "top_purchases": optional(),  # null without product ids
+        "best_repeat_rate": optional(_share()),
+        "others_repeat_rate": optional(_share()),  # null when every customer is best
+        "best_median_order_value": optional(),
+        "others_median_order_value": optional(),
     },
     "lead_scores": {
         "lead_id": key(),

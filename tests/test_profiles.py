@@ -20,6 +20,7 @@ from transforms.profiles import (
     best_customers,
     normalise_titles,
     persona_name,
+    title_ladder,
     wilson_interval,
 )
 from transforms.transitions import segment_transitions
@@ -283,3 +284,31 @@ def test_segment_transitions_count_moves_new_and_lost_customers() -> None:
     first = segment_transitions(None, after, bases=[("tier", "tier")]).collect()
     assert first.is_empty()
     assert first.schema["revenue"] == MONEY
+
+
+@pytest.mark.parametrize(
+    ("title", "level"),
+    [
+        ("CEO", "N"),
+        ("Marketing Manager", "N-1"),  # the method: a manager is N-1
+        ("Trưởng phòng Kinh doanh", "N-1"),
+        ("Team Lead", "N-2"),
+        ("Trưởng nhóm bán hàng", "N-2"),
+        ("Team member", "N-3"),
+        ("Nhân viên kinh doanh", "N-3"),
+    ],
+)
+def test_the_method_ladder_ceo_manager_lead_member(title: str, level: str) -> None:
+    frame = pl.LazyFrame({"title": [title]})
+    ladder = title_ladder("method")
+    assert normalise_titles(frame, ladder).collect()["title_level"].item() == level
+
+
+def test_a_ladder_of_ones_own_matches_whole_words_first_level_first() -> None:
+    ladder = title_ladder(
+        "default", {"N": ["chủ tịch", "president"], "N-1": ["vice president", "vp"]}
+    )
+    titles = pl.LazyFrame({"title": ["Chủ tịch HĐQT", "VP Sales", "Vice President", "MVP"]})
+    levels = normalise_titles(titles, ladder).collect()["title_level"].to_list()
+    # first level first: "vice president" holds "president", so it is N as configured
+    assert levels == ["N", "N-1", "N", None]

@@ -34,7 +34,8 @@ Ties are broken by key-tier sales, then customer_id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 import numpy as np
@@ -177,7 +178,7 @@ def attribute_profile(
 
     One profile alone: its values are the whole family the false-discovery control
     runs over. Profiles that are judged together (company and buyer) go through
-    `tested_values` and then `controlled` as one family.
+    `scored_values` and then `controlled` as one family.
 
     Args:
         population: one row per member (customer or contact) with `is_best` and the attributes.
@@ -186,7 +187,7 @@ def attribute_profile(
             false-discovery control at `false_discovery_rate`.
         min_people: privacy guard: values shared by fewer best members are not published.
     """
-    tested = tested_values(population, attributes=attributes).collect()
+    tested = scored_values(population, attributes=attributes).collect()
     return controlled(
         [tested],
         min_support=min_support,
@@ -196,7 +197,7 @@ def attribute_profile(
     )[0].lazy()
 
 
-def tested_values(population: pl.LazyFrame, *, attributes: Sequence[str]) -> pl.LazyFrame:
+def scored_values(population: pl.LazyFrame, *, attributes: Sequence[str]) -> pl.LazyFrame:
     """Every (attribute, value) with its counts, support, lift, Wilson interval and p-value.
 
     p_value is the one-sided hypergeometric test (Fisher's exact test) of drawing at
@@ -307,6 +308,32 @@ _LEVELS: tuple[tuple[str, str], ...] = (
     ("N-3", r"phó phòng|trưởng nhóm|team lead|supervisor|giám sát"),
     ("N-4", r"chuyên viên|nhân viên|specialist|executive|officer|staff|analyst|kỹ sư|engineer"),
 )  # fmt: skip
+# The method's own ladder: CEO -> Manager -> Lead -> Member; a manager (or director,
+# the head of a function) is N-1, a lead N-2, everyone else N-3.
+_METHOD_LEVELS: tuple[tuple[str, str], ...] = (
+    ("N", _EXECUTIVE),
+    ("N-1", r"phó tổng|giám đốc|trưởng phòng|trưởng bộ phận|quản lý|manager|director|head of"
+            r"|vice president|\bvp\b|\bc[a-z]o\b"),
+    ("N-2", r"phó phòng|trưởng nhóm|team lead|\blead\b|supervisor|giám sát"),
+    ("N-3", r"chuyên viên|nhân viên|thành viên|member|specialist|executive|officer|staff"
+            r"|analyst|kỹ sư|engineer"),
+)  # fmt: skip
+TITLE_LADDERS = {"default": _LEVELS, "method": _METHOD_LEVELS}
+
+
+def title_ladder(
+    name: str, custom: Mapping[str, Sequence[str]] | None = None
+) -> tuple[tuple[str, str], ...]:
+    """The (level, pattern) ladder: a custom one (level -> title keywords, matched as
+    lower-case words, first level first) or a named one ("default", "method")."""
+    if custom:
+        return tuple(
+            (level, "|".join(rf"\b{re.escape(word.lower())}\b" for word in words))
+            for level, words in custom.items()
+        )
+    return TITLE_LADDERS[name]
+
+
 _ROLES: tuple[tuple[str, str], ...] = (
     ("marketing", r"marketing|tiếp thị|\bcmo\b|truyền thông|brand"),
     ("finance", r"tài chính|kế toán|\bcfo\b|finance|accounting"),
@@ -326,11 +353,14 @@ def _first_match(text: pl.Expr, table: Sequence[tuple[str, str]]) -> pl.Expr:
     return result
 
 
-def normalise_titles(contacts: pl.LazyFrame) -> pl.LazyFrame:
-    """Add `title_level` (N, N-1 …) and `title_role` from the title; a given level wins."""
+def normalise_titles(
+    contacts: pl.LazyFrame, ladder: Sequence[tuple[str, str]] = _LEVELS
+) -> pl.LazyFrame:
+    """Add `title_level` (N, N-1 …, by `ladder`) and `title_role` from the title; a
+    level given in the source wins."""
     names = contacts.collect_schema().names()
     title = pl.col("title").str.to_lowercase() if "title" in names else pl.lit(None, pl.String)
-    level = _first_match(title, _LEVELS)
+    level = _first_match(title, ladder)
     role = _first_match(title, _ROLES)
     if "level" in names:
         level = pl.coalesce(pl.col("level").str.to_uppercase().str.replace_all(" ", ""), level)

@@ -244,7 +244,12 @@ def tier_bounds(
         else:
             basis = ["no purchase has a size above 0: every purchase is Small"] * 3
     return pl.LazyFrame(
-        {"tier": list(TIERS), "lower_bound": lower, "upper_bound": upper, "bounds_basis": basis},
+        {
+            "tier": list(TIERS),
+            "lower_bound": pl.Series(lower, dtype=money, strict=False),
+            "upper_bound": pl.Series(upper, dtype=money, strict=False),
+            "bounds_basis": basis,
+        },
         schema={
             "tier": pl.String,
             "lower_bound": money,
@@ -424,7 +429,10 @@ def _bounds(lines: pl.LazyFrame, rule: TierRule) -> SizeBounds | None:
         return None
     if rule.medium_min_order_value is not None and rule.large_min_order_value is not None:
         return SizeBounds(
-            "order value", rule.medium_min_order_value, rule.large_min_order_value, "configured"
+            "order value",
+            Decimal(rule.medium_min_order_value),
+            Decimal(rule.large_min_order_value),
+            "configured",
         )
     return natural_bounds(purchase_units(lines, rule="order_value"), basis="order value")
 

@@ -24,8 +24,9 @@ Schema versions:
    tier's sales are its customers' revenue) and gains bounds, purchases,
    buying customers, the preference measures and the key tier's reason;
    `customer_segments` gains key_tier_revenue; `personas` gains p_value and
-   q_value; `persona_cards` gains profile_note. Rows of older refreshes have
-   nulls in the new columns.
+   q_value; `persona_cards` gains profile_note and what the best customers buy
+   and how they behave (top_purchases, repeat rates, median order values). Rows
+   of older refreshes have nulls in the new columns.
 """
 
 from __future__ import annotations
@@ -190,7 +191,14 @@ _ADDED_IN_5 = {
     ],
     "customer_segments": ["key_tier_revenue"],
     "personas": ["p_value", "q_value"],
-    "persona_cards": ["profile_note"],
+    "persona_cards": [
+        "profile_note",
+        "top_purchases",
+        "best_repeat_rate",
+        "others_repeat_rate",
+        "best_median_order_value",
+        "others_median_order_value",
+    ],
 }
 
 

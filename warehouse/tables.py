@@ -235,6 +235,11 @@ PERSONA_CARDS = OutputTable(
         O("info_sources", _text, "where they look for information, with shares"),
         O("preferred_channels", _text, "distinguishing preferred channels, with support"),
         O("quote", _text, "a real, representative feedback text (rule in the README)"),
+        O("top_purchases", _text, "what most best customers bought: share of them, lift vs all"),
+        O("best_repeat_rate", _share, "share of the best customers with 2+ orders"),
+        O("others_repeat_rate", _share, "share of all other customers with 2+ orders"),
+        O("best_median_order_value", _share, "median value of a best customer's order"),
+        O("others_median_order_value", _share, "median value of another customer's order"),
     ),
     lookup=("persona_id",),
 )
