@@ -64,8 +64,7 @@ def test_planted_drift_past_the_threshold_refreshes_early(
     # 00019 (Small, 50) suddenly buys 10,000 three times: the tiers' sales mix moves a lot
     write(
         published.parent / "data" / "orders.csv",
-        ORDERS_CSV
-        + "".join(f"00019,{order},2024-05-20,10000,completed\n" for order in "FGH"),
+        ORDERS_CSV + "".join(f"00019,{order},2024-05-20,10000,completed\n" for order in "FGH"),
     )
     report = drift_check(config_path=published, today=date(2024, 6, 1))
     tier = next(m for m in report.measures if m.name == "tier revenue share")
