@@ -185,8 +185,22 @@ class WarehouseSettings(_Section):
 class TierSettings(_Section):
     """How customers are split into Large / Medium / Small revenue tiers."""
 
-    rule: Literal["quantile", "revenue", "package", "quantity"] = Field(
-        "quantile", description="quantile | revenue | package | quantity"
+    rule: Literal["order_value", "package", "quantity", "revenue", "quantile"] = Field(
+        "order_value",
+        description="order_value | package | quantity: each purchase by its size; revenue | "
+        "quantile: customers by their revenue",
+    )
+    medium_min_order_value: Decimal | None = Field(
+        None,
+        gt=0,
+        description="order_value rule: order value from which a purchase is Medium (unset: "
+        "derived from the data)",
+    )
+    large_min_order_value: Decimal | None = Field(
+        None,
+        gt=0,
+        description="order_value rule: order value from which a purchase is Large (unset: "
+        "derived from the data)",
     )
     large_share: Share = Field(
         Decimal("0.20"), description="quantile rule: share of customers (by revenue) that are Large"
@@ -212,7 +226,29 @@ class TierSettings(_Section):
     )
     key_tier_preference: tuple[Tier, Tier, Tier] = Field(
         ("Large", "Medium", "Small"),
-        description="which tier wins when tiers bring exactly the same revenue, first wins",
+        description="the fixed order: decides exact ties, the 'fixed' preference, and a "
+        "preference without data",
+    )
+    near_equal_margin: Share = Field(
+        Decimal("0.05"),
+        description="when no tier passes 50%, tiers within this share of the largest (0.05 = "
+        "5 points) are near-equal and the preference decides",
+    )
+    preference: Literal["fastest_deals", "pays_on_time", "repeat_rate", "fixed"] = Field(
+        "fastest_deals",
+        description="what decides between near-equal tiers: fastest_deals (median days lead to "
+        "first order, else first to second order), pays_on_time (orders due_date / paid_at), "
+        "repeat_rate, fixed (key_tier_preference)",
+    )
+    recut: bool = Field(
+        False,
+        description="re-cut near-equal tiers (order_value, quantity, revenue rules) by widening "
+        "the leading tier into its neighbour until it passes 50%, before the preference",
+    )
+    recut_steps: int = Field(10, ge=1, le=100, description="re-cut: steps tried")
+    recut_max_share: Share = Field(
+        Decimal("0.5"),
+        description="re-cut: at most this share of the neighbouring tier's purchases moves",
     )
 
     @model_validator(mode="after")
@@ -224,6 +260,13 @@ class TierSettings(_Section):
                 raise ValueError("rule 'revenue' needs large_min_revenue and medium_min_revenue")
             if self.large_min_revenue <= self.medium_min_revenue:
                 raise ValueError("large_min_revenue must be above medium_min_revenue")
+        order_bounds = (self.medium_min_order_value, self.large_min_order_value)
+        if (order_bounds[0] is None) != (order_bounds[1] is None):
+            raise ValueError(
+                "set both medium_min_order_value and large_min_order_value, or neither (derived)"
+            )
+        if order_bounds[0] is not None and order_bounds[1] <= order_bounds[0]:  # type: ignore[operator]
+            raise ValueError("large_min_order_value must be above medium_min_order_value")
         if self.rule == "quantity" and self.large_min_quantity <= self.medium_min_quantity:
             raise ValueError("large_min_quantity must be above medium_min_quantity")
         if self.rule == "package" and not self.packages:
@@ -352,9 +395,6 @@ def _base(default: str, *rules: tuple[str, dict]) -> SegmentBaseSettings:
     )
 
 
-VIETNAM = ("Việt Nam", "Vietnam", "Viet Nam", "VN")
-
-
 class SegmentsSettings(_Section):
     """Segments on the four bases the method combines (never demographics alone)."""
 
@@ -370,14 +410,9 @@ class SegmentsSettings(_Section):
         description="age, gender, income, education, occupation; company size and industry",
     )
     geographic: SegmentBaseSettings = Field(
-        default_factory=lambda: _base(
-            "Unknown",
-            ("Hà Nội", {"city": ["Hà Nội", "Ha Noi", "Hanoi"]}),
-            ("TP HCM", {"city": ["TP HCM", "Hồ Chí Minh", "Thành phố Hồ Chí Minh", "HCMC"]}),
-            ("Rest of Việt Nam", {"country": list(VIETNAM)}),
-            ("International", {"country": {"not_in": list(VIETNAM)}}),
-        ),
-        description="country, region, city",
+        default_factory=lambda: _base("Unknown"),
+        description="country, region, city; with no rules, the segments come from the data: "
+        "the largest countries (else regions, else cities) by customers, the rest grouped",
     )
     psychographic: SegmentBaseSettings = Field(
         default_factory=lambda: _base(
@@ -411,6 +446,24 @@ class PersonaSettings(_Section):
     )
     active_days: int = Field(
         365, ge=1, description="loyalty goal: active means an order within this many days"
+    )
+    min_best_customers: int = Field(
+        30,
+        ge=1,
+        description="a best set smaller than this is too few to profile: flagged, or widened",
+    )
+    small_best_set: Literal["flag", "widen"] = Field(
+        "flag",
+        description="flag: publish the persona marked 'too few best customers to profile'; "
+        "widen: take more of the key tier's buying customers, in rank order, up to "
+        "min_best_customers (still flagged when the tier has fewer)",
+    )
+    false_discovery_rate: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Benjamini-Hochberg q over every attribute value tested: a distinguishing "
+        "value must pass it, on top of min_support and min_lift",
     )
     min_support: float = Field(
         0.3, gt=0, le=1, description="a distinguishing value is shared by at least this share"
@@ -447,6 +500,16 @@ class PersonaSettings(_Section):
             "preferred_channel",
         ),
         description="decision-maker attributes of the buyer persona",
+    )
+    title_ladder: Literal["default", "method"] = Field(
+        "default",
+        description="title -> level below the CEO: default (CEO N, director/head N-1, manager "
+        "N-2, lead N-3, staff N-4) or method (CEO N, manager N-1, lead N-2, member N-3)",
+    )
+    title_levels: dict[str, tuple[str, ...]] | None = Field(
+        None,
+        description="a ladder of your own: level = [title words], first level first "
+        "(replaces title_ladder)",
     )
     employee_bands: tuple[int, ...] = Field(
         (1, 10, 50, 200, 1000), description="lower edges of employee_band"

@@ -691,20 +691,30 @@ def prune(
 def _print_summary(result: RefreshResult) -> None:
     tiers = result.tables["tier_summary"]
     pareto = result.tables["pareto_summary"].row(0, named=True)
-    table = Table(title=f"Revenue tiers as of {result.as_of}")
-    for column in ("tier", "customers", "revenue", "share", "key tier"):
-        table.add_column(column, justify="right" if column != "tier" else "left")
+    table = Table(title=f"Revenue tiers as of {result.as_of} (sales of each tier's purchases)")
+    columns = ("tier", "from", "purchases", "sales revenue", "share", "buyers", "customers", "key")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "tier" else "right")
     for row in tiers.iter_rows(named=True):
-        share = row["revenue_share"]
+        share, low = row["sales_share"], row["lower_bound"]
         key = ("yes" + (" (>50%)" if row["is_majority"] else " (below 50%)")) * row["is_key_tier"]
         table.add_row(
             row["tier"],
-            f"{row['customers']:,}",
-            f"{row['revenue']:,.0f}",
+            "" if low is None else f"{low:,.0f}",
+            f"{row['purchases']:,}",
+            f"{row['sales_revenue']:,.0f}",
             "" if share is None else f"{share:.1%}",
+            f"{row['buying_customers']:,}",
+            f"{row['customers']:,}",
             key,
         )
     console.print(table)
+    key_row = tiers.filter("is_key_tier").row(0, named=True)
+    console.print(f"Tiers by {key_row['bounds_basis']}", markup=False)
+    console.print(
+        f"Key tier {key_row['tier']} ({key_row['decided_by']}): {key_row['key_reason']}",
+        markup=False,
+    )
     top = pareto["top_share_revenue"]
     console.print(
         f"Pareto: the top {pareto['top_share_customers']:.0%} of customers "
@@ -718,6 +728,8 @@ def _print_summary(result: RefreshResult) -> None:
             f"Persona {card['persona_id']}: {card['name']} — {card['best_customers']:,} best "
             f"customers of the {card['key_tier']} tier ({card['best_basis']})"
         )
+        if card["profile_note"]:
+            console.print(f"  warning: {card['profile_note']}", markup=False)
         if card["goals"]:
             console.print(f"  goals: {card['goals']}")
         if card["pain_points"]:

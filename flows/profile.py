@@ -25,14 +25,15 @@ from flows.tasks import (
     company_attributes,
     timed,
 )
-from transforms.customer_metrics import valid_order_lines
 from transforms.leads import conversion_auc, lead_scores
-from transforms.persona_cards import representative_quote, top_values
+from transforms.persona_cards import purchase_habits, representative_quote, top_values
 from transforms.profiles import (
-    attribute_profile,
+    controlled,
     normalise_titles,
     persona_name,
+    scored_values,
     target_profile,
+    title_ladder,
 )
 from transforms.revenue_tiers import TIERS
 from transforms.segmentation import with_age
@@ -47,6 +48,8 @@ PROFILE_COLUMNS = [
     "population_share",
     "ci_low",
     "ci_high",
+    "p_value",
+    "q_value",
     "is_distinguishing",
 ]
 FEEDBACK_FIELDS = ("goal", "pain_point", "motivation", "info_source")
@@ -62,15 +65,19 @@ class Profiles:
     lead_score_auc: float | None = None
 
 
-def _profile(population: pl.LazyFrame, attributes: tuple[str, ...], settings: Settings):
+def _controlled(
+    company: pl.DataFrame, buyer: pl.DataFrame, settings: Settings
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Company and buyer values judged as one family (one false-discovery control)."""
     personas = settings.personas
-    return attribute_profile(
-        population,
-        attributes=attributes,
+    company, buyer = controlled(
+        [company, buyer],
         min_support=personas.min_support,
         min_lift=personas.min_lift,
         min_people=personas.min_people,
+        false_discovery_rate=personas.false_discovery_rate,
     )
+    return company, buyer
 
 
 def _rows(persona_id: str, profile: pl.DataFrame, kind: str) -> pl.DataFrame:
@@ -116,6 +123,14 @@ def profile(
             as_of=as_of,
         )
         personas = [main, *_compared_personas(computed, inputs, settings, as_of)]
+        decision = computed.tiering.decision
+        notes.insert(0, f"key tier {decision.key_tier} ({decision.decided_by}): {decision.reason}")
+        notes += [
+            f"persona {persona_id}: {note}"
+            for persona in personas
+            for persona_id, note in persona.card.select("persona_id", "profile_note").rows()
+            if note
+        ]
         tables = {
             "personas": pl.concat([persona.rows for persona in personas]),
             "persona_cards": pl.concat([persona.card for persona in personas]),
@@ -148,7 +163,6 @@ def _compared_personas(
     compare_by = settings.personas.compare_by
     if compare_by == "none":
         return []
-    lines = valid_order_lines(inputs.orders, as_of=as_of)
     if compare_by == "tier":
         choices = [(f"P-{tier}", tier, settings.personas.goal) for tier in TIERS]
     else:
@@ -156,9 +170,11 @@ def _compared_personas(
     personas = []
     for persona_id, tier, goal in choices:
         chosen = choose_best_customers(
-            computed.customers.lazy().drop("is_best_customer", "best_measure", "best_basis"),
-            lines,
-            inputs.leads,
+            computed.customers.lazy().drop(
+                "is_best_customer", "best_measure", "best_basis", "key_tier_revenue"
+            ),
+            computed.tiering.lines,
+            computed.lead_days,
             settings,
             key_tier=tier,
             goal=goal,
@@ -202,18 +218,30 @@ def _persona(
         settings,
     )
     attributes = company_attributes(settings, inputs)
-    company = _profile(customers, attributes, settings).collect()
+    company = scored_values(customers, attributes=attributes).collect()
     buyer = pl.DataFrame(schema=company.schema)
     decision_makers = 0
     if inputs.contacts is not None:
-        contacts = normalise_titles(inputs.contacts)
+        personas_settings = settings.personas
+        contacts = normalise_titles(
+            inputs.contacts,
+            title_ladder(personas_settings.title_ladder, personas_settings.title_levels),
+        )
         if "is_decision_maker" in contacts.collect_schema().names():
             contacts = contacts.filter(pl.col("is_decision_maker").fill_null(False))
         people = banded(
             with_age(contacts.join(best.lazy(), on="customer_id"), as_of=as_of), settings
         )
-        buyer = _profile(people, settings.personas.buyer_attributes, settings).collect()
+        buyer = scored_values(people, attributes=settings.personas.buyer_attributes).collect()
         decision_makers = people.filter("is_best").select(pl.len()).collect().item()
+    company, buyer = _controlled(company, buyer, settings)
+    best_count = int(best["is_best"].sum())
+    minimum = settings.personas.min_best_customers
+    note = (
+        f"too few best customers to profile (n = {best_count}, minimum {minimum})"
+        if best_count < minimum
+        else None
+    )
     target = target_profile(company.lazy(), buyer.lazy()).collect()
     rows = pl.concat(
         [
@@ -228,16 +256,23 @@ def _persona(
         tier=tier,
         goal=goal,
         basis=basis,
-        best_customers=int(best["is_best"].sum()),
+        best_customers=best_count,
         decision_makers=decision_makers,
+        profile_note=note,
         feedback=inputs.feedback,
         best_ids=best.lazy().filter("is_best").select("customer_id"),
         target=target,
+        habits=purchase_habits(
+            computed.tiering.lines,
+            best.lazy().filter("is_best").select("customer_id"),
+            products=inputs.products,
+        ).collect(),
     )
     return _Persona(rows=rows, card=card, target=target)
 
 
 CARD_TEXT_COLUMNS = (
+    "profile_note",
     "goals",
     "pain_points",
     "motivations",
@@ -256,9 +291,11 @@ def _card(
     basis: str,
     best_customers: int,
     decision_makers: int,
+    profile_note: str | None,
     feedback: pl.LazyFrame | None,
     best_ids: pl.LazyFrame,
     target: pl.DataFrame,
+    habits: pl.DataFrame,
 ) -> pl.DataFrame:
     if feedback is not None:
         answers_of_best = feedback.join(best_ids, on="customer_id", how="semi")
@@ -270,7 +307,7 @@ def _card(
         )
         quote = pl.DataFrame(schema={"quote": pl.String, "quote_customer_id": pl.String})
     channels = target.filter(pl.col("attribute") == "preferred_channel")
-    return pl.DataFrame(
+    card = pl.DataFrame(
         {
             "persona_id": [persona_id],
             "name": [name],
@@ -279,6 +316,7 @@ def _card(
             "best_basis": [basis],
             "best_customers": [best_customers],
             "decision_makers": [decision_makers],
+            "profile_note": [profile_note],
             "goals": [answers["goal"].item()],
             "pain_points": [answers["pain_point"].item()],
             "motivations": [answers["motivation"].item()],
@@ -298,6 +336,7 @@ def _card(
             **{c: pl.String for c in CARD_TEXT_COLUMNS},
         },
     )
+    return pl.concat([card, habits], how="horizontal")
 
 
 @task(name="segment movement", cache_policy=NO_CACHE)

@@ -49,7 +49,8 @@ def write_refresh_report(
     if FlowRunContext.get() is None:
         return path  # no Prefect run to attach an artifact to (the CLI without an API)
     tiers = "\n".join(
-        f"| {row['tier']} | {row['customers']:,} | {row['revenue_share'] or 0:.1%} |"
+        f"| {row['tier']} | {row['purchases']:,} | {row['buying_customers']:,} | "
+        f"{row['sales_share'] or 0:.1%} |"
         for row in tables["tier_summary"].iter_rows(named=True)
     )
     create_markdown_artifact(
@@ -58,7 +59,8 @@ def write_refresh_report(
         markdown=(
             f"# personas refresh {run.refresh_id}\n\nas of {run.as_of}; "
             f"{facts.rows_rejected:,} of {facts.rows_in:,} input rows quarantined.\n\n"
-            f"| tier | customers | revenue share |\n|---|---:|---:|\n{tiers}\n\n"
+            f"| tier | purchases | buying customers | sales share |\n|---|---:|---:|---:|\n"
+            f"{tiers}\n\n"
             f"Full report: `{path}`\n"
         ),
     )

@@ -43,7 +43,7 @@ from transforms.customer_metrics import customer_metrics, gross_profit, valid_or
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
 from transforms.privacy import mask_contact_data, protect_pii
 from transforms.profiles import attribute_mix, best_customers, with_bands
-from transforms.revenue_tiers import assign_tiers, tier_summary
+from transforms.revenue_tiers import Tiering, TierRule, tier_revenue
 from transforms.rfm import (
     DEFAULT_SEGMENT_MAP,
     PYMC_OTHER,
@@ -58,6 +58,7 @@ from transforms.segmentation import (
     SegmentRule,
     assign_segments,
     customer_attributes,
+    largest_places,
     segment_summary,
 )
 from transforms.staging import stage_orders, stage_source
@@ -357,8 +358,13 @@ class Computed:
 
     tables: dict[str, pl.DataFrame]
     customers: pl.DataFrame  # one row per customer: attributes, segments, is_best_customer
-    key_tier: str
+    tiering: Tiering
     best_basis: str
+    lead_days: pl.LazyFrame | None  # customer_id, lead_to_order_days where leads say
+
+    @property
+    def key_tier(self) -> str:
+        return self.tiering.key_tier
 
 
 @task(name="transform", cache_policy=NO_CACHE)
@@ -373,32 +379,22 @@ def transform(
             class_a_share=settings.pareto.class_a_share,
             class_b_share=settings.pareto.class_b_share,
         )
-        tiers = settings.tiers
         lines = valid_order_lines(inputs.orders, as_of=as_of).collect().lazy()
-        tiered = (
-            assign_tiers(
-                ranked,
-                rule=tiers.rule,
-                lines=lines,
-                products=inputs.products,
-                large_share=tiers.large_share,
-                medium_share=tiers.medium_share,
-                large_min_revenue=tiers.large_min_revenue,
-                medium_min_revenue=tiers.medium_min_revenue,
-                packages=tiers.packages,
-                medium_min_quantity=tiers.medium_min_quantity,
-                large_min_quantity=tiers.large_min_quantity,
-            )
-            .collect()
-            .lazy()
-        )  # summary and the tables below reuse it; .cache() would not
-        summary = tier_summary(tiered, preference=tiers.key_tier_preference).collect()
-        key_tier = summary.filter("is_key_tier")["tier"].item()
+        lead_days = days_from_lead_to_order(inputs.leads, metrics)
+        tiering = tier_revenue(
+            ranked,
+            lines,
+            tier_rule(settings),
+            as_of=as_of,
+            products=inputs.products,
+            lead_days=lead_days,
+        )
+        tiered, summary, key_tier = tiering.customers, tiering.summary, tiering.key_tier
         scored = _with_rfm(tiered, inputs.orders, settings, as_of)
         attributes = customer_attributes(scored, inputs.customers, as_of=as_of)
-        segmented = assign_segments(attributes, bases=segment_bases(settings)).cache()
+        segmented = assign_segments(attributes, bases=segment_bases(settings, attributes)).cache()
         chosen = choose_best_customers(
-            segmented, lines, inputs.leads, settings, key_tier=key_tier
+            segmented, tiering.lines, lead_days, settings, key_tier=key_tier
         ).with_columns(
             persona_id=pl.when("is_best_customer").then(pl.lit(PERSONA_ID)),
             reason=pl.concat_str(
@@ -454,7 +450,7 @@ def transform(
         "segment_summary": by_segment,
         "attribute_mix": mix_frame,
     }
-    return Computed(tables, customers, key_tier, customers["best_basis"][0])
+    return Computed(tables, customers, tiering, customers["best_basis"][0], lead_days)
 
 
 @contextmanager
@@ -484,47 +480,85 @@ def _overflow_named(orders: pl.LazyFrame, settings: Settings) -> Iterator[None]:
         ) from None
 
 
+def tier_rule(settings: Settings) -> TierRule:
+    """The configured tier rule as the transform takes it."""
+    tiers = settings.tiers
+    return TierRule(
+        rule=tiers.rule,
+        medium_min_order_value=tiers.medium_min_order_value,
+        large_min_order_value=tiers.large_min_order_value,
+        large_share=tiers.large_share,
+        medium_share=tiers.medium_share,
+        large_min_revenue=tiers.large_min_revenue,
+        medium_min_revenue=tiers.medium_min_revenue,
+        packages=tiers.packages,
+        medium_min_quantity=tiers.medium_min_quantity,
+        large_min_quantity=tiers.large_min_quantity,
+        near_equal_margin=float(tiers.near_equal_margin),
+        preference=tiers.preference,
+        fixed_order=tiers.key_tier_preference,
+        recut=tiers.recut,
+        recut_steps=tiers.recut_steps,
+        recut_max_share=float(tiers.recut_max_share),
+    )
+
+
+def days_from_lead_to_order(
+    leads: pl.LazyFrame | None, customers: pl.LazyFrame
+) -> pl.LazyFrame | None:
+    """customer_id, lead_to_order_days: from the earliest lead that names the customer it
+    became to the customer's first order; None without such leads."""
+    if leads is None or not {"converted_customer_id", "created_at"} <= set(
+        leads.collect_schema().names()
+    ):
+        return None
+    return (
+        leads.filter(pl.col("converted_customer_id").is_not_null())
+        .group_by(customer_id="converted_customer_id")
+        .agg(lead_created=pl.col("created_at").min())
+        .join(customers.select("customer_id", "first_order_at"), on="customer_id")
+        .filter(pl.col("lead_created").is_not_null())
+        .select(
+            "customer_id",
+            lead_to_order_days=(
+                pl.col("first_order_at").dt.date() - pl.col("lead_created").dt.date()
+            ).dt.total_days(),
+        )
+        .collect()
+        .lazy()
+    )
+
+
 def choose_best_customers(
     customers: pl.LazyFrame,
-    lines: pl.LazyFrame,
-    leads: pl.LazyFrame | None,
+    tiered_lines: pl.LazyFrame,
+    lead_days: pl.LazyFrame | None,
     settings: Settings,
     *,
     key_tier: str,
     goal: str | None = None,
 ) -> pl.LazyFrame:
-    """Best customers of a tier by a goal (the configured one by default).
+    """Best customers among those who bought in `key_tier`, ranked on those purchases.
 
-    Gathers what each goal needs: gross profit where the orders carry costs, days
-    from lead to first order where leads name the customer they became.
+    Adds key_tier_revenue (each customer's sales in the tier) and, where the orders carry
+    costs, the gross profit of those sales; the growth goal reads `lead_days`.
     """
     personas = settings.personas
-    has_cost = lines.select(pl.col("cost").is_not_null().any()).collect().item()
-    profit = gross_profit(lines) if has_cost else None
-    lead_days = None
-    if leads is not None and {"converted_customer_id", "created_at"} <= set(
-        leads.collect_schema().names()
-    ):
-        lead_days = (
-            leads.filter(pl.col("converted_customer_id").is_not_null())
-            .group_by(customer_id="converted_customer_id")
-            .agg(lead_created=pl.col("created_at").min())
-            .join(customers.select("customer_id", "first_order_at"), on="customer_id")
-            .select(
-                "customer_id",
-                lead_to_order_days=(
-                    pl.col("first_order_at").dt.date() - pl.col("lead_created").dt.date()
-                ).dt.total_days(),
-            )
-        )
+    in_tier = tiered_lines.filter(pl.col("sale_tier") == key_tier)
+    money = tiered_lines.collect_schema()["amount"]
+    key_sales = in_tier.group_by("customer_id").agg(key_tier_revenue=pl.col("amount").sum())
+    has_cost = in_tier.select(pl.col("cost").is_not_null().any()).collect().item()
+    profit = gross_profit(in_tier) if has_cost else None
     return best_customers(
-        customers,
-        key_tier=key_tier,
+        customers.join(key_sales, on="customer_id", how="left").with_columns(
+            pl.col("key_tier_revenue").fill_null(pl.lit(0).cast(money)).cast(money)
+        ),
         goal=goal or personas.goal,
         share=personas.best_share,
         profit=profit,
         lead_days=lead_days,
         active_days=personas.active_days,
+        min_customers=personas.min_best_customers if personas.small_best_set == "widen" else 0,
     )
 
 
@@ -545,8 +579,11 @@ def company_attributes(settings: Settings, inputs: ValidatedInputs) -> tuple[str
     return (*settings.personas.company_attributes, *extras)
 
 
-def segment_bases(settings: Settings) -> dict[str, tuple[list[SegmentRule], str]]:
-    """The configured rules of each segmentation base, as the transform takes them."""
+def segment_bases(
+    settings: Settings, customers: pl.LazyFrame | None = None
+) -> dict[str, tuple[list[SegmentRule], str]]:
+    """The configured rules of each segmentation base, as the transform takes them; a
+    geographic base without rules takes the largest places in `customers`."""
     bases = {}
     for base in BASES:
         configured = getattr(settings.segments, base)
@@ -567,6 +604,8 @@ def segment_bases(settings: Settings) -> dict[str, tuple[list[SegmentRule], str]
             )
             for rule in configured.rules
         ]
+        if base == "geographic" and not rules and customers is not None:
+            rules = largest_places(customers)
         bases[base] = (rules, configured.default)
     return bases
 
@@ -665,6 +704,8 @@ def allowed_segment_values(settings: Settings) -> dict[str, list[str]]:
         rfm_names = [rule.name for rule in (rfm.segments or DEFAULT_SEGMENT_MAP)]
     allowed = {"rfm_segment": rfm_names}
     for base, (rules, default) in segment_bases(settings).items():
+        if base == "geographic" and not rules:
+            continue  # its segments come from the data: no fixed set to check against
         allowed[f"{base}_segment"] = [rule.name for rule in rules] + [default]
     return allowed
 

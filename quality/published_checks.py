@@ -29,7 +29,7 @@ Data Docs show the figures that were checked):
   segment_summary base = the current customers (to_segment not "(lost)") of
   each segment_transitions base; and, given the previous refresh's count,
   the row count moved by at most `max_customer_change` of it;
-- shares: tier_summary.revenue_share and each segment_summary base's shares
+- shares: tier_summary.sales_share and each segment_summary base's shares
   sum to 1 within 1e-9; shares and cumulative shares lie within their bounds
   (floats, so up to 1e-9: the pipeline publishes 1.0000000000000002); the
   Pareto curve (in customer_pct order) never falls while it adds
@@ -97,7 +97,7 @@ class CheckOutcome:
     """The result of checking one refresh's tables.
 
     `failures` has one line per failed expectation, table first, e.g.
-    "tier_summary: expect_column_sum_to_be_between(revenue_share): observed 1.05,
+    "tier_summary: expect_column_sum_to_be_between(sales_share): observed 1.05,
     expected 1 ± 1e-09". `docs_index` is the Data Docs site's index.html, None
     when no docs were requested.
     """
@@ -319,7 +319,7 @@ def _tier_summary(reference: _Reference) -> list[Expectation]:
         gxe.ExpectColumnValuesToBeInSet(column="tier", value_set=list(TIERS)),
         gxe.ExpectTableRowCountToEqual(value=len(TIERS)),
         _customer_total(reference),
-        *_shares("revenue_share", reference, sums_to_one=True),
+        *_shares("sales_share", reference, sums_to_one=True),
     ]
 
 

@@ -66,6 +66,8 @@ td, th {{ border: 1px solid #ddd; padding: .25rem .5rem; text-align: right; }}
 th {{ background: #f4f4f4; }} td.label, th.label {{ text-align: left; }}
 svg text {{ font-size: 12px; }} svg text.tick {{ fill: #444; font-size: 11px; }}
 .card {{ border: 1px solid #ccc; border-radius: 6px; padding: .75rem 1rem; margin: .5rem 0; }}
+.warning {{ color: #8a3b00; }}
+.note {{ color: #444; }}
 .meta {{ color: #555; }}
 </style></head><body>
 <h1>personas refresh {escape(facts.refresh_id)}</h1>
@@ -109,7 +111,7 @@ def _svg(height: int, body: str, label: str) -> str:
 def _tier_chart(tiers: pl.DataFrame, currency: str = "") -> str:
     bars, rows = [], []
     for i, row in enumerate(tiers.iter_rows(named=True)):
-        share = row["revenue_share"] or 0.0
+        share = row["sales_share"] or 0.0
         width = max(share, 0.0) * (WIDTH - 200)
         y = 10 + i * 40
         colour = TIER_COLOURS.get(row["tier"], "#888")
@@ -119,15 +121,29 @@ def _tier_chart(tiers: pl.DataFrame, currency: str = "") -> str:
             f'<text x="{85 + width:.1f}" y="{y + 20}">{share:.1%}</text>'
         )
         key = " (key tier)" if row["is_key_tier"] else ""
+        low = row["lower_bound"]
         rows.append(
-            f'<tr><td class="label">{escape(row["tier"])}{key}</td><td>{row["customers"]:,}</td>'
-            f"<td>{_money(row['revenue'], currency)}</td><td>{share:.1%}</td></tr>"
+            f'<tr><td class="label">{escape(row["tier"])}{key}</td>'
+            f"<td>{'' if low is None else _money(low, currency)}</td>"
+            f"<td>{row['purchases']:,}</td><td>{_money(row['sales_revenue'], currency)}</td>"
+            f"<td>{share:.1%}</td><td>{row['buying_customers']:,}</td>"
+            f"<td>{row['customers']:,}</td></tr>"
         )
     table = (
-        '<table><tr><th class="label">tier</th><th>customers</th><th>revenue</th>'
-        f"<th>share</th></tr>{''.join(rows)}</table>"
+        '<table><tr><th class="label">tier</th><th>from</th><th>purchases</th>'
+        "<th>sales revenue</th><th>share</th><th>buying customers</th><th>own customers</th>"
+        f"</tr>{''.join(rows)}</table>"
     )
-    return _svg(10 + 40 * tiers.height, "".join(bars), "tier revenue shares") + table
+    key_rows = tiers.filter("is_key_tier")
+    decision = ""
+    if key_rows.height:
+        key_row = key_rows.row(0, named=True)
+        decision = (
+            f'<p class="note">Tiers by {escape(key_row["bounds_basis"])}.</p>'
+            f'<p class="note">Key tier {escape(key_row["tier"])} '
+            f"({escape(key_row['decided_by'])}): {escape(key_row['key_reason'])}</p>"
+        )
+    return _svg(10 + 40 * tiers.height, "".join(bars), "tier sales shares") + table + decision
 
 
 def _pareto_chart(curve: pl.DataFrame, summary: pl.DataFrame) -> str:
@@ -246,6 +262,8 @@ def _persona_cards(cards: pl.DataFrame) -> str:
             f"tier ({escape(card['best_basis'] or '')}); "
             f"{card['decision_makers']:,} decision makers</p>",
         ]
+        if card.get("profile_note"):
+            lines.append(f'<p class="warning"><b>warning</b>: {escape(card["profile_note"])}</p>')
         for field in ("goals", "pain_points", "motivations", "info_sources", "preferred_channels"):
             if card[field]:
                 lines.append(f"<p><b>{field.replace('_', ' ')}</b>: {escape(card[field])}</p>")

@@ -77,6 +77,8 @@ SOURCE_COLUMNS: dict[str, tuple[CanonicalColumn, ...]] = {
         C("status", "text", description="cancelled lines count for nothing; refunded are negative"),
         C("product_id", "id"),
         C("channel", "text"),
+        C("due_date", "datetime", description="when the order is due to be paid (pays_on_time)"),
+        C("paid_at", "datetime", description="when it was paid; empty: not yet"),
     ),
     "customers": _cols(
         C("customer_id", "id", required=True),

@@ -100,7 +100,7 @@ def _share() -> pa.Check:
     )
 
 
-def _revenue_share(group: str | None = None) -> pa.Check:
+def _revenue_share(group: str | None = None, revenue: str = "revenue") -> pa.Check:
     """A share of revenue: 0..1 while no revenue it is a share of is negative.
 
     A customer whose refunds exceed its purchases has negative revenue; then a part
@@ -110,6 +110,7 @@ def _revenue_share(group: str | None = None) -> pa.Check:
     Args:
         group: the column whose rows share one total (segment_summary's `base`);
             None when the whole table shares it.
+        revenue: the revenue column the share is of.
     """
 
     def check(data: pa.PolarsData) -> pl.LazyFrame:
@@ -118,8 +119,8 @@ def _revenue_share(group: str | None = None) -> pa.Check:
         names = schema.names()
         # Revenue of the wrong dtype has its own failure line; bound the share as usual.
         negative = (
-            (pl.col("revenue") < 0).any()
-            if "revenue" in names and schema["revenue"].is_numeric()
+            (pl.col(revenue) < 0).any()
+            if revenue in names and schema[revenue].is_numeric()
             else pl.lit(False)
         )
         if group is not None and group in names:
@@ -191,17 +192,31 @@ RULES: dict[str, dict[str, Rule]] = {
         "geographic_segment": required(),
         "psychographic_segment": required(),
         "behavioural_segment": required(),
+        "key_tier_revenue": required(),  # 0 for a customer who never bought in the key tier
         "is_best_customer": required(),
         "persona_id": optional(),  # only best customers define the persona
         "reason": required(),
     },
     "tier_summary": {
         "tier": key(_isin(TIERS)),
+        # money bounds under order_value / quantity / revenue; null where a tier has none
+        "lower_bound": optional(),
+        "upper_bound": optional(),
+        "bounds_basis": required(),
+        "purchases": required(COUNT),
+        "sales_revenue": required(),  # 0 for an empty tier; refunds subtract
+        # null when total revenue is 0; outside 0..1 only beside a tier of net refunds
+        "sales_share": optional(_revenue_share(revenue="sales_revenue")),
+        "buying_customers": required(COUNT),
         "customers": required(COUNT),
-        "revenue": required(),  # 0 for an empty tier
-        "revenue_share": optional(_revenue_share()),  # null when total revenue is 0
+        "deal_days": optional(),  # null without the data (no repeat orders, no leads)
+        "deal_days_basis": required(),
+        "paid_on_time_share": optional(_share()),  # null without due dates
+        "repeat_rate": required(_share()),
         "is_key_tier": required(),
         "is_majority": required(),
+        "decided_by": required(),
+        "key_reason": required(),
     },
     "pareto_summary": {
         "customers": required(COUNT),
@@ -239,6 +254,8 @@ RULES: dict[str, dict[str, Rule]] = {
         "population_share": required(_share()),
         "ci_low": required(_share()),
         "ci_high": required(_share()),
+        "p_value": required(_share()),
+        "q_value": required(_share()),
         "is_distinguishing": required(),
     },
     "persona_cards": {
@@ -249,6 +266,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "best_basis": required(),
         "best_customers": required(COUNT),
         "decision_makers": required(COUNT),
+        "profile_note": optional(),  # null when nothing is wrong with the profile
         # null without a feedback source, or when nothing distinguishes a channel
         "goals": optional(),
         "pain_points": optional(),
@@ -256,6 +274,11 @@ RULES: dict[str, dict[str, Rule]] = {
         "info_sources": optional(),
         "preferred_channels": optional(),
         "quote": optional(),
+        "top_purchases": optional(),  # null without product ids
+        "best_repeat_rate": optional(_share()),
+        "others_repeat_rate": optional(_share()),  # null when every customer is best
+        "best_median_order_value": optional(),
+        "others_median_order_value": optional(),
     },
     "lead_scores": {
         "lead_id": key(),

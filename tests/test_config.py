@@ -24,7 +24,7 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
 def test_defaults_follow_the_contract(tmp_path: Path) -> None:
     settings = load_config(write(tmp_path / "p.toml", MINIMAL)).settings
     assert settings.warehouse.schema_name == "personas"
-    assert settings.tiers.rule == "quantile"
+    assert settings.tiers.rule == "order_value"
     assert (settings.tiers.large_share, settings.tiers.medium_share) == (
         Decimal("0.20"),
         Decimal("0.30"),
@@ -68,7 +68,10 @@ def test_a_password_in_a_url_is_not_in_the_hashed_payload(tmp_path: Path) -> Non
         (MINIMAL + "[tiers]\nrule = 'biggest'\n", "setting tiers.rule: Input should be"),
         (MINIMAL + "[tiers]\nrul = 'quantile'\n", "setting tiers.rul: unknown setting"),
         (MINIMAL + "[tiers]\nrule = 'revenue'\n", "setting tiers: rule 'revenue' needs"),
-        (MINIMAL + "[tiers]\nlarge_share = 0.8\n", "large_share + medium_share must stay below 1"),
+        (
+            MINIMAL + "[tiers]\nrule = 'quantile'\nlarge_share = 0.8\n",
+            "large_share + medium_share must stay below 1",
+        ),
         (MINIMAL + "[schedule]\ncadence_months = 13\n", "setting schedule.cadence_months:"),
         (MINIMAL + "[warehouse]\nschema = 'x; drop table y'\n", "setting warehouse.schema:"),
         ('[sources.orders]\nurl = "sqlite://"\n', "needs exactly one of `table` or `query`"),

@@ -61,10 +61,10 @@ def test_unchanged_data_triggers_no_refresh(published: Path, prefect_api: str) -
 def test_planted_drift_past_the_threshold_refreshes_early(
     published: Path, prefect_api: str
 ) -> None:
-    # 00019 (Small, 50) suddenly buys 10,000: the tiers' revenue mix moves a lot
+    # 00019 (Small, 50) suddenly buys 10,000 three times: the tiers' sales mix moves a lot
     write(
         published.parent / "data" / "orders.csv",
-        ORDERS_CSV + "00019,F,2024-05-20,10000,completed\n",
+        ORDERS_CSV + "".join(f"00019,{order},2024-05-20,10000,completed\n" for order in "FGH"),
     )
     report = drift_check(config_path=published, today=date(2024, 6, 1))
     tier = next(m for m in report.measures if m.name == "tier revenue share")
@@ -136,7 +136,7 @@ def test_every_measure_of_data_against_itself_is_exactly_zero(
     )
     mix = attribute_mix(population.lazy(), attributes=["industry", "city"], min_people=2).collect()
     data = {
-        "tier_summary": pl.DataFrame(tiers, schema=["tier", "revenue"], orient="row"),
+        "tier_summary": pl.DataFrame(tiers, schema=["tier", "sales_revenue"], orient="row"),
         "customer_segments": pl.DataFrame({"rfm_segment": rfm}, schema={"rfm_segment": pl.String}),
         "segment_summary": pl.DataFrame(
             segments,
@@ -170,7 +170,7 @@ def test_nulls_are_a_category_of_their_own_on_both_sides() -> None:
         {"kind": ["company"], "attribute": ["industry"], "is_distinguishing": [True]}
     )
     empty = {
-        "tier_summary": pl.DataFrame({"tier": ["Large"], "revenue": [1]}),
+        "tier_summary": pl.DataFrame({"tier": ["Large"], "sales_revenue": [1]}),
         "customer_segments": pl.DataFrame({"rfm_segment": ["A"]}),
         "segment_summary": pl.DataFrame(
             schema={"base": pl.String, "segment": pl.String, "customers": pl.Int64}

@@ -196,16 +196,28 @@ def test_a_table_without_a_contract_is_a_caller_error() -> None:
 
 def tier_summary(**columns: list) -> pl.DataFrame:
     """A valid tier_summary, with the given columns replaced."""
+    money = pl.Decimal(38, SCALE)
     frame = pl.DataFrame(
         {
             "tier": ["Large", "Medium", "Small"],
+            "lower_bound": [Decimal("20"), Decimal("10"), None],
+            "upper_bound": [None, Decimal("20"), Decimal("10")],
+            "bounds_basis": ["order value (configured)"] * 3,
+            "purchases": [4, 5, 6],
+            "sales_revenue": [Decimal("500"), Decimal("300"), Decimal("200")],
+            "sales_share": [0.5, 0.3, 0.2],
+            "buying_customers": [2, 3, 3],
             "customers": [1, 2, 3],
-            "revenue": [Decimal("500"), Decimal("300"), Decimal("200")],
-            "revenue_share": [0.5, 0.3, 0.2],
+            "deal_days": [10.0, 20.0, None],
+            "deal_days_basis": ["first to second order"] * 3,
+            "paid_on_time_share": [None, 0.5, 1.0],
+            "repeat_rate": [1.0, 0.5, 0.0],
             "is_key_tier": [True, False, False],
             "is_majority": [False, False, False],
+            "decided_by": ["largest sales"] * 3,
+            "key_reason": ["Large brings the most sales"] * 3,
         },
-        schema_overrides={"revenue": pl.Decimal(38, SCALE)},
+        schema_overrides={"sales_revenue": money, "lower_bound": money, "upper_bound": money},
     )
     return frame.with_columns(
         pl.Series(name, values, dtype=frame.schema[name]) for name, values in columns.items()
@@ -230,9 +242,9 @@ def test_a_valid_hand_made_table_passes() -> None:
 
 
 def test_a_wrong_dtype() -> None:
-    frame = tier_summary().with_columns(pl.col("revenue").cast(pl.Float64))
+    frame = tier_summary().with_columns(pl.col("sales_revenue").cast(pl.Float64))
     assert check_outputs({"tier_summary": frame}, scale=SCALE) == [
-        "tier_summary.revenue: dtype Float64, expected Decimal(precision=38, scale=4)"
+        "tier_summary.sales_revenue: dtype Float64, expected Decimal(precision=38, scale=4)"
     ]
 
 
@@ -274,14 +286,14 @@ def test_a_share_above_1() -> None:
 
 def test_a_revenue_share_above_1_only_fails_while_no_revenue_is_negative() -> None:
     shares = [1.5, 0.3, -0.8]
-    assert check_outputs({"tier_summary": tier_summary(revenue_share=shares)}, scale=SCALE) == [
-        "tier_summary.revenue_share: in_range(0, 1) ± 1e-09 while none of the table's revenue "
+    assert check_outputs({"tier_summary": tier_summary(sales_share=shares)}, scale=SCALE) == [
+        "tier_summary.sales_share: in_range(0, 1) ± 1e-09 while none of the table's revenue "
         "is negative failed for 1.5 (row 1)",
-        "tier_summary.revenue_share: in_range(0, 1) ± 1e-09 while none of the table's revenue "
+        "tier_summary.sales_share: in_range(0, 1) ± 1e-09 while none of the table's revenue "
         "is negative failed for -0.8 (row 3)",
     ]
     refunded = tier_summary(
-        revenue=[Decimal("750"), Decimal("150"), Decimal("-400")], revenue_share=shares
+        sales_revenue=[Decimal("750"), Decimal("150"), Decimal("-400")], sales_share=shares
     )
     assert check_outputs({"tier_summary": refunded}, scale=SCALE) == []
 
@@ -363,8 +375,8 @@ def test_many_rows_with_one_bad_value_share_a_line() -> None:
 def test_an_all_null_column_must_still_have_its_dtype() -> None:
     card_schema = output_schema(PERSONA_CARDS, scale=SCALE)
     assert str(card_schema.columns["quote"].dtype) == "String"
-    frame = tier_summary().with_columns(revenue_share=pl.lit(None))
+    frame = tier_summary().with_columns(sales_share=pl.lit(None))
     assert check_outputs({"tier_summary": frame}, scale=SCALE) == [
-        "tier_summary.revenue_share: dtype Null, expected Float64"
+        "tier_summary.sales_share: dtype Null, expected Float64"
     ]
-    assert output_schema(TIER_SUMMARY, scale=SCALE).columns["revenue_share"].nullable
+    assert output_schema(TIER_SUMMARY, scale=SCALE).columns["sales_share"].nullable

@@ -20,6 +20,7 @@ from transforms.profiles import (
     best_customers,
     normalise_titles,
     persona_name,
+    title_ladder,
     wilson_interval,
 )
 from transforms.transitions import segment_transitions
@@ -36,11 +37,15 @@ def key_tier_customers() -> pl.LazyFrame:
             "tenure_days": [100, 900, 800, 50, 700, 999],
             "recency_days": [10, 400, 20, 5, 30, 1],
         }
+    ).with_columns(  # the five Large customers bought only in the key tier; f never did
+        key_tier_revenue=pl.when(pl.col("tier") == "Large")
+        .then(pl.col("revenue"))
+        .otherwise(pl.lit(0).cast(MONEY))
     )
 
 
 def best_of(frame: pl.LazyFrame, **kwargs: object) -> tuple[list[str], str]:
-    result = best_customers(frame, key_tier="Large", share=Decimal("0.4"), **kwargs).collect()  # type: ignore[arg-type]
+    result = best_customers(frame, share=Decimal("0.4"), **kwargs).collect()  # type: ignore[arg-type]
     chosen = sorted(result.filter("is_best_customer")["customer_id"].to_list())
     return chosen, result["best_basis"][0]
 
@@ -54,6 +59,33 @@ def test_profit_goal_takes_the_most_profitable_of_the_key_tier() -> None:
         ["b", "c"],
         "profit: gross profit",
     )
+
+
+def test_best_customers_are_ranked_on_their_key_tier_sales_not_their_total() -> None:
+    # g has the largest total (a Gold buyer) but only 150 of Small sales; the key tier is
+    # Small: among its buyers, h (300 of Small sales) ranks first, then g
+    frame = pl.LazyFrame(
+        {
+            "customer_id": ["g", "h", "i", "j"],
+            "tier": ["Large", "Small", "Small", "Medium"],
+            "revenue": pl.Series([Decimal(v) for v in (20_150, 300, 100, 900)], dtype=MONEY),
+            "key_tier_revenue": pl.Series([Decimal(v) for v in (150, 300, 100, 0)], dtype=MONEY),
+            "tenure_days": [1, 2, 3, 4],
+            "recency_days": [1, 2, 3, 4],
+        }
+    )
+    result = best_customers(frame, goal="profit", share=Decimal("0.5")).collect()
+    # ceil(0.5 × 3 buyers of the key tier) = 2; j never bought in it
+    assert sorted(result.filter("is_best_customer")["customer_id"]) == ["g", "h"]
+    assert result.filter(pl.col("customer_id") == "j")["is_best_customer"].item() is False
+
+
+def test_a_small_best_set_is_widened_in_rank_order_when_asked() -> None:
+    # ceil(0.4 × 5) = 2, widened to 4 of the 5 key-tier buyers in rank order; never f
+    chosen, _ = best_of(key_tier_customers(), goal="profit", min_customers=4)
+    assert chosen == ["a", "b", "c", "d"]
+    chosen, _ = best_of(key_tier_customers(), goal="profit", min_customers=30)
+    assert chosen == ["a", "b", "c", "d", "e"]  # the whole key tier, no more
 
 
 def test_profit_goal_without_costs_falls_back_to_revenue_and_says_so() -> None:
@@ -79,7 +111,7 @@ def test_growth_goal_takes_the_fastest_from_lead_to_first_order() -> None:
 def test_growth_goal_without_leads_falls_back_to_revenue() -> None:
     chosen, basis = best_of(key_tier_customers(), goal="growth", lead_days=None)
     assert chosen == ["a", "b"]
-    assert basis.startswith("growth: revenue (fallback")
+    assert basis.startswith("growth: key-tier sales (fallback")
 
 
 def population(best: list[bool], industry: list[str | None]) -> pl.LazyFrame:
@@ -252,3 +284,31 @@ def test_segment_transitions_count_moves_new_and_lost_customers() -> None:
     first = segment_transitions(None, after, bases=[("tier", "tier")]).collect()
     assert first.is_empty()
     assert first.schema["revenue"] == MONEY
+
+
+@pytest.mark.parametrize(
+    ("title", "level"),
+    [
+        ("CEO", "N"),
+        ("Marketing Manager", "N-1"),  # the method: a manager is N-1
+        ("Trưởng phòng Kinh doanh", "N-1"),
+        ("Team Lead", "N-2"),
+        ("Trưởng nhóm bán hàng", "N-2"),
+        ("Team member", "N-3"),
+        ("Nhân viên kinh doanh", "N-3"),
+    ],
+)
+def test_the_method_ladder_ceo_manager_lead_member(title: str, level: str) -> None:
+    frame = pl.LazyFrame({"title": [title]})
+    ladder = title_ladder("method")
+    assert normalise_titles(frame, ladder).collect()["title_level"].item() == level
+
+
+def test_a_ladder_of_ones_own_matches_whole_words_first_level_first() -> None:
+    ladder = title_ladder(
+        "default", {"N": ["chủ tịch", "president"], "N-1": ["vice president", "vp"]}
+    )
+    titles = pl.LazyFrame({"title": ["Chủ tịch HĐQT", "VP Sales", "Vice President", "MVP"]})
+    levels = normalise_titles(titles, ladder).collect()["title_level"].to_list()
+    # first level first: "vice president" holds "president", so it is N as configured
+    assert levels == ["N", "N-1", "N", None]

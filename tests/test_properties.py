@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from itertools import pairwise
 
@@ -9,8 +10,10 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from transforms.customer_metrics import customer_metrics, valid_order_lines
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
-from transforms.revenue_tiers import TIERS, assign_tiers, tier_summary
+from transforms.revenue_tiers import TIERS, Tiering, TierRule, tier_revenue
+from transforms.staging import stage_orders
 
 MONEY = pl.Decimal(38, 4)
 
@@ -19,7 +22,20 @@ revenues = st.lists(
     min_size=1,
     max_size=60,
 )
-rules = st.sampled_from(["quantile", "revenue"])
+AS_OF = date(2024, 6, 1)
+# order lines: (customer, order, amount, quantity); refunds are negative amounts
+order_lines = st.lists(
+    st.tuples(
+        st.integers(0, 12),
+        st.integers(0, 30),
+        st.decimals(min_value=-500, max_value=10**9, places=2, allow_nan=False),
+        st.integers(1, 40),
+    ),
+    min_size=1,
+    max_size=80,
+)
+rules = st.sampled_from(["order_value", "quantity", "quantile", "revenue"])
+preferences = st.sampled_from(["fastest_deals", "repeat_rate", "fixed", "pays_on_time"])
 
 
 def ranked_frame(values: list[Decimal]) -> pl.LazyFrame:
@@ -32,37 +48,75 @@ def ranked_frame(values: list[Decimal]) -> pl.LazyFrame:
     return pareto_ranks(frame, class_a_share=Decimal("0.8"), class_b_share=Decimal("0.95"))
 
 
-def tiered_frame(values: list[Decimal], rule: str) -> pl.DataFrame:
-    return assign_tiers(
-        ranked_frame(values),
+def tiering_of(
+    lines: list[tuple[int, int, Decimal, int]], rule: str, preference: str = "fastest_deals"
+) -> Tiering:
+    raw = pl.DataFrame(
+        {
+            "customer_id": [f"c{c:02d}" for c, *_ in lines],
+            "order_id": [f"o{o:02d}" for _, o, *_ in lines],
+            "order_date": [f"2024-01-{1 + o % 28:02d}" for _, o, *_ in lines],
+            "amount": [str(a) for _, _, a, _ in lines],
+            "quantity": [str(q) for *_, q in lines],
+        }
+    )
+    staged = stage_orders(raw.lazy().with_row_index("_row_number", offset=1), scale=4)
+    valid = valid_order_lines(staged, as_of=AS_OF).collect().lazy()
+    ranked = pareto_ranks(
+        customer_metrics(staged, as_of=AS_OF),
+        class_a_share=Decimal("0.8"),
+        class_b_share=Decimal("0.95"),
+    )
+    rule_settings = TierRule(
         rule=rule,
         large_min_revenue=Decimal("1000000"),
         medium_min_revenue=Decimal("1000"),
-    ).collect()
+        preference=preference,
+    )
+    return tier_revenue(ranked, valid, rule_settings, as_of=AS_OF)
 
 
 @settings(max_examples=60, deadline=None)
-@given(values=revenues, rule=rules)
-def test_every_customer_gets_exactly_one_tier(values: list[Decimal], rule: str) -> None:
-    tiered = tiered_frame(values, rule)
-    assert tiered.height == len(values)
-    assert tiered["customer_id"].n_unique() == len(values)
-    assert set(tiered["tier"].to_list()) <= set(TIERS)
-    assert tiered["tier"].null_count() == 0
+@given(lines=order_lines, rule=rules)
+def test_every_customer_gets_exactly_one_tier_the_one_bringing_it_most(
+    lines: list[tuple[int, int, Decimal, int]], rule: str
+) -> None:
+    tiering = tiering_of(lines, rule)
+    customers = tiering.customers.collect()
+    assert customers.height == len({c for c, *_ in lines})
+    assert customers["tier"].null_count() == 0
+    assert set(customers["tier"]) <= set(TIERS)
+    if rule in ("order_value", "quantity"):
+        by_tier = (
+            tiering.lines.group_by("customer_id", "sale_tier").agg(pl.col("amount").sum()).collect()
+        )
+        for customer, tier in customers.select("customer_id", "tier").iter_rows():
+            own = by_tier.filter(pl.col("customer_id") == customer)
+            assert own.filter(pl.col("sale_tier") == tier)["amount"].item() == own["amount"].max()
 
 
 @settings(max_examples=60, deadline=None)
-@given(values=revenues, rule=rules)
-def test_tier_shares_sum_to_one_and_one_key_tier(values: list[Decimal], rule: str) -> None:
-    summary = tier_summary(tiered_frame(values, rule).lazy()).collect()
+@given(lines=order_lines, rule=rules, preference=preferences)
+def test_sales_add_up_to_revenue_and_one_key_tier(
+    lines: list[tuple[int, int, Decimal, int]], rule: str, preference: str
+) -> None:
+    tiering = tiering_of(lines, rule, preference)
+    summary = tiering.summary
+    total = sum((a for _, _, a, _ in lines), Decimal(0))
     assert summary["tier"].to_list() == list(TIERS)
-    assert summary["customers"].sum() == len(values)
-    assert summary["revenue"].sum() == sum(values)
+    assert summary["sales_revenue"].sum() == total  # exact decimals
+    assert summary["customers"].sum() == len({c for c, *_ in lines})
     assert summary["is_key_tier"].sum() == 1
-    if sum(values) > 0:
-        assert abs(summary["revenue_share"].sum() - 1.0) < 1e-9
-    key_revenue = summary.filter("is_key_tier")["revenue"].item()
-    assert key_revenue == summary["revenue"].max()  # exact decimals, not float shares
+    assert (summary["buying_customers"] <= summary["customers"].sum()).all()
+    if total > 0:
+        assert abs(summary["sales_share"].sum() - 1.0) < 1e-9
+        key = summary.filter("is_key_tier").row(0, named=True)
+        top = summary["sales_share"].max()
+        if key["decided_by"] in ("majority", "largest sales"):
+            assert key["sales_revenue"] == summary["sales_revenue"].max()
+        else:  # a preference decided between near-equal tiers: within the margin of the top
+            assert top - key["sales_share"] <= 0.05 + 1e-12
+        assert key["is_majority"] == (key["sales_share"] > 0.5)
 
 
 @settings(max_examples=60, deadline=None)

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from quality.published_checks import CheckOutcome, check_published
+from warehouse.tables import TIER_SUMMARY
 
 MONEY = pl.Decimal(38, 4)
 TIERS = ("Large", "Medium", "Small")
@@ -95,12 +96,26 @@ def published(revenues: Sequence[str] = ("600", "300", "60", "40")) -> dict[str,
             }
         )
 
-    tiers = summary("tier", TIERS)  # always all three, as published
-    key = tiers["revenue"].arg_max()
-    tiers = tiers.with_columns(
-        is_key_tier=pl.int_range(pl.len()) == key,
-        is_majority=(pl.int_range(pl.len()) == key) & (pl.col("revenue_share") > 0.5),
+    # always all three, as published; each customer bought in its own tier only
+    tiers = summary("tier", TIERS).rename(
+        {"revenue": "sales_revenue", "revenue_share": "sales_share"}
     )
+    key = tiers["sales_revenue"].arg_max()
+    tiers = tiers.with_columns(
+        lower_bound=pl.lit(None, MONEY),
+        upper_bound=pl.lit(None, MONEY),
+        bounds_basis=pl.lit("hand-made"),
+        purchases=pl.col("customers"),
+        buying_customers=pl.col("customers"),
+        deal_days=pl.lit(None, pl.Float64),
+        deal_days_basis=pl.lit("first to second order"),
+        paid_on_time_share=pl.lit(None, pl.Float64),
+        repeat_rate=pl.lit(0.0),
+        is_key_tier=pl.int_range(pl.len()) == key,
+        is_majority=(pl.int_range(pl.len()) == key) & (pl.col("sales_share") > 0.5),
+        decided_by=pl.lit("largest sales"),
+        key_reason=pl.lit("hand-made"),
+    ).select(TIER_SUMMARY.column_names)
     segments = pl.concat(
         summary(f"{base}_segment", sorted(set(CUSTOMERS[f"{base}_segment"])))
         .rename({f"{base}_segment": "segment"})
@@ -276,8 +291,8 @@ BROKEN: list[tuple[str, Mutation, str]] = [
     ),
     (
         "tier shares sum to 1.05",
-        set_cell("tier_summary", "revenue_share", 2, 0.15),  # 0.6 + 0.3 + 0.15
-        "tier_summary: expect_column_sum_to_be_between(revenue_share): "
+        set_cell("tier_summary", "sales_share", 2, 0.15),  # 0.6 + 0.3 + 0.15
+        "tier_summary: expect_column_sum_to_be_between(sales_share): "
         "observed 1.05, expected 1 ± 1e-09",
     ),
     (
@@ -338,7 +353,7 @@ def test_net_negative_customers_make_the_curve_peak_above_1_and_fall_back() -> N
 
 def test_without_revenue_shares_must_be_null_instead_of_summing_to_1() -> None:
     tables = published(("0", "0", "0", "0"))
-    assert tables["tier_summary"]["revenue_share"].is_null().all()
+    assert tables["tier_summary"]["sales_share"].is_null().all()
 
     outcome = check(tables)
 

@@ -17,6 +17,7 @@ from transforms.segmentation import (
     SegmentRule,
     assign_segments,
     customer_attributes,
+    largest_places,
     segment_summary,
 )
 
@@ -126,13 +127,30 @@ def test_default_bases_name_every_sample_like_customer() -> None:
         order_count=[7, 1, 2],
         recency_days=[30, 400, 100],
     )
-    bases = segment_bases(Settings.model_validate({"sources": {"orders": {"path": "o.csv"}}}))
+    bases = segment_bases(
+        Settings.model_validate({"sources": {"orders": {"path": "o.csv"}}}), frame
+    )
     result = assign_segments(frame, bases=bases).collect()
     assert result.select(f"{base}_segment" for base in BASES).rows() == [
-        ("SME (10-199 staff)", "TP HCM", "Early adopters", "Loyal heavy buyers"),
-        ("Consumers", "Rest of Việt Nam", "Unknown", "Lapsed"),
-        ("Enterprise (1000+ staff)", "International", "Sceptics", "Repeat buyers"),
+        ("SME (10-199 staff)", "Việt Nam", "Early adopters", "Loyal heavy buyers"),
+        ("Consumers", "Việt Nam", "Unknown", "Lapsed"),
+        ("Enterprise (1000+ staff)", "Japan", "Sceptics", "Repeat buyers"),
     ]
+
+
+def test_default_geographic_segments_come_from_the_data_in_any_country() -> None:
+    # US accounts: the largest states by customers, the small ones grouped, none unknown
+    states = ["CA"] * 40 + ["NY"] * 30 + ["TX"] * 20 + ["WA"] * 6 + ["VT"] * 2 + ["RI"] * 2
+    frame = customers(country=["USA"] * 100, region=states)
+    rules = largest_places(frame)
+    assert [rule.name for rule in rules] == ["CA", "NY", "TX", "WA", "Other regions"]
+    segmented = assign_segments(frame, bases={"geographic": (rules, "Unknown")}).collect()
+    counts = dict(segmented.group_by("geographic_segment").len().rows())
+    assert counts == {"CA": 40, "NY": 30, "TX": 20, "WA": 6, "Other regions": 4}
+    # several countries: countries first; a customer with no country is Unknown
+    mixed = customers(country=["USA"] * 5 + ["Canada"] * 3 + [None], region=[None] * 9)
+    names = [rule.name for rule in largest_places(mixed)]
+    assert names == ["USA", "Canada"]
 
 
 @settings(max_examples=40, deadline=None)

@@ -11,7 +11,12 @@ from polars.testing import assert_frame_equal
 
 from transforms.customer_metrics import customer_metrics, valid_order_lines
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
-from transforms.revenue_tiers import assign_tiers, tier_summary
+from transforms.revenue_tiers import (
+    TierRule,
+    quantile_tiers,
+    revenue_threshold_tiers,
+    tier_revenue,
+)
 from transforms.staging import stage_orders, stage_source
 
 SCALE = 4
@@ -178,13 +183,19 @@ def test_pareto_curve_steps_by_whole_percent() -> None:
 
 
 def tiers_of(revenues: dict[str, str], **rule: object) -> dict[str, str]:
-    tiered = assign_tiers(ranked_of(revenues), **rule).collect()  # type: ignore[arg-type]
+    ranked = ranked_of(revenues)
+    if rule.pop("rule") == "quantile":
+        tiered = quantile_tiers(ranked, **rule).collect()  # type: ignore[arg-type]
+    else:
+        tiered = revenue_threshold_tiers(ranked, **rule).collect()  # type: ignore[arg-type]
     return dict(zip(tiered["customer_id"], tiered["tier"], strict=True))
 
 
 def test_quantile_rule_top_20_percent_large_next_30_percent_medium() -> None:
     revenues = {f"c{i:02d}": str(100 - i) for i in range(15)}
-    tiers = tiers_of(revenues, rule="quantile")
+    tiers = tiers_of(
+        revenues, rule="quantile", large_share=Decimal("0.2"), medium_share=Decimal("0.3")
+    )
     # ceil(0.2 × 15) = 3 Large; ceil(0.5 × 15) = 8 → ranks 4..8 Medium; 7 Small
     ordered = [tiers[f"c{i:02d}"] for i in range(15)]
     assert ordered == ["Large"] * 3 + ["Medium"] * 5 + ["Small"] * 7
@@ -220,12 +231,14 @@ def domain_example_orders() -> pl.LazyFrame:
     )
 
 
-def tier_summary_for(orders: pl.LazyFrame, **rule: object) -> tuple[pl.DataFrame, pl.LazyFrame]:
+def tier_summary_for(
+    orders: pl.LazyFrame, products: pl.LazyFrame | None = None, **rule: object
+) -> tuple[pl.DataFrame, pl.LazyFrame]:
     metrics = customer_metrics(orders, as_of=AS_OF)
     ranked = pareto_ranks(metrics, class_a_share=Decimal("0.8"), class_b_share=Decimal("0.95"))
-    lines = valid_order_lines(orders, as_of=AS_OF)
-    tiered = assign_tiers(ranked, lines=lines, **rule)  # type: ignore[arg-type]
-    return tier_summary(tiered).collect(), tiered
+    lines = valid_order_lines(orders, as_of=AS_OF).collect().lazy()
+    tiering = tier_revenue(ranked, lines, TierRule(**rule), as_of=AS_OF, products=products)  # type: ignore[arg-type]
+    return tiering.summary, tiering.customers
 
 
 def test_domain_example_small_is_the_key_tier_with_100m_of_150m() -> None:
@@ -235,14 +248,17 @@ def test_domain_example_small_is_the_key_tier_with_100m_of_150m() -> None:
     expected = pl.DataFrame(
         {
             "tier": ["Large", "Medium", "Small"],
+            "purchases": [1, 3, 20],
+            "sales_revenue": money("20000000", "30000000", "100000000"),
+            "sales_share": [20 / 150, 30 / 150, 100 / 150],
+            "buying_customers": [1, 3, 20],
             "customers": [1, 3, 20],
-            "revenue": money("20000000", "30000000", "100000000"),
-            "revenue_share": [20 / 150, 30 / 150, 100 / 150],
             "is_key_tier": [False, False, True],
             "is_majority": [False, False, True],
+            "decided_by": ["majority"] * 3,
         }
     )
-    assert_frame_equal(summary, expected)
+    assert_frame_equal(summary.select(expected.columns), expected)
 
 
 def test_quantity_rule_tiers_each_purchase_and_the_customer_takes_the_dominant_one() -> None:
@@ -264,16 +280,24 @@ def test_quantity_rule_tiers_each_purchase_and_the_customer_takes_the_dominant_o
     assert tiers == {"x": "Small", "y": "Large", "z": "Small"}
 
 
-def test_key_tier_tie_is_settled_by_preference() -> None:
-    tiered = pl.LazyFrame(
-        {"tier": ["Large", "Small"], "revenue": money("50", "50"), "customer_id": ["a", "b"]}
+def test_key_tier_tie_is_settled_by_the_fixed_order() -> None:
+    orders = staged_orders(
+        {
+            "customer_id": ["a", "b"],
+            "order_date": ["2024-01-01"] * 2,
+            "quantity": ["25", "1"],
+            "amount": ["50", "50"],
+        }
     )
-    default = tier_summary(tiered).collect()
+    default, _ = tier_summary_for(orders, rule="quantity", preference="fixed")
     assert default.filter("is_key_tier")["tier"].to_list() == ["Large"]
-    preferred = tier_summary(tiered, preference=("Small", "Medium", "Large")).collect()
+    preferred, _ = tier_summary_for(
+        orders, rule="quantity", preference="fixed", fixed_order=("Small", "Medium", "Large")
+    )
     assert preferred.filter("is_key_tier")["tier"].to_list() == ["Small"]
     assert preferred["is_majority"].to_list() == [False, False, False]
     assert preferred["customers"].to_list() == [1, 0, 1]
+    assert preferred["decided_by"][0] == "fixed order"
 
 
 def test_staging_types_customers_and_keeps_only_canonical_columns() -> None:

@@ -78,8 +78,8 @@ def drift_measures(
         DriftMeasure(
             "tier revenue share",
             psi(
-                _shares(published["tier_summary"], "tier", "revenue"),
-                _shares(current["tier_summary"], "tier", "revenue"),
+                _shares(published["tier_summary"], "tier", "sales_revenue"),
+                _shares(current["tier_summary"], "tier", "sales_revenue"),
             ),
         ),
         DriftMeasure(

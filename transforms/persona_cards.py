@@ -80,3 +80,93 @@ def representative_quote(feedback: pl.LazyFrame) -> pl.LazyFrame:
         .head(1)
         .select(quote=pl.col("text"), quote_customer_id=pl.col("customer_id"))
     )
+
+
+HABIT_SCHEMA = {
+    "top_purchases": pl.String,
+    "best_repeat_rate": pl.Float64,
+    "others_repeat_rate": pl.Float64,
+    "best_median_order_value": pl.Float64,
+    "others_median_order_value": pl.Float64,
+}
+
+
+def purchase_habits(
+    lines: pl.LazyFrame,
+    best_ids: pl.LazyFrame,
+    *,
+    products: pl.LazyFrame | None = None,
+    top: int = 3,
+) -> pl.LazyFrame:
+    """One row: what the best customers buy and how they behave, against everyone else.
+
+    top_purchases: the `top` categories (else products) the most best customers bought,
+    each "name (share of best customers who bought it, lift vs all customers)";
+    best/others_repeat_rate: share of customers with two orders or more;
+    best/others_median_order_value: median value of an order (positive orders).
+
+    Args:
+        lines: valid order lines (customer_id, order_key, amount, product_id).
+        best_ids: customer_id of the best customers.
+        products: staged products (category, name), when there are any.
+    """
+    marked = lines.join(
+        best_ids.select("customer_id", _best=pl.lit(True)), on="customer_id", how="left"
+    ).with_columns(pl.col("_best").fill_null(False))
+    item = pl.col("product_id")
+    if products is not None:
+        names = products.collect_schema().names()
+        label = [c for c in ("category", "name") if c in names]
+        if label:
+            marked = marked.join(products.select("product_id", *label), on="product_id", how="left")
+            item = pl.coalesce(*(pl.col(c) for c in label), pl.col("product_id"))
+    bought = (
+        marked.select("customer_id", "_best", item=item)
+        .filter(pl.col("item").is_not_null())
+        .unique()
+    )
+    customers = marked.group_by("customer_id").agg(pl.col("_best").first())
+    totals = customers.select(best=pl.col("_best").sum(), everyone=pl.len())
+    ranked = (
+        bought.group_by("item")
+        .agg(best=pl.col("_best").sum(), everyone=pl.len())
+        .join(totals, how="cross", suffix="_total")
+        .with_columns(
+            share=pl.col("best") / pl.col("best_total"),
+            lift=(pl.col("best") / pl.col("best_total"))
+            / (pl.col("everyone") / pl.col("everyone_total")),
+        )
+        .filter(pl.col("best") > 0)
+        .sort(["best", "item"], descending=[True, False])
+        .head(top)
+        .select(
+            top_purchases=pl.format(
+                "{} ({}%, lift {})",
+                pl.col("item"),
+                (pl.col("share") * 100).round(0).cast(pl.Int64),
+                pl.col("lift").round(2),
+            ).str.join("; ")
+        )
+    )
+    orders = marked.group_by("customer_id", "order_key").agg(
+        pl.col("_best").first(), value=pl.col("amount").sum().cast(pl.Float64)
+    )
+    per_customer = orders.group_by("customer_id").agg(
+        pl.col("_best").first(), repeat=(pl.len() >= 2)
+    )
+    best, others = pl.col("_best"), ~pl.col("_best")
+    rates = per_customer.select(
+        best_repeat_rate=pl.col("repeat").filter(best).cast(pl.Float64).mean(),
+        others_repeat_rate=pl.col("repeat").filter(others).cast(pl.Float64).mean(),
+    )
+    positive = pl.col("value") > 0
+    values = orders.select(
+        best_median_order_value=pl.col("value").filter(best & positive).median(),
+        others_median_order_value=pl.col("value").filter(others & positive).median(),
+    )
+    return (
+        pl.concat([ranked, rates, values], how="horizontal")
+        .with_columns(pl.col("top_purchases").replace("", None))
+        .select(list(HABIT_SCHEMA))
+        .cast(HABIT_SCHEMA)  # type: ignore[arg-type]
+    )

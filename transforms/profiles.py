@@ -2,11 +2,16 @@
 
 Produces
 - `best_customers` (grain: one customer; adds is_best_customer, best_measure,
-  best_basis): inside the key tier, the top share by the configured goal;
+  best_basis): among the customers who bought in the key tier, ranked on their
+  purchases in it, the top share by the configured goal (widened to a minimum
+  count when asked);
 - `attribute_profile` (grain: one (attribute, value)): how often a value occurs
   among the best customers (support) against everyone (population_share),
-  lift = support / population_share, a 95% Wilson interval of the support,
-  and whether the value distinguishes the best customers;
+  lift = support / population_share, a 95% Wilson interval of the support, a
+  one-sided hypergeometric p-value, its Benjamini-Hochberg q-value over every
+  value tested, and whether the value distinguishes the best customers (support
+  and lift at their minimums and q <= the false-discovery rate: profiles never
+  learn noise, however many attributes are tested);
 - `normalise_titles` (grain: one contact): role and level below the CEO from
   free-text titles in Vietnamese or English;
 - `target_profile` and `persona_name`: the distinguishing company and buyer
@@ -19,18 +24,21 @@ Produces
 
 Best customers by goal (fallbacks are reported in `best_basis`):
 - growth: fewest days from lead creation to first order (needs leads that
-  converted); without such data, revenue;
-- profit: gross profit (amount − cost over valid lines); without costs, revenue;
+  converted); without such data, key-tier sales;
+- profit: gross profit of the key-tier sales (amount − cost); without costs,
+  key-tier sales;
 - loyalty: longest tenure among customers still active (last order within
   `active_days`); when nobody is active, longest tenure.
-Ties are broken by revenue, then customer_id.
+Ties are broken by key-tier sales, then customer_id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
+import numpy as np
 import polars as pl
 
 from transforms.pareto import ceil_share_of
@@ -41,23 +49,26 @@ WILSON_Z = 1.959963984540054  # 95% two-sided
 def best_customers(
     customers: pl.LazyFrame,
     *,
-    key_tier: str,
     goal: str,
     share: Decimal,
     profit: pl.LazyFrame | None = None,
     lead_days: pl.LazyFrame | None = None,
     active_days: int = 365,
+    min_customers: int = 0,
 ) -> pl.LazyFrame:
-    """Mark the best customers of the key tier by goal.
+    """Mark the best customers among those who bought in the key tier, by goal.
 
     Args:
-        customers: one row per customer with tier, revenue, tenure_days, recency_days.
-        key_tier: the tier to choose from.
+        customers: one row per customer with key_tier_revenue (its sales in the key
+            tier: the candidates are those above 0), tenure_days, recency_days.
         goal: growth | profit | loyalty.
-        share: share of the key tier's customers to keep (0.20).
-        profit: customer_id, gross_profit (profit goal); None when costs are unknown.
+        share: share of the key tier's buying customers to keep (0.20).
+        profit: customer_id, gross_profit of the key-tier sales (profit goal); None
+            when costs are unknown.
         lead_days: customer_id, lead_to_order_days (growth goal); None without leads.
         active_days: loyalty goal: still active means recency_days <= active_days.
+        min_customers: widen the set to at least this many candidates (in rank order)
+            when the share gives fewer; 0 keeps the share.
     """
     frame = customers
     if goal == "profit" and profit is not None:
@@ -78,9 +89,11 @@ def best_customers(
             f"loyalty: tenure of customers active in the last {active_days} days",
         )
     else:
-        measure, smaller = pl.col("revenue"), False
-        basis = f"{goal}: revenue (fallback: the data for {goal} is missing)"
-    in_key = pl.col("tier") == key_tier
+        measure, smaller = pl.col("key_tier_revenue"), False
+        basis = f"{goal}: key-tier sales (fallback: the data for {goal} is missing)"
+        if goal == "profit":
+            basis = "profit: key-tier sales (fallback: the orders carry no cost)"
+    in_key = pl.col("key_tier_revenue") > 0
     ranked = frame.with_columns(best_measure=measure.cast(pl.Float64))
     has_measure = (in_key & pl.col("best_measure").is_not_null()).any()
     if goal == "loyalty":
@@ -94,19 +107,27 @@ def best_customers(
             .otherwise(pl.lit("loyalty: longest tenure (fallback: no customer is active)")),
         )
     else:
-        fallback = f"{goal}: revenue (fallback: no key-tier customer has the data for {goal})"
+        fallback = f"{goal}: key-tier sales (fallback: no candidate has the data for {goal})"
         ranked = ranked.with_columns(
             best_measure=pl.when(has_measure)
             .then(pl.col("best_measure"))
-            .otherwise(pl.col("revenue").cast(pl.Float64)),
+            .otherwise(pl.col("key_tier_revenue").cast(pl.Float64)),
             best_basis=pl.when(has_measure).then(pl.lit(basis)).otherwise(pl.lit(fallback)),
         )
     primary = pl.col("best_measure") if smaller else -pl.col("best_measure")
-    keep = ceil_share_of(pl.col("_in_key").sum(), share)
+    candidates = pl.col("_in_key").sum()
+    keep = pl.max_horizontal(
+        ceil_share_of(candidates, share), pl.min_horizontal(candidates, min_customers)
+    )
     return (
         ranked.with_columns(_in_key=in_key)
         .sort(
-            [pl.col("_in_key").not_(), primary, -pl.col("revenue").cast(pl.Float64), "customer_id"],
+            [
+                pl.col("_in_key").not_(),
+                primary,
+                -pl.col("key_tier_revenue").cast(pl.Float64),
+                "customer_id",
+            ],
             nulls_last=True,
         )
         .with_columns(_position=pl.int_range(1, pl.len() + 1).over("_in_key"))
@@ -129,6 +150,21 @@ def wilson_interval(successes: pl.Expr, trials: pl.Expr) -> tuple[pl.Expr, pl.Ex
     return centre - half, centre + half
 
 
+PROFILE_SCHEMA = {
+    "attribute": pl.String,
+    "value": pl.String,
+    "customers": pl.Int64,
+    "support": pl.Float64,
+    "population_share": pl.Float64,
+    "lift": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "p_value": pl.Float64,
+    "q_value": pl.Float64,
+    "is_distinguishing": pl.Boolean,
+}
+
+
 def attribute_profile(
     population: pl.LazyFrame,
     *,
@@ -136,32 +172,41 @@ def attribute_profile(
     min_support: float = 0.3,
     min_lift: float = 1.2,
     min_people: int = 5,
+    false_discovery_rate: float = 0.05,
 ) -> pl.LazyFrame:
     """Support and lift of every attribute value among the best against everyone.
+
+    One profile alone: its values are the whole family the false-discovery control
+    runs over. Profiles that are judged together (company and buyer) go through
+    `scored_values` and then `controlled` as one family.
 
     Args:
         population: one row per member (customer or contact) with `is_best` and the attributes.
         attributes: columns to profile (absent ones are skipped).
-        min_support, min_lift: a value distinguishes the best when its support and lift
-            reach these and the lower Wilson bound of its support is above its share
-            among everyone.
+        min_support, min_lift: a distinguishing value reaches both, and passes the
+            false-discovery control at `false_discovery_rate`.
         min_people: privacy guard: values shared by fewer best members are not published.
+    """
+    tested = scored_values(population, attributes=attributes).collect()
+    return controlled(
+        [tested],
+        min_support=min_support,
+        min_lift=min_lift,
+        min_people=min_people,
+        false_discovery_rate=false_discovery_rate,
+    )[0].lazy()
+
+
+def scored_values(population: pl.LazyFrame, *, attributes: Sequence[str]) -> pl.LazyFrame:
+    """Every (attribute, value) with its counts, support, lift, Wilson interval and p-value.
+
+    p_value is the one-sided hypergeometric test (Fisher's exact test) of drawing at
+    least `customers` members with the value when the best set is a random draw of its
+    size from everyone: small means the value is over-represented among the best.
     """
     present = [a for a in attributes if a in population.collect_schema().names()]
     if not present:
-        return pl.LazyFrame(
-            schema={
-                "attribute": pl.String,
-                "value": pl.String,
-                "customers": pl.Int64,
-                "support": pl.Float64,
-                "population_share": pl.Float64,
-                "lift": pl.Float64,
-                "ci_low": pl.Float64,
-                "ci_high": pl.Float64,
-                "is_distinguishing": pl.Boolean,
-            }
-        )
+        return pl.LazyFrame(schema={**PROFILE_SCHEMA, "everyone": pl.Int64})
     totals = population.select(
         best_total=pl.col("is_best").sum().cast(pl.Int64), all_total=pl.len().cast(pl.Int64)
     )
@@ -182,27 +227,73 @@ def attribute_profile(
         .with_columns(
             support=pl.col("customers") / pl.col("best_total"),
             population_share=pl.col("everyone") / pl.col("all_total"),
+            p_value=pl.struct("customers", "everyone", "best_total", "all_total").map_batches(
+                _over_representation, return_dtype=pl.Float64
+            ),
         )
-        .with_columns(lift=pl.col("support") / pl.col("population_share"), ci_low=low, ci_high=high)
         .with_columns(
-            is_distinguishing=(pl.col("support") >= min_support)
-            & (pl.col("lift") >= min_lift)
-            & (pl.col("ci_low") > pl.col("population_share"))
+            lift=pl.col("support") / pl.col("population_share"),
+            ci_low=low,
+            ci_high=high,
+            q_value=pl.lit(None, pl.Float64),
+            is_distinguishing=pl.lit(False),
         )
-        .filter(pl.col("customers") >= min_people)  # privacy: never a value fewer people share
-        .select(
-            "attribute",
-            "value",
-            "customers",
-            "support",
-            "population_share",
-            "lift",
-            "ci_low",
-            "ci_high",
-            "is_distinguishing",
-        )
-        .sort(["attribute", "support", "value"], descending=[False, True, False])
+        .select(*PROFILE_SCHEMA, "everyone")
     )
+
+
+def _over_representation(counts: pl.Series) -> pl.Series:
+    """P(X >= k) for X ~ Hypergeometric(N everyone, K with the value, n best)."""
+    from scipy.stats import hypergeom
+
+    fields = counts.struct.unnest()
+    k = fields["customers"].to_numpy()
+    p = hypergeom.sf(
+        k - 1,
+        fields["all_total"].to_numpy(),
+        fields["everyone"].to_numpy(),
+        fields["best_total"].to_numpy(),
+    )
+    return pl.Series(np.clip(p, 0.0, 1.0), dtype=pl.Float64)
+
+
+def controlled(
+    profiles: Sequence[pl.DataFrame],
+    *,
+    min_support: float,
+    min_lift: float,
+    min_people: int,
+    false_discovery_rate: float,
+) -> list[pl.DataFrame]:
+    """The profiles after the Benjamini-Hochberg control over all their values together.
+
+    `q_value` is each value's BH-adjusted p-value over every value of every profile
+    (each tested value counts, also those the privacy guard then hides); a value
+    distinguishes the best when q_value <= false_discovery_rate and its support and
+    lift reach their minimums. Values fewer than `min_people` best members share are
+    dropped (privacy). Each profile comes back in its order: attribute, support desc.
+    """
+    from scipy.stats import false_discovery_control
+
+    sizes = [frame.height for frame in profiles]
+    p_values = np.concatenate([frame["p_value"].to_numpy() for frame in profiles] + [np.empty(0)])
+    q_values = false_discovery_control(p_values, method="bh") if p_values.size else p_values
+    results, start = [], 0
+    for frame, size in zip(profiles, sizes, strict=True):
+        q = pl.Series("q_value", q_values[start : start + size], dtype=pl.Float64)
+        start += size
+        results.append(
+            frame.with_columns(q_value=q)
+            .with_columns(
+                is_distinguishing=(pl.col("support") >= min_support)
+                & (pl.col("lift") >= min_lift)
+                & (pl.col("q_value") <= false_discovery_rate)
+            )
+            .filter(pl.col("customers") >= min_people)  # privacy: never a value fewer share
+            .select(list(PROFILE_SCHEMA))
+            .sort(["attribute", "support", "value"], descending=[False, True, False])
+        )
+    return results
 
 
 # Keywords of titles, Vietnamese and English, matched lower-cased; the first match wins.
@@ -217,6 +308,32 @@ _LEVELS: tuple[tuple[str, str], ...] = (
     ("N-3", r"phó phòng|trưởng nhóm|team lead|supervisor|giám sát"),
     ("N-4", r"chuyên viên|nhân viên|specialist|executive|officer|staff|analyst|kỹ sư|engineer"),
 )  # fmt: skip
+# The method's own ladder: CEO -> Manager -> Lead -> Member; a manager (or director,
+# the head of a function) is N-1, a lead N-2, everyone else N-3.
+_METHOD_LEVELS: tuple[tuple[str, str], ...] = (
+    ("N", _EXECUTIVE),
+    ("N-1", r"phó tổng|giám đốc|trưởng phòng|trưởng bộ phận|quản lý|manager|director|head of"
+            r"|vice president|\bvp\b|\bc[a-z]o\b"),
+    ("N-2", r"phó phòng|trưởng nhóm|team lead|\blead\b|supervisor|giám sát"),
+    ("N-3", r"chuyên viên|nhân viên|thành viên|member|specialist|executive|officer|staff"
+            r"|analyst|kỹ sư|engineer"),
+)  # fmt: skip
+TITLE_LADDERS = {"default": _LEVELS, "method": _METHOD_LEVELS}
+
+
+def title_ladder(
+    name: str, custom: Mapping[str, Sequence[str]] | None = None
+) -> tuple[tuple[str, str], ...]:
+    """The (level, pattern) ladder: a custom one (level -> title keywords, matched as
+    lower-case words, first level first) or a named one ("default", "method")."""
+    if custom:
+        return tuple(
+            (level, "|".join(rf"\b{re.escape(word.lower())}\b" for word in words))
+            for level, words in custom.items()
+        )
+    return TITLE_LADDERS[name]
+
+
 _ROLES: tuple[tuple[str, str], ...] = (
     ("marketing", r"marketing|tiếp thị|\bcmo\b|truyền thông|brand"),
     ("finance", r"tài chính|kế toán|\bcfo\b|finance|accounting"),
@@ -236,11 +353,14 @@ def _first_match(text: pl.Expr, table: Sequence[tuple[str, str]]) -> pl.Expr:
     return result
 
 
-def normalise_titles(contacts: pl.LazyFrame) -> pl.LazyFrame:
-    """Add `title_level` (N, N-1 …) and `title_role` from the title; a given level wins."""
+def normalise_titles(
+    contacts: pl.LazyFrame, ladder: Sequence[tuple[str, str]] = _LEVELS
+) -> pl.LazyFrame:
+    """Add `title_level` (N, N-1 …, by `ladder`) and `title_role` from the title; a
+    level given in the source wins."""
     names = contacts.collect_schema().names()
     title = pl.col("title").str.to_lowercase() if "title" in names else pl.lit(None, pl.String)
-    level = _first_match(title, _LEVELS)
+    level = _first_match(title, ladder)
     role = _first_match(title, _ROLES)
     if "level" in names:
         level = pl.coalesce(pl.col("level").str.to_uppercase().str.replace_all(" ", ""), level)

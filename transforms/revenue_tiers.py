@@ -1,30 +1,43 @@
-"""Marts: each customer's revenue tier (Large / Medium / Small) and the per-tier summary.
+"""Marts: revenue tiers of purchases and customers, tier_summary and the key tier.
 
-Produces `revenue_tiers` (grain: one customer; adds `tier` and
-`tier_reason`) and `tier_summary` (grain: one tier, always all three:
-customers, revenue, revenue_share, is_key_tier, is_majority).
+Produces `Tiering` (from `tier_revenue`): every valid order line with its
+`sale_tier`, every customer with its own `tier`, `tier_reason` and
+`key_tier_revenue` (its sales in the key tier), and `tier_summary` (grain: one
+tier, always all three: bounds, purchases, sales_revenue, sales_share,
+buying_customers, customers, the preference measures, is_key_tier,
+is_majority, decided_by, key_reason).
 
-Rules (`[tiers] rule`):
+Rules (`[tiers] rule`): a tier is a property of each *purchase*:
+- order_value (default): an order's value |Σ amount| against two bounds in
+  money, configured or derived from the data (`transforms.size_bands`);
+- quantity: an order's total |quantity| (≥ large_min_quantity Large, ≥
+  medium_min_quantity Medium);
+- package: each line by the package of its product (`[tiers.packages]`).
+A refund counts against the tier of its own size. A customer's own tier is the
+tier that brings it the most revenue (a tie goes to the larger tier). Two
+customer-level rules remain, where every purchase takes its customer's tier:
 - quantile: in Pareto order, the first ceil(large_share × n) customers are
   Large, up to ceil((large_share + medium_share) × n) Medium, the rest Small;
-- revenue: revenue ≥ large_min_revenue is Large, ≥ medium_min_revenue Medium;
-- package / quantity: each sale is tiered (by the package of its product, or
-  by the quantity of its order: ≥ large_min_quantity Large, ≥
-  medium_min_quantity Medium), and a customer takes the tier of the sales
-  that bring them the most revenue (a tie goes to the larger tier).
-The key tier brings the largest revenue share; an exact tie is settled by
-`key_tier_preference`.
+- revenue: revenue ≥ large_min_revenue is Large, ≥ medium_min_revenue Medium.
+The key tier is decided on the tiers' sales (`transforms.key_tier`); with
+`recut`, near-equal tiers are first re-cut (`_recut`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
 import polars as pl
 
+from schemas.inputs import ROW_NUMBER
+from transforms.key_tier import KeyTierDecision, decide_key_tier, tier_measures
 from transforms.pareto import ceil_share_of
+from transforms.size_bands import SizeBounds, natural_bounds, roundest_between, tier_of
 
+SIZE = pl.Decimal(38, 0)  # quantities compared with bounds as exact decimals
 TIERS: tuple[str, str, str] = ("Large", "Medium", "Small")
 _TIER_ORDER = {tier: position for position, tier in enumerate(TIERS)}  # 0 is the largest
 
@@ -86,7 +99,7 @@ def revenue_threshold_tiers(
 def package_sale_tiers(
     lines: pl.LazyFrame, products: pl.LazyFrame, *, packages: Mapping[str, str]
 ) -> pl.LazyFrame:
-    """Each valid line's tier from the package of its product (null when unknown)."""
+    """Each valid line is a purchase, tiered by the package of its product (null if unknown)."""
     package_tiers = pl.LazyFrame(
         {"package": list(packages), "sale_tier": list(packages.values())},
         schema={"package": pl.String, "sale_tier": pl.String},
@@ -94,25 +107,41 @@ def package_sale_tiers(
     return (
         lines.join(products.select("product_id", "package"), on="product_id", how="left")
         .join(package_tiers, on="package", how="left")
-        .with_columns(sale_basis=pl.format("package {}", pl.col("package")))
+        .with_columns(
+            sale_basis=pl.format("package {}", pl.col("package")),
+            _purchase_line=pl.col(ROW_NUMBER),
+        )
+        .drop("package")
     )
 
 
-def quantity_sale_tiers(
-    lines: pl.LazyFrame, *, medium_min_quantity: int, large_min_quantity: int
-) -> pl.LazyFrame:
-    """Each valid line's tier from the total quantity of its order (one purchase)."""
-    per_purchase = pl.col("quantity").sum().over("customer_id", "order_key")
+def purchase_size(rule: str) -> pl.Expr:
+    """The size of the purchase (order) a line belongs to: |value| or |quantity|."""
+    measure = pl.col("amount") if rule == "order_value" else pl.col("quantity").cast(SIZE)
+    return measure.sum().over("customer_id", "order_key").abs()
+
+
+def sized_sale_tiers(lines: pl.LazyFrame, *, rule: str, bounds: SizeBounds) -> pl.LazyFrame:
+    """Each valid line tiered by the size of its purchase (order) against `bounds`."""
     return lines.with_columns(
-        sale_tier=pl.when(per_purchase >= large_min_quantity)
-        .then(pl.lit("Large"))
-        .when(per_purchase >= medium_min_quantity)
-        .then(pl.lit("Medium"))
-        .otherwise(pl.lit("Small")),
-        sale_basis=pl.lit(
-            f"quantity per purchase: Large from {large_min_quantity}, "
-            f"Medium from {medium_min_quantity}"
-        ),
+        sale_tier=tier_of(purchase_size(rule), bounds),
+        sale_basis=pl.lit(bounds.describe()),
+        _purchase_line=pl.lit(0, pl.Int64),
+    )
+
+
+def customer_sale_tiers(lines: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
+    """Each valid line takes its customer's tier (the customer-level rules)."""
+    return lines.join(
+        customers.select("customer_id", sale_tier="tier"), on="customer_id", how="left"
+    ).with_columns(sale_basis=pl.lit("customer tier"), _purchase_line=pl.lit(0, pl.Int64))
+
+
+def purchase_units(lines: pl.LazyFrame, *, rule: str) -> pl.LazyFrame:
+    """One row per purchase (an order): size and value; what bounds are derived from."""
+    measure = pl.col("amount") if rule == "order_value" else pl.col("quantity").cast(SIZE)
+    return lines.group_by("customer_id", "order_key").agg(
+        size=measure.sum().abs(), value=pl.col("amount").sum()
     )
 
 
@@ -153,37 +182,80 @@ def dominant_sale_tiers(customers: pl.LazyFrame, sales: pl.LazyFrame) -> pl.Lazy
     )
 
 
-def tier_summary(customers: pl.LazyFrame, *, preference: Sequence[str] = TIERS) -> pl.LazyFrame:
-    """Revenue per tier, its share, and the key tier.
+def tier_sales(tiered_lines: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
+    """Sales per tier from the tiered lines: all three tiers, always.
 
-    Grain: one row per tier, all three always present (an empty tier has 0
-    customers and 0 revenue). `is_key_tier` marks the tier with the largest
-    revenue (ties settled by `preference`, first wins); `is_majority` says
-    whether a tier brings more than half of all revenue.
+    purchases: purchases (orders; lines under the package rule) of positive value;
+    sales_revenue: the signed sum of the tier's purchases (refunds subtract where
+    their size falls); buying_customers: customers with a positive purchase in it;
+    customers: customers whose own tier it is; sales_share: sales_revenue / all.
     """
-    money = customers.collect_schema()["revenue"]
-    all_tiers = pl.LazyFrame(
-        {"tier": list(TIERS), "preference": [list(preference).index(t) for t in TIERS]}
+    money = tiered_lines.collect_schema()["amount"]
+    purchases = tiered_lines.group_by(
+        "sale_tier", "customer_id", "order_key", "_purchase_line"
+    ).agg(value=pl.col("amount").sum())
+    positive = pl.col("value") > 0
+    sales = purchases.group_by(tier="sale_tier").agg(
+        purchases=positive.sum().cast(pl.Int64),
+        sales_revenue=pl.col("value").sum(),
+        buying_customers=pl.col("customer_id").filter(positive).n_unique().cast(pl.Int64),
     )
-    totals = customers.group_by("tier").agg(
-        customers=pl.len().cast(pl.Int64), revenue=pl.col("revenue").sum()
-    )
-    grand_total = pl.col("revenue").sum()
-    summary = all_tiers.join(totals, on="tier", how="left").with_columns(
-        customers=pl.col("customers").fill_null(0),
-        revenue=pl.col("revenue").fill_null(pl.lit(0).cast(money)).cast(money),
-    )
-    key_tier = pl.col("tier").sort_by(["revenue", "preference"], descending=[True, False]).first()
+    owners = customers.group_by("tier").agg(customers=pl.len().cast(pl.Int64))
+    total = pl.col("sales_revenue").sum()
     return (
-        summary.with_columns(
-            revenue_share=pl.when(grand_total.cast(pl.Float64) != 0).then(
-                pl.col("revenue").cast(pl.Float64) / grand_total.cast(pl.Float64)
-            ),
-            is_majority=pl.col("revenue") * 2 > grand_total,
-            is_key_tier=pl.col("tier") == key_tier,
+        pl.LazyFrame({"tier": list(TIERS)})
+        .join(sales, on="tier", how="left")
+        .join(owners, on="tier", how="left")
+        .with_columns(
+            pl.col("purchases", "buying_customers", "customers").fill_null(0),
+            sales_revenue=pl.col("sales_revenue").fill_null(pl.lit(0).cast(money)).cast(money),
         )
-        .select("tier", "customers", "revenue", "revenue_share", "is_key_tier", "is_majority")
+        .with_columns(
+            sales_share=pl.when(total > 0).then(
+                pl.col("sales_revenue").cast(pl.Float64) / total.cast(pl.Float64)
+            ),
+            is_majority=(pl.col("sales_revenue") * 2 > total) & (total > 0),
+        )
         .sort(pl.col("tier").replace_strict(_TIER_ORDER))
+    )
+
+
+def tier_bounds(
+    rule: str, bounds: SizeBounds | None, settings: TierRule, *, money: pl.DataType
+) -> pl.LazyFrame:
+    """lower_bound, upper_bound (money scale) and bounds_basis per tier."""
+    if bounds is not None:
+        lower = [bounds.large_from, bounds.medium_from, None]
+        upper = [None, bounds.large_from, bounds.medium_from]
+        basis = [f"{bounds.basis} ({bounds.derivation})"] * 3
+    else:
+        lower, upper = [None] * 3, [None] * 3
+        if rule == "package":
+            named = {t: sorted(p for p, tt in settings.packages.items() if tt == t) for t in TIERS}
+            basis = [
+                "packages " + ", ".join(named[tier]) if named[tier] else "no package"
+                for tier in TIERS
+            ]
+        elif rule == "quantile":
+            basis = [
+                f"customer revenue rank: top {_percent(settings.large_share)} Large, next "
+                f"{_percent(settings.medium_share)} Medium (quantile rule)"
+            ] * 3
+        else:
+            basis = ["no purchase has a size above 0: every purchase is Small"] * 3
+    return pl.LazyFrame(
+        {
+            "tier": list(TIERS),
+            "lower_bound": pl.Series(lower, dtype=money, strict=False),
+            "upper_bound": pl.Series(upper, dtype=money, strict=False),
+            "bounds_basis": basis,
+        },
+        schema={
+            "tier": pl.String,
+            "lower_bound": money,
+            "upper_bound": money,
+            "bounds_basis": pl.String,
+        },
     )
 
 
@@ -191,50 +263,299 @@ def _percent(share: Decimal) -> str:
     return f"{(share * 100).normalize():f}%"
 
 
-def assign_tiers(
+@dataclass(frozen=True)
+class TierRule:
+    """The configured tier rule and how a key tier is decided (see the module docstring)."""
+
+    rule: str = "order_value"
+    medium_min_order_value: Decimal | None = None
+    large_min_order_value: Decimal | None = None
+    large_share: Decimal = Decimal("0.20")
+    medium_share: Decimal = Decimal("0.30")
+    large_min_revenue: Decimal | None = None
+    medium_min_revenue: Decimal | None = None
+    packages: Mapping[str, str] = field(
+        default_factory=lambda: {"Gold": "Large", "Silver": "Medium", "Bronze": "Small"}
+    )
+    medium_min_quantity: int = 6
+    large_min_quantity: int = 21
+    near_equal_margin: float = 0.05
+    preference: str = "fastest_deals"
+    fixed_order: Sequence[str] = TIERS
+    recut: bool = False
+    recut_steps: int = 10
+    recut_max_share: float = 0.5
+
+
+@dataclass(frozen=True)
+class Tiering:
+    """Tiers of one refresh: customers and lines tiered, the summary and the decision."""
+
+    customers: pl.LazyFrame  # `ranked` + tier, tier_reason, key_tier_revenue
+    lines: pl.LazyFrame  # valid order lines + sale_tier
+    summary: pl.DataFrame  # tier_summary, the published table
+    decision: KeyTierDecision
+    bounds: SizeBounds | None
+
+    @property
+    def key_tier(self) -> str:
+        return self.decision.key_tier
+
+
+SUMMARY_COLUMNS = (
+    "tier",
+    "lower_bound",
+    "upper_bound",
+    "bounds_basis",
+    "purchases",
+    "sales_revenue",
+    "sales_share",
+    "buying_customers",
+    "customers",
+    "deal_days",
+    "deal_days_basis",
+    "paid_on_time_share",
+    "repeat_rate",
+    "is_key_tier",
+    "is_majority",
+    "decided_by",
+    "key_reason",
+)
+
+
+def tier_revenue(
     ranked: pl.LazyFrame,
+    lines: pl.LazyFrame,
+    rule: TierRule,
     *,
-    rule: str,
-    lines: pl.LazyFrame | None = None,
+    as_of: date,
     products: pl.LazyFrame | None = None,
-    large_share: Decimal = Decimal("0.20"),
-    medium_share: Decimal = Decimal("0.30"),
-    large_min_revenue: Decimal | None = None,
-    medium_min_revenue: Decimal | None = None,
-    packages: Mapping[str, str] | None = None,
-    medium_min_quantity: int = 6,
-    large_min_quantity: int = 21,
-) -> pl.LazyFrame:
-    """Add `tier` and `tier_reason` to Pareto-ranked customers by the configured rule.
+    lead_days: pl.LazyFrame | None = None,
+) -> Tiering:
+    """Tier every purchase and customer, total each tier's sales, decide the key tier.
 
     Args:
         ranked: one row per customer, from `pareto_ranks`.
-        rule: quantile | revenue | package | quantity.
-        lines: valid order lines (`valid_order_lines`); needed by package and quantity.
-        products: staged products; needed by package.
-        large_share, medium_share: quantile rule shares.
-        large_min_revenue, medium_min_revenue: revenue rule thresholds.
-        packages: package rule map, package name -> tier.
-        medium_min_quantity, large_min_quantity: quantity rule bounds.
+        lines: valid order lines (`valid_order_lines`), collected (they are read often).
+        rule: the configured rule.
+        as_of: the refresh's date (unpaid purchases due before it are late).
+        products: staged products; needed by the package rule.
+        lead_days: customer_id, lead_to_order_days for the fastest_deals preference.
     """
-    if rule == "quantile":
-        return quantile_tiers(ranked, large_share=large_share, medium_share=medium_share)
-    if rule == "revenue":
-        if large_min_revenue is None or medium_min_revenue is None:
-            raise ValueError("the revenue rule needs large_min_revenue and medium_min_revenue")
-        return revenue_threshold_tiers(
-            ranked, large_min_revenue=large_min_revenue, medium_min_revenue=medium_min_revenue
+    bounds = _bounds(lines, rule)
+    tiering = _tiered(
+        ranked,
+        lines,
+        rule,
+        bounds,
+        as_of=as_of,
+        lead_days=lead_days,
+        products=products,
+        decision=None,
+    )
+    decision = tiering.decision
+    if (
+        rule.recut
+        and decision.near_equal
+        and rule.rule in ("order_value", "quantity", "revenue")
+        and bounds is not None
+    ):
+        moved = _recut(tiering, rule, bounds)
+        if moved is not None:
+            recut = _tiered(
+                ranked,
+                lines,
+                rule,
+                moved,
+                as_of=as_of,
+                lead_days=lead_days,
+                products=products,
+                decision=None,
+            )
+            if recut.summary["is_majority"].any():
+                key = recut.summary.filter("is_majority")["tier"].item()
+                share = recut.summary.filter("is_majority")["sales_share"].item()
+                decision = KeyTierDecision(
+                    key,
+                    "re-cut",
+                    f"{decision.reason.split('; ')[0]}; re-cut to {moved.describe()}: "
+                    f"{key} brings {share:.1%} of sales",
+                    decision.near_equal,
+                )
+                return _tiered(
+                    ranked,
+                    lines,
+                    rule,
+                    moved,
+                    as_of=as_of,
+                    lead_days=lead_days,
+                    products=products,
+                    decision=decision,
+                )
+        decision = KeyTierDecision(
+            decision.key_tier,
+            decision.decided_by,
+            decision.reason + f"; re-cut tried (up to {rule.recut_max_share:.0%} of the "
+            "neighbouring tier's purchases) without a majority",
+            decision.near_equal,
         )
-    if lines is None:
-        raise ValueError(f"the {rule} rule needs the valid order lines")
-    if rule == "package":
-        if products is None or not packages:
-            raise ValueError("the package rule needs products and a package map")
-        sales = package_sale_tiers(lines, products, packages=packages)
-    elif rule == "quantity":
-        sales = quantity_sale_tiers(
-            lines, medium_min_quantity=medium_min_quantity, large_min_quantity=large_min_quantity
+        return _tiered(
+            ranked,
+            lines,
+            rule,
+            bounds,
+            as_of=as_of,
+            lead_days=lead_days,
+            products=products,
+            decision=decision,
         )
+    return tiering
+
+
+def _bounds(lines: pl.LazyFrame, rule: TierRule) -> SizeBounds | None:
+    if rule.rule == "quantity":
+        return SizeBounds(
+            "quantity per purchase",
+            Decimal(rule.medium_min_quantity),
+            Decimal(rule.large_min_quantity),
+            "configured",
+        )
+    if rule.rule == "revenue":
+        assert rule.medium_min_revenue is not None and rule.large_min_revenue is not None
+        return SizeBounds(
+            "customer revenue", rule.medium_min_revenue, rule.large_min_revenue, "configured"
+        )
+    if rule.rule != "order_value":
+        return None
+    if rule.medium_min_order_value is not None and rule.large_min_order_value is not None:
+        return SizeBounds(
+            "order value",
+            Decimal(rule.medium_min_order_value),
+            Decimal(rule.large_min_order_value),
+            "configured",
+        )
+    return natural_bounds(purchase_units(lines, rule="order_value"), basis="order value")
+
+
+def _tiered(
+    ranked: pl.LazyFrame,
+    lines: pl.LazyFrame,
+    rule: TierRule,
+    bounds: SizeBounds | None,
+    *,
+    as_of: date,
+    lead_days: pl.LazyFrame | None,
+    products: pl.LazyFrame | None,
+    decision: KeyTierDecision | None,
+) -> Tiering:
+    if rule.rule == "quantile":
+        customers = quantile_tiers(
+            ranked, large_share=rule.large_share, medium_share=rule.medium_share
+        )
+        tiered = customer_sale_tiers(lines, customers)
+    elif rule.rule == "revenue":
+        assert bounds is not None
+        customers = revenue_threshold_tiers(
+            ranked, large_min_revenue=bounds.large_from, medium_min_revenue=bounds.medium_from
+        )
+        tiered = customer_sale_tiers(lines, customers)
     else:
-        raise ValueError(f"unknown tier rule {rule!r}")
-    return dominant_sale_tiers(ranked, sales)
+        if rule.rule == "package":
+            if products is None:
+                raise ValueError("the package rule needs products")
+            tiered = package_sale_tiers(lines, products, packages=rule.packages)
+        elif rule.rule in ("order_value", "quantity"):
+            empty = SizeBounds("order value", Decimal(1), Decimal(1), "no sizes")
+            tiered = sized_sale_tiers(lines, rule=rule.rule, bounds=bounds or empty)
+        else:
+            raise ValueError(f"unknown tier rule {rule.rule!r}")
+        customers = dominant_sale_tiers(ranked, tiered)
+    tiered = tiered.collect().lazy()
+    customers = customers.collect().lazy()
+    sales = tier_sales(tiered, customers)
+    measures = tier_measures(tiered, customers, as_of=as_of, lead_days=lead_days)
+    summary = (
+        tier_bounds(rule.rule, bounds, rule, money=lines.collect_schema()["amount"])
+        .join(sales, on="tier")
+        .join(measures, on="tier")
+        .collect()
+    )
+    if decision is None:
+        decision = decide_key_tier(
+            summary,
+            margin=rule.near_equal_margin,
+            preference=rule.preference,
+            fixed_order=rule.fixed_order,
+        )
+    summary = (
+        summary.with_columns(
+            is_key_tier=pl.col("tier") == decision.key_tier,
+            decided_by=pl.lit(decision.decided_by),
+            key_reason=pl.lit(decision.reason),
+        )
+        .select(SUMMARY_COLUMNS)
+        .sort(pl.col("tier").replace_strict(_TIER_ORDER))
+    )
+    key_sales = (
+        tiered.filter(pl.col("sale_tier") == decision.key_tier)
+        .group_by("customer_id")
+        .agg(key_tier_revenue=pl.col("amount").sum())
+    )
+    money = lines.collect_schema()["amount"]
+    customers = customers.join(key_sales, on="customer_id", how="left").with_columns(
+        key_tier_revenue=pl.col("key_tier_revenue").fill_null(pl.lit(0).cast(money)).cast(money)
+    )
+    return Tiering(customers, tiered, summary, decision, bounds)
+
+
+def _recut(tiering: Tiering, rule: TierRule, bounds: SizeBounds) -> SizeBounds | None:
+    """Widen the leading near-equal tier into its neighbour, step by step, until it passes
+    50% of sales: each step moves 1/recut_steps of at most recut_max_share of the
+    neighbour's purchases (customers under the revenue rule), those nearest the leader.
+    Returns the first bounds that give a majority, or None."""
+    near = tiering.decision.near_equal
+    leader, runner = near[0], near[1]
+    neighbour = runner if leader == "Medium" else "Medium"
+    if rule.rule == "revenue":
+        units = tiering.customers.select(size="revenue", value="revenue")
+    else:
+        units = purchase_units(tiering.lines, rule=rule.rule)
+    units_frame = units.with_columns(tier=tier_of(pl.col("size"), bounds)).collect()
+    total = float(units_frame["value"].cast(pl.Float64).sum())
+    if total <= 0:
+        return None
+    leader_value = float(
+        units_frame.filter(pl.col("tier") == leader)["value"].cast(pl.Float64).sum()
+    )
+    upward = TIERS.index(neighbour) < TIERS.index(leader)  # the neighbour is the larger tier
+    moving = (
+        units_frame.filter(pl.col("tier") == neighbour)
+        .group_by("size")
+        .agg(count=pl.len(), value=pl.col("value").cast(pl.Float64).sum())
+        .sort("size", descending=not upward)
+    )
+    remaining = units_frame.filter(pl.col("tier") == neighbour).height
+    if not remaining:
+        return None
+    sizes = moving["size"].to_list()
+    counts = moving["count"].cum_sum().to_list()
+    values = moving["value"].cum_sum().to_list()
+    for step in range(1, rule.recut_steps + 1):
+        target = remaining * rule.recut_max_share * step / rule.recut_steps
+        reach = next((i for i, count in enumerate(counts) if count >= target), len(counts) - 1)
+        if reach + 1 >= len(sizes):
+            break  # never move a whole tier
+        if (leader_value + values[reach]) / total <= 0.5:
+            continue
+        absorbed, kept = Decimal(sizes[reach]), Decimal(sizes[reach + 1])
+        why = (
+            f"re-cut from Large {bounds.large_from:,} / Medium {bounds.medium_from:,}: "
+            f"{leader} takes {counts[reach]:,} of {remaining:,} {neighbour} purchases"
+        )
+        # upward the neighbour's lower bound rises past what the leader takes; downward
+        # the leader's own lower bound falls to it
+        cut = roundest_between(absorbed, kept) if upward else roundest_between(kept, absorbed)
+        edge = "large_from" if "Large" in (leader, neighbour) else "medium_from"
+        cuts = {"medium_from": bounds.medium_from, "large_from": bounds.large_from, edge: cut}
+        return bounds.moved(why=why, **cuts)
+    return None

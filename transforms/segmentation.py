@@ -108,6 +108,41 @@ def age_at(birth: pl.Expr, as_of: date) -> pl.Expr:
     return (pl.lit(as_of.year) - birth.dt.year() - (~had_birthday).cast(pl.Int32)).cast(pl.Int64)
 
 
+PLACE_COLUMNS = ("country", "region", "city")
+
+
+def largest_places(
+    customers: pl.LazyFrame, *, top: int = 5, min_share: float = 0.05
+) -> list[SegmentRule]:
+    """Geographic rules from the data when none are configured: one segment per place.
+
+    The first of country, region, city with two distinct values or more is used (one
+    country: its regions, else its cities); its `top` largest values by customers that
+    each hold at least `min_share` of the customers with a value get a segment of their
+    own (ties by name), the others one "Other <places>" segment; customers without a
+    value fall to the base's default. Nothing to split on gives no rules.
+    """
+    names = customers.collect_schema().names()
+    for column in (c for c in PLACE_COLUMNS if c in names):
+        counts = (
+            customers.filter(pl.col(column).is_not_null())
+            .group_by(column)
+            .agg(customers=pl.len())
+            .sort(["customers", column], descending=[True, False])
+            .collect()
+        )
+        if counts.height < 2:
+            continue
+        known = counts["customers"].sum()
+        chosen = [value for value, count in counts.head(top).rows() if count >= min_share * known]
+        plural = {"country": "countries", "region": "regions", "city": "cities"}[column]
+        rules = [SegmentRule(value, {column: Condition(values=(value,))}) for value in chosen]
+        if counts.height > len(chosen):
+            rules.append(SegmentRule(f"Other {plural}", {column: Condition(not_in=tuple(chosen))}))
+        return rules
+    return []
+
+
 def assign_segments(
     customers: pl.LazyFrame,
     *,

@@ -96,6 +96,8 @@ def stage_orders(
         "status": pl.String,
         "product_id": pl.String,
         "channel": pl.String,
+        "due_date": pl.Datetime("us"),
+        "paid_at": pl.Datetime("us"),
     }
     staged = staged.with_columns(
         pl.lit(None, dtype).alias(name) for name, dtype in defaults.items() if name not in names

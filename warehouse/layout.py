@@ -19,6 +19,14 @@ Schema versions:
    BI query on a current view reads one refresh, not all of history;
    `attribute_mix` (with `attribute_mix_history`): the population mix of every
    company attribute, the drift monitor's baseline.
+5. tiers by purchase size: `tier_summary` renames revenue / revenue_share to
+   sales_revenue / sales_share (under the customer-level rules of before, a
+   tier's sales are its customers' revenue) and gains bounds, purchases,
+   buying customers, the preference measures and the key tier's reason;
+   `customer_segments` gains key_tier_revenue; `personas` gains p_value and
+   q_value; `persona_cards` gains profile_note and what the best customers buy
+   and how they behave (top_purchases, repeat rates, median order values). Rows
+   of older refreshes have nulls in the new columns.
 """
 
 from __future__ import annotations
@@ -32,9 +40,16 @@ from importlib.metadata import PackageNotFoundError, version
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateColumn, SetColumnComment, SetTableComment
 
-from warehouse.tables import CURRENT_POINTER, OUTPUT_TABLES, REFRESH_ID, REFRESH_RUNS, OutputTable
+from warehouse.tables import (
+    CURRENT_POINTER,
+    OUTPUT_TABLES,
+    REFRESH_ID,
+    REFRESH_RUNS,
+    OutputTable,
+    history_index_name,
+)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 VERSION_TABLE = "_schema_version"
 # Dialects that speak COMMENT ON (others keep their tables, without comments).
 COMMENT_ON_DIALECTS = ("postgresql", "duckdb")
@@ -159,10 +174,67 @@ def _index_history_tables(connection: sa.Connection, layout: Layout) -> None:
             )
 
 
+_RENAMED_IN_5 = {"tier_summary": {"revenue": "sales_revenue", "revenue_share": "sales_share"}}
+_ADDED_IN_5 = {
+    "tier_summary": [
+        "lower_bound",
+        "upper_bound",
+        "bounds_basis",
+        "purchases",
+        "buying_customers",
+        "deal_days",
+        "deal_days_basis",
+        "paid_on_time_share",
+        "repeat_rate",
+        "decided_by",
+        "key_reason",
+    ],
+    "customer_segments": ["key_tier_revenue"],
+    "personas": ["p_value", "q_value"],
+    "persona_cards": [
+        "profile_note",
+        "top_purchases",
+        "best_repeat_rate",
+        "others_repeat_rate",
+        "best_median_order_value",
+        "others_median_order_value",
+    ],
+}
+
+
+def _sales_tiers(connection: sa.Connection, layout: Layout) -> None:
+    """Version 4 -> 5: the tier, persona and card columns of tiers by purchase size.
+
+    The views go first (PostgreSQL cannot replace a view whose columns move; they are
+    recreated after every migration) and so do the history indexes of the tables
+    altered (DuckDB cannot alter an indexed table; `_index_history_tables` puts
+    them back)."""
+    present = set(sa.inspect(connection).get_table_names(schema=layout.metadata.schema))
+    for spec in OUTPUT_TABLES:
+        connection.exec_driver_sql(f"DROP VIEW IF EXISTS {layout.qualified(spec.name)}")
+    for name in _ADDED_IN_5:
+        table = layout.history[name]
+        if table.name not in present:
+            continue
+        spec = next(spec for spec in OUTPUT_TABLES if spec.name == name)
+        index = layout.qualified(history_index_name(spec))
+        connection.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
+        found = _columns_present(connection, layout, table)
+        for old, new in _RENAMED_IN_5.get(name, {}).items():
+            if old in found and new not in found:
+                connection.exec_driver_sql(
+                    f"ALTER TABLE {layout.qualified(table.name)} "
+                    f"RENAME COLUMN {layout.quote(old)} TO {layout.quote(new)}"
+                )
+        _add_columns(connection, layout, name, _ADDED_IN_5[name])
+    _index_history_tables(connection, layout)
+
+
 _MIGRATIONS: dict[int, Callable[[sa.Connection, Layout], None]] = {
     1: _add_refresh_run_columns,
     # 2 -> 3 only adds a table (quarantine), which `create_all` creates.
     3: _index_history_tables,
+    4: _sales_tiers,
 }
 
 

@@ -1,0 +1,356 @@
+"""Tiers by purchase size, the key tier from sales, near-equal tiers decided, profiles that
+never learn noise: the method's worked examples and hand-made cases, computed by hand."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from tests.conftest import read_view
+from transforms.customer_metrics import customer_metrics, valid_order_lines
+from transforms.pareto import pareto_ranks
+from transforms.profiles import controlled, scored_values
+from transforms.revenue_tiers import Tiering, TierRule, tier_revenue
+from transforms.size_bands import natural_bounds, roundest_between
+from transforms.staging import stage_orders
+
+AS_OF = date(2024, 6, 1)
+MILLION = 1_000_000
+
+
+def staged(rows: dict[str, list[str]]) -> pl.LazyFrame:
+    frame = pl.DataFrame(rows, schema=dict.fromkeys(rows, pl.String))
+    return stage_orders(frame.lazy().with_row_index("_row_number", offset=1), scale=4)
+
+
+def tiering_of(
+    orders: pl.LazyFrame,
+    *,
+    products: pl.LazyFrame | None = None,
+    lead_days: pl.LazyFrame | None = None,
+    **rule: object,
+) -> Tiering:
+    ranked = pareto_ranks(
+        customer_metrics(orders, as_of=AS_OF),
+        class_a_share=Decimal("0.8"),
+        class_b_share=Decimal("0.95"),
+    )
+    lines = valid_order_lines(orders, as_of=AS_OF).collect().lazy()
+    return tier_revenue(
+        ranked, lines, TierRule(**rule), as_of=AS_OF, products=products, lead_days=lead_days
+    )
+
+
+def by_tier(tiering: Tiering, column: str) -> dict[str, object]:
+    return dict(tiering.summary.select("tier", column).rows())
+
+
+def domain_example() -> pl.LazyFrame:
+    """The method's example: 20 Bronze (5M) + 3 Silver (10M) + 1 Gold (20M) sales."""
+    prices = [5] * 20 + [10] * 3 + [20]
+    return staged(
+        {
+            "customer_id": [f"{i:03d}" for i in range(24)],
+            "order_id": [f"o{i}" for i in range(24)],
+            "order_date": ["2024-03-01"] * 24,
+            "amount": [str(p * MILLION) for p in prices],
+        }
+    )
+
+
+# --- step 1: tiers by purchase size ----------------------------------------------------------
+
+
+def test_the_default_rule_finds_the_method_example_by_order_value_small_100m_of_150m() -> None:
+    tiering = tiering_of(domain_example())  # order_value, bounds derived from the data
+    assert by_tier(tiering, "sales_revenue") == {
+        "Large": Decimal(20 * MILLION),
+        "Medium": Decimal(30 * MILLION),
+        "Small": Decimal(100 * MILLION),
+    }
+    assert by_tier(tiering, "purchases") == {"Large": 1, "Medium": 3, "Small": 20}
+    assert tiering.key_tier == "Small"
+    assert tiering.decision.decided_by == "majority"
+    assert by_tier(tiering, "is_majority") == {"Large": False, "Medium": False, "Small": True}
+    # bounds published: the roundest numbers between the classes (5M | 10M | 20M)
+    assert by_tier(tiering, "lower_bound") == {
+        "Large": Decimal(20 * MILLION),
+        "Medium": Decimal(10 * MILLION),
+        "Small": None,
+    }
+    assert "natural breaks" in tiering.summary["bounds_basis"][0]
+
+
+def test_quantity_per_purchase_1_to_5_6_to_20_21_up() -> None:
+    orders = staged(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "order_id": ["1", "2", "3", "4"],
+            "order_date": ["2024-01-01"] * 4,
+            "quantity": ["5", "6", "20", "21"],
+            "amount": ["50", "60", "200", "210"],
+        }
+    )
+    tiering = tiering_of(orders, rule="quantity", medium_min_quantity=6, large_min_quantity=21)
+    tiers = dict(tiering.customers.select("customer_id", "tier").collect().rows())
+    assert tiers == {"a": "Small", "b": "Medium", "c": "Medium", "d": "Large"}
+    assert by_tier(tiering, "sales_revenue") == {
+        "Large": Decimal(210),
+        "Medium": Decimal(260),
+        "Small": Decimal(50),
+    }
+    assert by_tier(tiering, "lower_bound") == {"Large": 21, "Medium": 6, "Small": None}
+
+
+def test_a_gold_and_five_bronze_customer_counts_in_both_tiers_sales() -> None:
+    orders = staged(
+        {
+            "customer_id": ["g"] * 6 + ["x", "y"],
+            "order_id": [f"g{i}" for i in range(6)] + ["x1", "y1"],
+            "order_date": ["2024-02-01"] * 8,
+            "amount": [str(20 * MILLION)] + [str(5 * MILLION)] * 5 + [str(10 * MILLION)] * 2,
+        }
+    )
+    tiering = tiering_of(
+        orders, medium_min_order_value=Decimal(10 * MILLION), large_min_order_value=20 * MILLION
+    )
+    assert by_tier(tiering, "buying_customers") == {"Large": 1, "Medium": 2, "Small": 1}
+    assert by_tier(tiering, "sales_revenue") == {
+        "Large": Decimal(20 * MILLION),
+        "Medium": Decimal(20 * MILLION),
+        "Small": Decimal(25 * MILLION),
+    }
+    customers = tiering.customers.collect()
+    g = customers.filter(pl.col("customer_id") == "g").row(0, named=True)
+    assert g["tier"] == "Small"  # 25M of Bronze beats 20M of Gold: its own tier
+    assert by_tier(tiering, "customers") == {"Large": 0, "Medium": 2, "Small": 1}
+
+
+def test_a_refund_counts_against_the_tier_of_its_size() -> None:
+    orders = staged(
+        {
+            "customer_id": ["a", "a", "b"],
+            "order_id": ["1", "2", "3"],
+            "order_date": ["2024-01-01", "2024-01-05", "2024-01-01"],
+            "amount": ["300", "-300", "50"],
+        }
+    )
+    tiering = tiering_of(orders, medium_min_order_value=Decimal(100), large_min_order_value=200)
+    assert by_tier(tiering, "sales_revenue")["Large"] == 0
+    assert by_tier(tiering, "purchases") == {"Large": 1, "Medium": 0, "Small": 1}
+
+
+def test_roundest_number_between_two_classes() -> None:
+    assert roundest_between(Decimal(5_500_000), Decimal(9_500_000)) == Decimal(6_000_000)
+    assert roundest_between(Decimal(5 * MILLION), Decimal(10 * MILLION)) == Decimal(10 * MILLION)
+    assert roundest_between(Decimal("123.4"), Decimal("123.45")) == Decimal("123.41")
+    assert roundest_between(Decimal(0), Decimal(7)) == Decimal(1)
+
+
+def test_natural_bounds_recover_three_planted_price_clusters_of_unequal_sizes() -> None:
+    rng = np.random.default_rng(7)
+    # 600 small (~2M), 300 medium (~15M), 60 large (~120M) purchases, ±10% noise
+    sizes = np.concatenate(
+        [
+            rng.uniform(1.8e6, 2.2e6, 600),
+            rng.uniform(13.5e6, 16.5e6, 300),
+            rng.uniform(108e6, 132e6, 60),
+        ]
+    )
+    frame = pl.LazyFrame({"size": [Decimal(int(s)) for s in sizes]})
+    bounds = natural_bounds(frame, basis="order value")
+    assert bounds is not None
+    assert Decimal("2.2e6") < bounds.medium_from <= Decimal("13.5e6")
+    assert Decimal("16.5e6") < bounds.large_from <= Decimal("108e6")
+    # the same on a continuous scale past the exact limit (binned), still three classes
+    many = pl.LazyFrame(
+        {"size": [Decimal(int(s)) + Decimal(i) / 100 for i, s in enumerate(np.tile(sizes, 3))]}
+    )
+    binned = natural_bounds(many, basis="order value")
+    assert binned is not None and "log bins" in binned.derivation
+    assert Decimal("2.2e6") < binned.medium_from <= Decimal("13.5e6")
+    assert Decimal("16.5e6") < binned.large_from <= Decimal("108e6")
+
+
+# --- step 2: near-equal tiers decided ---------------------------------------------------------
+
+
+def near_equal_orders() -> pl.LazyFrame:
+    """Large 41M (2 purchases), Medium 43M (4), Small 40M (8): 33.1% / 34.7% / 32.3%.
+
+    Small's four customers each bought twice (repeat 100%); Medium's purchases were paid
+    on time, Large's and Small's late.
+    """
+    rows: dict[str, list[str]] = {
+        k: [] for k in ("customer_id", "order_id", "order_date", "amount", "due_date", "paid_at")
+    }
+
+    def sale(customer: str, order: str, day: str, millions: int, paid: str) -> None:
+        rows["customer_id"].append(customer)
+        rows["order_id"].append(order)
+        rows["order_date"].append(day)
+        rows["amount"].append(str(millions * MILLION))
+        rows["due_date"].append("2024-03-31")
+        rows["paid_at"].append(paid)
+
+    sale("L1", "l1", "2024-02-01", 20, "2024-04-15")
+    sale("L2", "l2", "2024-02-01", 21, "2024-04-15")
+    for i, millions in enumerate((12, 11, 10, 10)):
+        sale(f"M{i}", f"m{i}", "2024-02-01", millions, "2024-03-01")
+    for i in range(4):
+        sale(f"S{i}", f"s{i}a", "2024-01-01", 5, "2024-04-20")
+        sale(f"S{i}", f"s{i}b", "2024-01-20", 5, "2024-04-20")
+    return staged(rows)
+
+
+BANDS = {
+    "medium_min_order_value": Decimal(10 * MILLION),
+    "large_min_order_value": Decimal(20 * MILLION),
+}
+
+
+def test_near_equal_tiers_are_decided_by_repeat_rate() -> None:
+    tiering = tiering_of(near_equal_orders(), preference="repeat_rate", **BANDS)
+    assert by_tier(tiering, "repeat_rate") == {"Large": 0.0, "Medium": 0.0, "Small": 1.0}
+    assert tiering.key_tier == "Small"
+    assert tiering.decision.decided_by == "repeat_rate"
+    assert tiering.decision.near_equal == ("Medium", "Large", "Small")
+    assert "Small 100% bought again" in tiering.decision.reason
+    assert tiering.summary["key_reason"].unique().to_list() == [tiering.decision.reason]
+    assert not tiering.summary["is_majority"].any()
+
+
+def test_near_equal_tiers_are_decided_by_paying_on_time() -> None:
+    tiering = tiering_of(near_equal_orders(), preference="pays_on_time", **BANDS)
+    assert by_tier(tiering, "paid_on_time_share") == {"Large": 0.0, "Medium": 1.0, "Small": 0.0}
+    assert (tiering.key_tier, tiering.decision.decided_by) == ("Medium", "pays_on_time")
+    assert "Medium 100% paid on time" in tiering.decision.reason
+
+
+def test_near_equal_tiers_are_decided_by_the_fastest_deals() -> None:
+    lead_days = pl.LazyFrame(
+        {
+            "customer_id": ["L1", "L2", "M0", "M1", "M2", "M3", "S0", "S1", "S2", "S3"],
+            "lead_to_order_days": [40, 44, 30, 30, 31, 29, 2, 3, 4, 1],
+        }
+    )
+    tiering = tiering_of(
+        near_equal_orders(), preference="fastest_deals", lead_days=lead_days, **BANDS
+    )
+    assert by_tier(tiering, "deal_days") == {"Large": 42.0, "Medium": 30.0, "Small": 2.5}
+    assert tiering.summary["deal_days_basis"][0] == "lead to first order"
+    assert (tiering.key_tier, tiering.decision.decided_by) == ("Small", "fastest_deals")
+    # without leads: days from first to second order, which only Small has: the fixed order
+    without = tiering_of(near_equal_orders(), preference="fastest_deals", **BANDS)
+    assert by_tier(without, "deal_days") == {"Large": None, "Medium": None, "Small": 19.0}
+    assert (without.key_tier, without.decision.decided_by) == ("Large", "fixed order")
+    assert "fastest_deals cannot decide" in without.decision.reason
+
+
+def test_near_equal_tiers_are_decided_by_a_fixed_order() -> None:
+    tiering = tiering_of(
+        near_equal_orders(),
+        preference="fixed",
+        fixed_order=("Medium", "Small", "Large"),
+        **BANDS,
+    )
+    assert (tiering.key_tier, tiering.decision.decided_by) == ("Medium", "fixed order")
+
+
+def test_tiers_further_apart_than_the_margin_take_the_largest_sales() -> None:
+    tiering = tiering_of(
+        near_equal_orders(), preference="repeat_rate", near_equal_margin=0.005, **BANDS
+    )
+    assert (tiering.key_tier, tiering.decision.decided_by) == ("Medium", "largest sales")
+
+
+def test_near_equal_tiers_re_cut_until_the_leader_passes_half() -> None:
+    tiering = tiering_of(near_equal_orders(), recut=True, **BANDS)
+    assert tiering.decision.decided_by == "re-cut"
+    key = tiering.summary.filter("is_key_tier").row(0, named=True)
+    assert key["tier"] == "Medium" and key["is_majority"]
+    # Medium, the leader, takes Large's smallest purchase (20M): Large now starts at 21M
+    assert by_tier(tiering, "lower_bound") == {
+        "Large": Decimal(21 * MILLION),
+        "Medium": Decimal(10 * MILLION),
+        "Small": None,
+    }
+    assert key["sales_share"] == pytest.approx(63 / 124)
+    assert "re-cut" in key["bounds_basis"]
+
+
+# --- step 3 and the profiles ------------------------------------------------------------------
+
+
+def test_noise_attributes_never_survive_a_small_best_set_but_the_planted_one_does() -> None:
+    rng = np.random.default_rng(12)
+    customers, best = 400, 25
+    is_best = np.zeros(customers, dtype=bool)
+    is_best[:best] = True
+    columns: dict[str, object] = {"is_best": is_best}
+    for i in range(60):  # pure noise: three values, uniform, independent of is_best
+        columns[f"noise_{i:02d}"] = rng.choice(["a", "b", "c"], customers).tolist()
+    industry = np.where(rng.random(customers) < 0.2, "Retail", "Other")
+    industry[:best] = np.where(rng.random(best) < 0.8, "Retail", "Other")
+    columns["industry"] = industry.tolist()
+    population = pl.LazyFrame(columns)
+    attributes = ["industry", *(f"noise_{i:02d}" for i in range(60))]
+    tested = scored_values(population, attributes=attributes).collect()
+    # without the control, noise passes support, lift and p < 0.05: the test can fail
+    raw = tested.filter(
+        pl.col("attribute").str.starts_with("noise")
+        & (pl.col("support") >= 0.3)
+        & (pl.col("lift") >= 1.2)
+        & (pl.col("p_value") < 0.05)
+    )
+    assert raw.height > 0
+    (profile,) = controlled(
+        [tested], min_support=0.3, min_lift=1.2, min_people=5, false_discovery_rate=0.05
+    )
+    kept = profile.filter("is_distinguishing").select("attribute", "value").rows()
+    assert kept == [("industry", "Retail")]
+
+
+def without_prefect(tmp_path: Path) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    environment["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    environment["COLUMNS"] = "200"
+    return environment
+
+
+def test_a_tiny_best_set_is_flagged_in_the_card_the_notes_and_the_summary(
+    orders_only: Path, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "refresh",
+            "--config",
+            str(orders_only),
+            "--as-of",
+            "2024-06-01",
+        ],
+        env=without_prefect(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warning: too few best customers to profile (n = 1, minimum 30)" in result.stdout
+    assert "Key tier " in result.stdout
+    [(note,)] = read_view(orders_only.parent, "select profile_note from personas.persona_cards")
+    assert note == "too few best customers to profile (n = 1, minimum 30)"
+    [(notes,)] = read_view(orders_only.parent, "select notes from personas.refresh_runs")
+    assert "persona P1: too few best customers to profile (n = 1" in notes
+    assert "key tier " in notes
