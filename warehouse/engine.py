@@ -69,6 +69,9 @@ def redact(text: str, url: str | URL) -> str:
     """`text` with every secret of the URL (password, secret parameters) replaced by ***,
     as written and as URL-quoted."""
     for secret in sorted(url_secrets(url), key=len, reverse=True):
-        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+        # longest form first, in a fixed order: a set's order follows PYTHONHASHSEED, and
+        # replacing "p%" before "p%25" would leave "***25" on some seeds only
+        forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+        for form in sorted(forms, key=lambda f: (-len(f), f)):
             text = text.replace(form, HIDDEN)
     return text
