@@ -101,6 +101,14 @@ def run_cli(
     )
 
 
+def without_prefect(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a user with no Prefect server configured (nothing of Prefect's
+    outside tmp_path), plus `extra` variables."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    environment["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    return {**environment, **extra}
+
+
 def write(path: Path, text: str) -> Path:
     """Write a text file (UTF-8), creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)

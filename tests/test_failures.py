@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tests.conftest import read_view, write
+from tests.conftest import without_prefect as no_prefect_server
 
 # Run the CLI's real entry point in a process with no Prefect API configured, after
 # making the lead scoring stage hit a genuine polars panic (an unpivot over columns
@@ -48,13 +49,9 @@ LEADS = "lead_id,created_at,industry\nL1,2024-01-01,Phần mềm\n"
 
 
 def without_prefect(tmp_path: Path) -> dict[str, str]:
-    """The environment of a user with no Prefect server configured, and a Rust backtrace
-    switched on (as on this machine): neither may reach the terminal."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    environment.update(
-        PREFECT_HOME=str(tmp_path / "prefect-home"), PYTHONIOENCODING="utf-8", RUST_BACKTRACE="1"
-    )
-    return environment
+    """No Prefect server configured, and a Rust backtrace switched on (as on this
+    machine): neither may reach the terminal."""
+    return no_prefect_server(tmp_path, PYTHONIOENCODING="utf-8", RUST_BACKTRACE="1")
 
 
 def errors_in(stderr: str) -> list[str]:

@@ -3,7 +3,6 @@ never learn noise: the method's worked examples and hand-made cases, computed by
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import date
@@ -14,7 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tests.conftest import read_view
+from tests.conftest import read_view, without_prefect
 from transforms.customer_metrics import customer_metrics, valid_order_lines
 from transforms.pareto import pareto_ranks
 from transforms.profiles import controlled, scored_values
@@ -317,13 +316,6 @@ def test_noise_attributes_never_survive_a_small_best_set_but_the_planted_one_doe
     )
     kept = profile.filter("is_distinguishing").select("attribute", "value").rows()
     assert kept == [("industry", "Retail")]
-
-
-def without_prefect(tmp_path: Path) -> dict[str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    environment["PREFECT_HOME"] = str(tmp_path / "prefect-home")
-    environment["COLUMNS"] = "200"
-    return environment
 
 
 def test_a_tiny_best_set_is_flagged_in_the_card_the_notes_and_the_summary(

@@ -6,24 +6,15 @@ under Prefect (test_flow.py runs that path), without starting a Prefect server.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_view
+from tests.conftest import read_view, without_prefect
 
 pytestmark = pytest.mark.slow
-
-
-def without_prefect(tmp_path: Path) -> dict[str, str]:
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")
-    }
-    environment["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # nothing outside tmp_path
-    return environment
 
 
 def test_refresh_runs_directly_with_no_prefect_server_configured(

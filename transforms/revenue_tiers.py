@@ -1,8 +1,8 @@
 """Marts: revenue tiers of purchases and customers, tier_summary and the key tier.
 
 Produces `Tiering` (from `tier_revenue`): every valid order line with its
-`sale_tier`, every customer with its own `tier`, `tier_reason` and
-`key_tier_revenue` (its sales in the key tier), and `tier_summary` (grain: one
+`sale_tier`, every customer with its own `tier` and `tier_reason`, and
+`tier_summary` (grain: one
 tier, always all three: bounds, purchases, sales_revenue, sales_share,
 buying_customers, customers, the preference measures, is_key_tier,
 is_majority, decided_by, key_reason).
@@ -26,9 +26,10 @@ The key tier is decided on the tiers' sales (`transforms.key_tier`); with
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
+from functools import partial
 
 import polars as pl
 
@@ -115,10 +116,14 @@ def package_sale_tiers(
     )
 
 
+def _line_measure(rule: str) -> pl.Expr:
+    """What a line adds to its purchase's size: its amount (order_value) or quantity."""
+    return pl.col("amount") if rule == "order_value" else pl.col("quantity").cast(SIZE)
+
+
 def purchase_size(rule: str) -> pl.Expr:
     """The size of the purchase (order) a line belongs to: |value| or |quantity|."""
-    measure = pl.col("amount") if rule == "order_value" else pl.col("quantity").cast(SIZE)
-    return measure.sum().over("customer_id", "order_key").abs()
+    return _line_measure(rule).sum().over("customer_id", "order_key").abs()
 
 
 def sized_sale_tiers(lines: pl.LazyFrame, *, rule: str, bounds: SizeBounds) -> pl.LazyFrame:
@@ -139,9 +144,8 @@ def customer_sale_tiers(lines: pl.LazyFrame, customers: pl.LazyFrame) -> pl.Lazy
 
 def purchase_units(lines: pl.LazyFrame, *, rule: str) -> pl.LazyFrame:
     """One row per purchase (an order): size and value; what bounds are derived from."""
-    measure = pl.col("amount") if rule == "order_value" else pl.col("quantity").cast(SIZE)
     return lines.group_by("customer_id", "order_key").agg(
-        size=measure.sum().abs(), value=pl.col("amount").sum()
+        size=_line_measure(rule).sum().abs(), value=pl.col("amount").sum()
     )
 
 
@@ -291,7 +295,7 @@ class TierRule:
 class Tiering:
     """Tiers of one refresh: customers and lines tiered, the summary and the decision."""
 
-    customers: pl.LazyFrame  # `ranked` + tier, tier_reason, key_tier_revenue
+    customers: pl.LazyFrame  # `ranked` + tier, tier_reason
     lines: pl.LazyFrame  # valid order lines + sale_tier
     summary: pl.DataFrame  # tier_summary, the published table
     decision: KeyTierDecision
@@ -342,74 +346,39 @@ def tier_revenue(
         products: staged products; needed by the package rule.
         lead_days: customer_id, lead_to_order_days for the fastest_deals preference.
     """
-    bounds = _bounds(lines, rule)
-    tiering = _tiered(
-        ranked,
-        lines,
-        rule,
-        bounds,
-        as_of=as_of,
-        lead_days=lead_days,
-        products=products,
-        decision=None,
+    tier = partial(
+        _tiered, ranked, lines, rule, as_of=as_of, lead_days=lead_days, products=products
     )
-    decision = tiering.decision
-    if (
-        rule.recut
-        and decision.near_equal
-        and rule.rule in ("order_value", "quantity", "revenue")
-        and bounds is not None
-    ):
-        moved = _recut(tiering, rule, bounds)
-        if moved is not None:
-            recut = _tiered(
-                ranked,
-                lines,
-                rule,
-                moved,
-                as_of=as_of,
-                lead_days=lead_days,
-                products=products,
-                decision=None,
-            )
-            if recut.summary["is_majority"].any():
-                key = recut.summary.filter("is_majority")["tier"].item()
-                share = recut.summary.filter("is_majority")["sales_share"].item()
-                decision = KeyTierDecision(
-                    key,
+    bounds = _bounds(lines, rule)
+    tiered = tier(bounds)
+    decision = decide_key_tier(
+        tiered.summary,
+        margin=rule.near_equal_margin,
+        preference=rule.preference,
+        fixed_order=rule.fixed_order,
+    )
+    can_recut = rule.rule in ("order_value", "quantity", "revenue") and bounds is not None
+    if rule.recut and decision.near_equal and can_recut:
+        assert bounds is not None
+        moved = _recut(tiered, rule, bounds, near_equal=decision.near_equal)
+        recut = tier(moved) if moved is not None else None
+        if moved is not None and recut is not None and recut.summary["is_majority"].any():
+            majority = recut.summary.filter("is_majority").row(0, named=True)
+            return recut.decided(
+                KeyTierDecision(
+                    majority["tier"],
                     "re-cut",
                     f"{decision.reason.split('; ')[0]}; re-cut to {moved.describe()}: "
-                    f"{key} brings {share:.1%} of sales",
+                    f"{majority['tier']} brings {majority['sales_share']:.1%} of sales",
                     decision.near_equal,
                 )
-                return _tiered(
-                    ranked,
-                    lines,
-                    rule,
-                    moved,
-                    as_of=as_of,
-                    lead_days=lead_days,
-                    products=products,
-                    decision=decision,
-                )
-        decision = KeyTierDecision(
-            decision.key_tier,
-            decision.decided_by,
-            decision.reason + f"; re-cut tried (up to {rule.recut_max_share:.0%} of the "
-            "neighbouring tier's purchases) without a majority",
-            decision.near_equal,
+            )
+        decision = replace(
+            decision,
+            reason=decision.reason + f"; re-cut tried (up to {rule.recut_max_share:.0%} of "
+            "the neighbouring tier's purchases) without a majority",
         )
-        return _tiered(
-            ranked,
-            lines,
-            rule,
-            bounds,
-            as_of=as_of,
-            lead_days=lead_days,
-            products=products,
-            decision=decision,
-        )
-    return tiering
+    return tiered.decided(decision)
 
 
 def _bounds(lines: pl.LazyFrame, rule: TierRule) -> SizeBounds | None:
@@ -437,6 +406,28 @@ def _bounds(lines: pl.LazyFrame, rule: TierRule) -> SizeBounds | None:
     return natural_bounds(purchase_units(lines, rule="order_value"), basis="order value")
 
 
+@dataclass(frozen=True)
+class _Tiered:
+    """Purchases and customers tiered by one set of bounds, before a key tier is chosen."""
+
+    customers: pl.LazyFrame
+    lines: pl.LazyFrame
+    summary: pl.DataFrame  # tier_summary without is_key_tier, decided_by, key_reason
+    bounds: SizeBounds | None
+
+    def decided(self, decision: KeyTierDecision) -> Tiering:
+        summary = (
+            self.summary.with_columns(
+                is_key_tier=pl.col("tier") == decision.key_tier,
+                decided_by=pl.lit(decision.decided_by),
+                key_reason=pl.lit(decision.reason),
+            )
+            .select(SUMMARY_COLUMNS)
+            .sort(pl.col("tier").replace_strict(_TIER_ORDER))
+        )
+        return Tiering(self.customers, self.lines, summary, decision, self.bounds)
+
+
 def _tiered(
     ranked: pl.LazyFrame,
     lines: pl.LazyFrame,
@@ -446,8 +437,7 @@ def _tiered(
     as_of: date,
     lead_days: pl.LazyFrame | None,
     products: pl.LazyFrame | None,
-    decision: KeyTierDecision | None,
-) -> Tiering:
+) -> _Tiered:
     if rule.rule == "quantile":
         customers = quantile_tiers(
             ranked, large_share=rule.large_share, medium_share=rule.medium_share
@@ -480,41 +470,17 @@ def _tiered(
         .join(measures, on="tier")
         .collect()
     )
-    if decision is None:
-        decision = decide_key_tier(
-            summary,
-            margin=rule.near_equal_margin,
-            preference=rule.preference,
-            fixed_order=rule.fixed_order,
-        )
-    summary = (
-        summary.with_columns(
-            is_key_tier=pl.col("tier") == decision.key_tier,
-            decided_by=pl.lit(decision.decided_by),
-            key_reason=pl.lit(decision.reason),
-        )
-        .select(SUMMARY_COLUMNS)
-        .sort(pl.col("tier").replace_strict(_TIER_ORDER))
-    )
-    key_sales = (
-        tiered.filter(pl.col("sale_tier") == decision.key_tier)
-        .group_by("customer_id")
-        .agg(key_tier_revenue=pl.col("amount").sum())
-    )
-    money = lines.collect_schema()["amount"]
-    customers = customers.join(key_sales, on="customer_id", how="left").with_columns(
-        key_tier_revenue=pl.col("key_tier_revenue").fill_null(pl.lit(0).cast(money)).cast(money)
-    )
-    return Tiering(customers, tiered, summary, decision, bounds)
+    return _Tiered(customers, tiered, summary, bounds)
 
 
-def _recut(tiering: Tiering, rule: TierRule, bounds: SizeBounds) -> SizeBounds | None:
+def _recut(
+    tiering: _Tiered, rule: TierRule, bounds: SizeBounds, *, near_equal: Sequence[str]
+) -> SizeBounds | None:
     """Widen the leading near-equal tier into its neighbour, step by step, until it passes
     50% of sales: each step moves 1/recut_steps of at most recut_max_share of the
     neighbour's purchases (customers under the revenue rule), those nearest the leader.
     Returns the first bounds that give a majority, or None."""
-    near = tiering.decision.near_equal
-    leader, runner = near[0], near[1]
+    leader, runner = near_equal[0], near_equal[1]
     neighbour = runner if leader == "Medium" else "Medium"
     if rule.rule == "revenue":
         units = tiering.customers.select(size="revenue", value="revenue")
