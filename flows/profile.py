@@ -263,9 +263,7 @@ def _persona(
         best_ids=best.lazy().filter("is_best").select("customer_id"),
         target=target,
         habits=purchase_habits(
-            computed.tiering.lines,
-            best.lazy().filter("is_best").select("customer_id"),
-            products=inputs.products,
+            computed.tiering.lines, customers, products=inputs.products
         ).collect(),
     )
     return _Persona(rows=rows, card=card, target=target)

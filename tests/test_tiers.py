@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import read_view, without_prefect
 from transforms.customer_metrics import customer_metrics, valid_order_lines
 from transforms.pareto import pareto_ranks
+from transforms.persona_cards import purchase_habits
 from transforms.profiles import controlled, scored_values
 from transforms.revenue_tiers import Tiering, TierRule, tier_revenue
 from transforms.size_bands import natural_bounds, roundest_between
@@ -346,3 +347,34 @@ def test_a_tiny_best_set_is_flagged_in_the_card_the_notes_and_the_summary(
     [(notes,)] = read_view(orders_only.parent, "select notes from personas.refresh_runs")
     assert "persona P1: too few best customers to profile (n = 1" in notes
     assert "key tier " in notes
+
+
+def test_what_best_customers_buy_and_how_they_behave_by_hand() -> None:
+    orders = staged(
+        {
+            "customer_id": ["a", "a", "b", "c", "c", "c", "d", "d"],
+            "order_id": [f"o{i}" for i in range(1, 9)],
+            "order_date": ["2024-01-01"] * 8,
+            "product_id": ["P1", "P2", "P1", "P2", "P2", "P3", "P1", "P1"],
+            "amount": ["100", "50", "200", "10", "20", "30", "40", "40"],
+        }
+    )
+    lines = valid_order_lines(orders, as_of=AS_OF)
+    customers = pl.LazyFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "is_best": [True, True, False, False],
+            "order_count": [2, 1, 3, 2],
+        }
+    )
+    products = pl.LazyFrame({"product_id": ["P1", "P2", "P3"], "category": ["CRM", "ERP", "Web"]})
+    habits = purchase_habits(lines, customers, products=products).collect().row(0, named=True)
+    # CRM: both best customers (100%) vs 3 of 4 customers: lift 1 / 0.75 = 1.33;
+    # ERP: 1 of 2 best (50%) vs 2 of 4: lift 1.0; Web: no best customer bought it
+    assert habits == {
+        "top_purchases": "CRM (100%, lift 1.33); ERP (50%, lift 1.0)",
+        "best_repeat_rate": 0.5,  # a of a, b
+        "others_repeat_rate": 1.0,  # c and d
+        "best_median_order_value": 100.0,  # 100, 50, 200
+        "others_median_order_value": 30.0,  # 10, 20, 30, 40, 40
+    }

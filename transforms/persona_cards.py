@@ -93,7 +93,7 @@ HABIT_SCHEMA = {
 
 def purchase_habits(
     lines: pl.LazyFrame,
-    best_ids: pl.LazyFrame,
+    customers: pl.LazyFrame,
     *,
     products: pl.LazyFrame | None = None,
     top: int = 3,
@@ -107,12 +107,13 @@ def purchase_habits(
 
     Args:
         lines: valid order lines (customer_id, order_key, amount, product_id).
-        best_ids: customer_id of the best customers.
+        customers: one row per customer: customer_id, is_best, order_count.
         products: staged products (category, name), when there are any.
     """
-    marked = lines.join(
-        best_ids.select("customer_id", _best=pl.lit(True)), on="customer_id", how="left"
-    ).with_columns(pl.col("_best").fill_null(False))
+    best_of = customers.select("customer_id", _best="is_best", _orders="order_count")
+    marked = lines.join(best_of.drop("_orders"), on="customer_id", how="left").with_columns(
+        pl.col("_best").fill_null(False)
+    )
     item = pl.col("product_id")
     if products is not None:
         names = products.collect_schema().names()
@@ -125,8 +126,7 @@ def purchase_habits(
         .filter(pl.col("item").is_not_null())
         .unique()
     )
-    customers = marked.group_by("customer_id").agg(pl.col("_best").first())
-    totals = customers.select(best=pl.col("_best").sum(), everyone=pl.len())
+    totals = best_of.select(best=pl.col("_best").sum(), everyone=pl.len())
     ranked = (
         bought.group_by("item")
         .agg(best=pl.col("_best").sum(), everyone=pl.len())
@@ -151,11 +151,8 @@ def purchase_habits(
     orders = marked.group_by("customer_id", "order_key").agg(
         pl.col("_best").first(), value=pl.col("amount").sum().cast(pl.Float64)
     )
-    per_customer = orders.group_by("customer_id").agg(
-        pl.col("_best").first(), repeat=(pl.len() >= 2)
-    )
     best, others = pl.col("_best"), ~pl.col("_best")
-    rates = per_customer.select(
+    rates = best_of.with_columns(repeat=pl.col("_orders") >= 2).select(
         best_repeat_rate=pl.col("repeat").filter(best).cast(pl.Float64).mean(),
         others_repeat_rate=pl.col("repeat").filter(others).cast(pl.Float64).mean(),
     )
