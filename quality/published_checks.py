@@ -60,7 +60,7 @@ import math
 import os
 import warnings
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -194,21 +194,27 @@ class _Reference:
     @classmethod
     def of(cls, customers: pl.DataFrame) -> _Reference:
         revenue = customers["revenue"]
-        positive = _exact(revenue.filter(revenue > 0).sum())
-        negative = _exact(revenue.filter(revenue < 0).sum())
-        total = positive + negative
-        bounds: tuple[float, float] | None = None
-        if total != 0:
-            # A share is the revenue of some customers / total; its extremes are "all the
-            # positive revenue" and "all the negative revenue": 0 and 1 with one sign only.
-            low, high = sorted((float(negative / total), float(positive / total)))
-            bounds = (low, high)
         return cls(
             customers=customers.height,
-            share_bounds=bounds,
-            total_positive=total > 0,
+            share_bounds=_share_bounds(revenue),
+            total_positive=_exact(revenue.sum()) > 0,
             rising_customers=int((revenue >= 0).sum()),
         )
+
+
+def _share_bounds(parts: pl.Series) -> tuple[float, float] | None:
+    """(low, high) limits of a share of the total of `parts`; None when the total is 0.
+
+    A share is the sum of some parts / the total; its extremes are "all the positive
+    parts" and "all the negative parts": 0 and 1 when every part has one sign.
+    """
+    positive = _exact(parts.filter(parts > 0).sum())
+    negative = _exact(parts.filter(parts < 0).sum())
+    total = positive + negative
+    if total == 0:
+        return None
+    low, high = sorted((float(negative / total), float(positive / total)))
+    return low, high
 
 
 def _exact(value: object) -> Decimal:
@@ -249,7 +255,11 @@ def _suites(
         "customer_segments": lambda: _customer_segments(
             reference, segment_values=segment_values, customer_bounds=customer_bounds
         ),
-        "tier_summary": lambda: _tier_summary(reference),
+        # a tier's sales are purchases, not customers: a refund whose size falls in
+        # another tier than its sale can leave that tier's sales below 0
+        "tier_summary": lambda: _tier_summary(
+            replace(reference, share_bounds=_share_bounds(tables["tier_summary"]["sales_revenue"]))
+        ),
         "pareto_summary": lambda: _pareto_summary(reference),
         "pareto_curve": lambda: _pareto_curve(reference),
         "segment_summary": lambda: _segment_summary(reference),

@@ -204,7 +204,7 @@ def test_package_rule_uses_products(runner: CliRunner, tmp_path: Path) -> None:
         "product_id,package\nG,Gold\nB,Bronze\n",
     )
     assert result.exit_code == 0, result.output
-    tiers = read_view(tmp_path, "select tier, customers, revenue from personas.tier_summary")
+    tiers = read_view(tmp_path, "select tier, customers, sales_revenue from personas.tier_summary")
     assert tiers == [
         ("Large", 1, Decimal("20000000")),
         ("Medium", 0, Decimal("0")),

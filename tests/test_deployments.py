@@ -28,6 +28,17 @@ from flows.deployments import (
 from tests.conftest import read_view, write
 
 
+def start_serving(config: Path, prefect_api: str) -> subprocess.Popen[str]:
+    """`personas serve` in the background, against the test's Prefect API."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve", "--config", str(config)],
+        env={**os.environ, "PREFECT_API_URL": prefect_api},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 @pytest.mark.parametrize("months", [6, 7, 12])
 def test_the_schedule_starts_when_the_refresh_is_due_and_repeats_every_cadence(
     months: int,
@@ -89,13 +100,7 @@ def test_serve_serves_the_scheduled_deployment_until_stopped(
         tmp_path / "personas.toml",
         '[sources.orders]\npath = "o.csv"\n[schedule]\ncadence_months = 12\n',
     )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve", "--config", str(config)],
-        env={**os.environ, "PREFECT_API_URL": prefect_api},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = start_serving(config, prefect_api)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -184,13 +189,7 @@ def test_schedule_then_serve_on_one_server_and_a_run_started_from_the_api_comple
     )
     assert registered.exit_code == 0, registered.output
     assert read_deployment(f"refresh/{DEPLOYMENT_NAME}").work_pool_name == "personas-both"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve", "--config", str(config)],
-        env={**os.environ, "PREFECT_API_URL": prefect_api},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = start_serving(config, prefect_api)
     try:
         # serve replaces the work-pool deployment with the one it serves
         wait_for(

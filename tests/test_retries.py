@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.conftest import read_view
+from tests.conftest import read_view, without_prefect
 
 
 def run(runner: CliRunner, config: Path, tmp_path: Path, failpoint: str):
@@ -53,25 +53,26 @@ def test_the_transient_failure_was_logged_as_a_retry(
 
 
 def test_without_a_prefect_api_the_same_retries_apply(orders_only: Path, tmp_path: Path) -> None:
-    import os
     import subprocess
     import sys
 
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    environment.update(
-        PREFECT_HOME=str(tmp_path / "prefect-home"),
-        PERSONAS_FAILPOINT="mid load:raise-once",
-        PERSONAS_FAILPOINT_MARK=str(tmp_path / "failed-once"),
-        PERSONAS_SCHEDULE__RETRY_DELAY_SECONDS="0.1",
-    )
-    result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "refresh", "--config", str(orders_only)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    def refresh(failpoint: str) -> subprocess.CompletedProcess[str]:
+        environment = without_prefect(
+            tmp_path,
+            PERSONAS_FAILPOINT=failpoint,
+            PERSONAS_FAILPOINT_MARK=str(tmp_path / "failed-once"),
+            PERSONAS_SCHEDULE__RETRY_DELAY_SECONDS="0.1",
+        )
+        return subprocess.run(
+            [sys.executable, "-m", "flows.cli", "refresh", "--config", str(orders_only)],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    result = refresh("mid load:raise-once")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "failed-once").exists()
     assert "retry 1 of 3 in 0.1 s" in result.stderr
@@ -80,14 +81,6 @@ def test_without_a_prefect_api_the_same_retries_apply(orders_only: Path, tmp_pat
     )
     assert rows == [("succeeded", 1)]
     # a lasting failure is not retried
-    environment["PERSONAS_FAILPOINT"] = "mid load:raise"
-    failed = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "refresh", "--config", str(orders_only)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    failed = refresh("mid load:raise")
     assert failed.returncode == 1
     assert "retry" not in failed.stderr
