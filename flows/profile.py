@@ -26,11 +26,17 @@ from flows.tasks import (
     timed,
 )
 from transforms.leads import conversion_auc, lead_scores
-from transforms.persona_cards import purchase_habits, representative_quote, top_values
+from transforms.persona_cards import (
+    purchase_habits,
+    representative_quote,
+    top_purchases,
+    top_values,
+)
 from transforms.profiles import (
     controlled,
     normalise_titles,
     persona_name,
+    scored_purchases,
     scored_values,
     target_profile,
     title_ladder,
@@ -65,19 +71,17 @@ class Profiles:
     lead_score_auc: float | None = None
 
 
-def _controlled(
-    company: pl.DataFrame, buyer: pl.DataFrame, settings: Settings
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Company and buyer values judged as one family (one false-discovery control)."""
+def _controlled(profiles: list[pl.DataFrame], settings: Settings) -> list[pl.DataFrame]:
+    """Company, buyer and purchase values judged as one family (one false-discovery
+    control)."""
     personas = settings.personas
-    company, buyer = controlled(
-        [company, buyer],
+    return controlled(
+        profiles,
         min_support=personas.min_support,
         min_lift=personas.min_lift,
         min_people=personas.min_people,
         false_discovery_rate=personas.false_discovery_rate,
     )
-    return company, buyer
 
 
 def _rows(persona_id: str, profile: pl.DataFrame, kind: str) -> pl.DataFrame:
@@ -234,7 +238,10 @@ def _persona(
         )
         buyer = scored_values(people, attributes=settings.personas.buyer_attributes).collect()
         decision_makers = people.filter("is_best").select(pl.len()).collect().item()
-    company, buyer = _controlled(company, buyer, settings)
+    purchased = scored_purchases(
+        customers, computed.tiering.lines, products=inputs.products
+    ).collect()
+    company, buyer, purchased = _controlled([company, buyer, purchased], settings)
     best_count = int(best["is_best"].sum())
     minimum = settings.personas.min_best_customers
     note = (
@@ -248,6 +255,7 @@ def _persona(
             _rows(persona_id, company, "company"),
             _rows(persona_id, buyer, "buyer"),
             _rows(persona_id, target.drop("source"), "target"),
+            _rows(persona_id, purchased, "purchase"),
         ]
     )
     card = _card(
@@ -262,9 +270,9 @@ def _persona(
         feedback=inputs.feedback,
         best_ids=best.lazy().filter("is_best").select("customer_id"),
         target=target,
-        habits=purchase_habits(
-            computed.tiering.lines, customers, products=inputs.products
-        ).collect(),
+        habits=purchase_habits(computed.tiering.lines, customers)
+        .with_columns(top_purchases=pl.lit(top_purchases(purchased), pl.String))
+        .collect(),
     )
     return _Persona(rows=rows, card=card, target=target)
 

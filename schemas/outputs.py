@@ -43,7 +43,7 @@ from warehouse.tables import DATA_TABLES, OutputTable
 # Shares are float divisions of exact decimals: 1 can come out as 1.0000000000000002.
 SHARE_TOLERANCE = 1e-9
 PARETO_CLASSES = ("A", "B", "C")
-PERSONA_KINDS = ("company", "buyer", "target")
+PERSONA_KINDS = ("company", "buyer", "target", "purchase")
 GOALS: tuple[str, ...] = get_args(PersonaSettings.model_fields["goal"].annotation)
 TRANSITION_BASE_NAMES = tuple(base for base, _ in TRANSITION_BASES)
 QUARANTINE_ACTIONS = (REJECTED, CLEARED)

@@ -16,8 +16,8 @@ import pytest
 from tests.conftest import read_view, without_prefect
 from transforms.customer_metrics import customer_metrics, valid_order_lines
 from transforms.pareto import pareto_ranks
-from transforms.persona_cards import purchase_habits
-from transforms.profiles import controlled, scored_values
+from transforms.persona_cards import purchase_habits, top_purchases
+from transforms.profiles import controlled, scored_purchases, scored_values
 from transforms.revenue_tiers import Tiering, TierRule, tier_revenue
 from transforms.size_bands import natural_bounds, roundest_between
 from transforms.staging import stage_orders
@@ -368,11 +368,24 @@ def test_what_best_customers_buy_and_how_they_behave_by_hand() -> None:
         }
     )
     products = pl.LazyFrame({"product_id": ["P1", "P2", "P3"], "category": ["CRM", "ERP", "Web"]})
-    habits = purchase_habits(lines, customers, products=products).collect().row(0, named=True)
+    scored = scored_purchases(customers, lines, products=products).collect()
+    (purchased,) = controlled(
+        [scored], min_support=0.3, min_lift=1.2, min_people=1, false_discovery_rate=0.05
+    )
     # CRM: both best customers (100%) vs 3 of 4 customers: lift 1 / 0.75 = 1.33;
     # ERP: 1 of 2 best (50%) vs 2 of 4: lift 1.0; Web: no best customer bought it
+    shares = {
+        v: (n, s, p)
+        for v, n, s, p in purchased.select(
+            "value", "customers", "support", "population_share"
+        ).rows()
+    }
+    assert shares == {"CRM": (2, 1.0, 0.75), "ERP": (1, 0.5, 0.5)}
+    assert purchased["attribute"].unique().to_list() == ["category"]
+    assert top_purchases(purchased) == "CRM (100%, lift 1.33); ERP (50%, lift 1.0)"
+    habits = purchase_habits(lines, customers).collect().row(0, named=True)
     assert habits == {
-        "top_purchases": "CRM (100%, lift 1.33); ERP (50%, lift 1.0)",
+        "top_purchases": None,  # the card takes it from the purchase profile
         "best_repeat_rate": 0.5,  # a of a, b
         "others_repeat_rate": 1.0,  # c and d
         "best_median_order_value": 100.0,  # 100, 50, 200

@@ -2,7 +2,10 @@
 
 Produces `top_values` (one text per field: the most frequent values among the
 best customers with their shares, e.g. "mở rộng thị trường (46%); giảm chi phí
-(21%)") and `representative_quote` (one row: quote, quote_customer_id).
+(21%)"), `representative_quote` (one row: quote, quote_customer_id),
+`top_purchases` (what most best customers bought, from the purchase profile) and
+`purchase_habits` (one row: repeat-purchase rates and median order values of the
+best customers and of everyone else).
 
 Quote rule: among the best customers' feedback with text, take the rows whose
 goal is their most frequent goal and whose pain point is their most frequent
@@ -91,65 +94,36 @@ HABIT_SCHEMA = {
 }
 
 
-def purchase_habits(
-    lines: pl.LazyFrame,
-    customers: pl.LazyFrame,
-    *,
-    products: pl.LazyFrame | None = None,
-    top: int = 3,
-) -> pl.LazyFrame:
-    """One row: what the best customers buy and how they behave, against everyone else.
+def top_purchases(purchased: pl.DataFrame, *, top: int = 3) -> str | None:
+    """The `top` categories (or products) most best customers bought, from the purchase
+    profile (`transforms.profiles.scored_purchases`, after the privacy guard): each
+    "name (share of best customers who bought it, lift vs all customers)"."""
+    if purchased.is_empty():
+        return None
+    rows = purchased.sort(["customers", "value"], descending=[True, False]).head(top)
+    return "; ".join(
+        f"{value} ({round(support * 100)}%, lift {round(lift, 2)})"
+        for value, support, lift in rows.select("value", "support", "lift").iter_rows()
+    )
 
-    top_purchases: the `top` categories (else products) the most best customers bought,
-    each "name (share of best customers who bought it, lift vs all customers)";
+
+def purchase_habits(lines: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
+    """One row: how the best customers behave, against everyone else.
+
     best/others_repeat_rate: share of customers with two orders or more;
-    best/others_median_order_value: median value of an order (positive orders).
+    best/others_median_order_value: median value of an order (positive orders);
+    top_purchases is null here (the card fills it from the purchase profile).
 
     Args:
-        lines: valid order lines (customer_id, order_key, amount, product_id).
+        lines: valid order lines (customer_id, order_key, amount).
         customers: one row per customer: customer_id, is_best, order_count.
-        products: staged products (category, name), when there are any.
     """
     best_of = customers.select("customer_id", _best="is_best", _orders="order_count")
-    marked = lines.join(best_of.drop("_orders"), on="customer_id", how="left").with_columns(
-        pl.col("_best").fill_null(False)
-    )
-    item = pl.col("product_id")
-    if products is not None:
-        names = products.collect_schema().names()
-        label = [c for c in ("category", "name") if c in names]
-        if label:
-            marked = marked.join(products.select("product_id", *label), on="product_id", how="left")
-            item = pl.coalesce(*(pl.col(c) for c in label), pl.col("product_id"))
-    bought = (
-        marked.select("customer_id", "_best", item=item)
-        .filter(pl.col("item").is_not_null())
-        .unique()
-    )
-    totals = best_of.select(best=pl.col("_best").sum(), everyone=pl.len())
-    ranked = (
-        bought.group_by("item")
-        .agg(best=pl.col("_best").sum(), everyone=pl.len())
-        .join(totals, how="cross", suffix="_total")
-        .with_columns(
-            share=pl.col("best") / pl.col("best_total"),
-            lift=(pl.col("best") / pl.col("best_total"))
-            / (pl.col("everyone") / pl.col("everyone_total")),
-        )
-        .filter(pl.col("best") > 0)
-        .sort(["best", "item"], descending=[True, False])
-        .head(top)
-        .select(
-            top_purchases=pl.format(
-                "{} ({}%, lift {})",
-                pl.col("item"),
-                (pl.col("share") * 100).round(0).cast(pl.Int64),
-                pl.col("lift").round(2),
-            ).str.join("; ")
-        )
-    )
-    orders = marked.group_by("customer_id", "order_key").agg(
-        pl.col("_best").first(), value=pl.col("amount").sum().cast(pl.Float64)
+    orders = (
+        lines.join(best_of.drop("_orders"), on="customer_id", how="left")
+        .group_by("customer_id", "order_key")
+        .agg(pl.col("_best").first().fill_null(False), value=pl.col("amount").sum())
+        .with_columns(pl.col("value").cast(pl.Float64))
     )
     best, others = pl.col("_best"), ~pl.col("_best")
     rates = best_of.with_columns(repeat=pl.col("_orders") >= 2).select(
@@ -162,8 +136,8 @@ def purchase_habits(
         others_median_order_value=pl.col("value").filter(others & positive).median(),
     )
     return (
-        pl.concat([ranked, rates, values], how="horizontal")
-        .with_columns(pl.col("top_purchases").replace("", None))
+        pl.concat([rates, values], how="horizontal")
+        .with_columns(top_purchases=pl.lit(None, pl.String))
         .select(list(HABIT_SCHEMA))
         .cast(HABIT_SCHEMA)  # type: ignore[arg-type]
     )

@@ -207,9 +207,6 @@ def scored_values(population: pl.LazyFrame, *, attributes: Sequence[str]) -> pl.
     present = [a for a in attributes if a in population.collect_schema().names()]
     if not present:
         return pl.LazyFrame(schema={**PROFILE_SCHEMA, "everyone": pl.Int64})
-    totals = population.select(
-        best_total=pl.col("is_best").sum().cast(pl.Int64), all_total=pl.len().cast(pl.Int64)
-    )
     long = pl.concat(
         [
             population.select(
@@ -217,6 +214,48 @@ def scored_values(population: pl.LazyFrame, *, attributes: Sequence[str]) -> pl.
             ).filter(pl.col("value").is_not_null())
             for a in present
         ]
+    )
+    return _scored(long, population)
+
+
+def scored_purchases(
+    customers: pl.LazyFrame, lines: pl.LazyFrame, *, products: pl.LazyFrame | None = None
+) -> pl.LazyFrame:
+    """What the best customers buy, scored like any attribute value.
+
+    Grain: one (attribute, value) with attribute `category` (the products' category,
+    where the products source has one) or `product_id`; a customer "has" the value
+    when it bought it at least once, so support is the share of the best customers who
+    bought it and lift compares with the share of all customers who did.
+
+    Args:
+        customers: one row per customer: customer_id, is_best.
+        lines: valid order lines (customer_id, product_id).
+        products: staged products, for the category.
+    """
+    bought = lines.select("customer_id", "product_id").filter(pl.col("product_id").is_not_null())
+    attribute = "product_id"
+    if products is not None and "category" in products.collect_schema().names():
+        attribute = "category"
+        bought = bought.join(
+            products.select("product_id", "category"), on="product_id", how="left"
+        ).select("customer_id", value=pl.coalesce("category", "product_id"))
+    else:
+        bought = bought.select("customer_id", value="product_id")
+    long = (
+        bought.unique()
+        .join(customers.select("customer_id", "is_best"), on="customer_id")
+        .select("is_best", pl.lit(attribute).alias("attribute"), "value")
+    )
+    return _scored(long, customers)
+
+
+def _scored(long: pl.LazyFrame, population: pl.LazyFrame) -> pl.LazyFrame:
+    """Counts, support, lift, Wilson interval and p-value of each (attribute, value) in
+    `long` (one row per member having it: is_best, attribute, value) among `population`
+    (one row per member: is_best)."""
+    totals = population.select(
+        best_total=pl.col("is_best").sum().cast(pl.Int64), all_total=pl.len().cast(pl.Int64)
     )
     counts = long.group_by("attribute", "value").agg(
         customers=pl.col("is_best").sum().cast(pl.Int64), everyone=pl.len().cast(pl.Int64)

@@ -198,10 +198,11 @@ SEGMENT_SUMMARY = OutputTable(
 PERSONAS = OutputTable(
     "personas",
     "one (persona, kind, attribute, value); kind company = ideal company profile, buyer = "
-    "buyer persona of the decision makers, target = the distinguishing values of both",
+    "buyer persona of the decision makers, target = the distinguishing values of both, "
+    "purchase = the categories (or products) the best customers bought",
     (
         O("persona_id", _text, "the persona (P1: the key tier's best customers)"),
-        O("kind", _text, "company / buyer / target"),
+        O("kind", _text, "company / buyer / target / purchase"),
         O("attribute", _text, "attribute profiled (industry, city, title_level …)"),
         O("value", _text, "the attribute's value"),
         O("support", _share, "share of the best customers (or their decision makers) with it"),
