@@ -105,7 +105,7 @@ def natural_bounds(sizes: pl.LazyFrame, *, basis: str) -> SizeBounds | None:
     weights = table["weight"].to_numpy().astype(np.float64)
     points = table["point"].to_numpy().astype(np.float64)
     lows, highs = table["low"].to_list(), table["high"].to_list()
-    described = f"natural breaks of {int(weights.sum()):,} {basis} values" + (
+    described = f"natural breaks of the {basis} of {int(weights.sum()):,} purchases" + (
         "" if distinct <= EXACT_LIMIT else f", binned into {table.height:,} log bins"
     )
     if len(points) == 1:
