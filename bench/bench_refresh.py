@@ -40,27 +40,27 @@ def _config_text(file_format: str) -> str:
 def run_one(directory: Path, as_of: date) -> dict[str, float]:
     """Run the refresh stages once on the data in `directory`; return seconds per stage."""
     from config.loader import load_config
-    from flows.profile import profile, transitions
-    from flows.refresh import _notes, _now, refresh_id_for
-    from flows.tasks import check_tables, extract, publish, transform, validate
+    from pipeline.profile import profile, transitions
+    from pipeline.refresh import _notes, _now, refresh_id_for
+    from pipeline.stages import check_tables, extract, publish, transform, validate
     from warehouse.publish import RunRecord, new_run_id
 
     config = load_config(directory / "personas.toml")
     settings = config.settings
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    raw = extract.fn(settings)
+    raw = extract(settings)
     timings["extract"] = time.perf_counter() - started
     mark = time.perf_counter()
-    inputs = validate.fn(raw, settings)
+    inputs = validate(raw, settings)
     timings["validate"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    computed = transform.fn(inputs, settings, as_of, config.config_hash)
+    computed = transform(inputs, settings, as_of, config.config_hash)
     timings["transform"] = time.perf_counter() - mark
     mark = time.perf_counter()
     refresh_id = refresh_id_for(as_of, config.config_hash)
-    profiles = profile.fn(computed, inputs, settings, as_of)
-    moves = transitions.fn(computed, None)
+    profiles = profile(computed, inputs, settings, as_of)
+    moves = transitions(computed, None)
     tables = {
         **computed.tables,
         **profiles.tables,
@@ -69,7 +69,7 @@ def run_one(directory: Path, as_of: date) -> dict[str, float]:
     }
     timings["profile"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    check_tables.fn(settings, tables, refresh_id, None)  # output contracts + GX
+    check_tables(settings, tables, refresh_id, None)  # output contracts + expectations
     timings["check"] = time.perf_counter() - mark
     mark = time.perf_counter()
     run = RunRecord(
@@ -88,7 +88,7 @@ def run_one(directory: Path, as_of: date) -> dict[str, float]:
         customers=tables["customer_segments"].height,
         notes=_notes(config),
     )
-    publish.fn(settings, tables, run, False)
+    publish(settings, tables, run, False)
     timings["publish"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
     timings["order_lines"] = float(raw["orders"].height)

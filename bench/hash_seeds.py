@@ -3,7 +3,7 @@
 Produces, per seed, a digest of every published data table (rows in a canonical
 order, the refresh_id left out), and a verdict: every seed must publish exactly
 the same tables and none may fail. Each seed runs the real refresh
-(`flows.refresh.run_refresh`, no Prefect server) in its own process with
+(`pipeline.refresh.run_refresh`, no Prefect server) in its own process with
 `PYTHONHASHSEED` set, into a warehouse of its own; polars' own hashing is seeded
 per process as well, so thread scheduling and hash order both vary. The Great
 Expectations checks are skipped (they only read the tables) to keep each run short.
@@ -64,8 +64,8 @@ def digest_tables(config_path: Path) -> dict[str, str]:
     import polars as pl
 
     from config.loader import load_config
-    from flows.refresh import run_refresh
-    from flows.stages import Stages
+    from pipeline.refresh import run_refresh
+    from pipeline.runner import Stages
     from sampledata import SAMPLE_END_DATE
     from warehouse.publish import open_warehouse
     from warehouse.tables import DATA_TABLES

@@ -39,8 +39,8 @@ from warehouse.publish import Warehouse, WarehouseError, open_warehouse
 from warehouse.tables import OUTPUT_TABLES
 
 if TYPE_CHECKING:  # Prefect is slow to import: the flow module is loaded only when it runs
-    from flows.refresh import RefreshResult, Trigger
-    from flows.stages import Stages
+    from pipeline.refresh import RefreshResult, Trigger
+    from pipeline.runner import Stages
 
 Result = TypeVar("Result")
 
@@ -148,10 +148,12 @@ def _run_pipeline(
 ) -> Result:
     """Run a refresh or a drift check: as a Prefect flow when an API is configured, else
     directly (no temporary server). Any failure, a native panic too, is one line."""
-    from flows.refresh import describe_failure
-    from flows.stages import Stages, prefect_api_configured
+    from pipeline.refresh import describe_failure
+    from pipeline.runner import Stages, prefect_api_configured
 
     with_prefect = prefect_api_configured()
+    if with_prefect:
+        import flows.refresh  # noqa: F401  (Prefect sets up its logging: quieted next)
     _quiet_prefect_console()
     log_to_console()
     try:
@@ -175,18 +177,23 @@ def _run_refresh(
     trigger: Trigger = "ad-hoc",
     make_current: bool = False,
 ) -> RefreshResult:
-    from flows.refresh import refresh, run_refresh
+    from pipeline.refresh import run_refresh
 
-    return _run_pipeline(
-        "refresh",
-        config.settings,
-        under_prefect=lambda: refresh(
+    def under_prefect() -> RefreshResult:
+        from flows.refresh import refresh  # Prefect is imported only to run under it
+
+        return refresh(
             config_path=config.path,
             as_of=as_of,
             reason=reason,
             trigger=trigger,
             make_current=make_current,
-        ),
+        )
+
+    return _run_pipeline(
+        "refresh",
+        config.settings,
+        under_prefect=under_prefect,
         directly=lambda stages: run_refresh(
             config,
             as_of=as_of,
@@ -285,13 +292,13 @@ def validate(config: ConfigOption = DEFAULT_CONFIG_PATH) -> None:
     Exits 0 when every source is usable (rows that would be quarantined are listed),
     1 when a source is unusable or rejects more than its max_rejected_share.
     """
-    from flows.tasks import DataValidationError, extract
-    from flows.tasks import validate as validate_task
+    from pipeline.stages import DataValidationError, extract
+    from pipeline.stages import validate as validate_task
 
     loaded = _load(config)
     try:
-        raw = extract.fn(loaded.settings)
-        inputs = validate_task.fn(raw, loaded.settings)
+        raw = extract(loaded.settings)
+        inputs = validate_task(raw, loaded.settings)
     except DataValidationError as exc:
         counts = {n: (split.rows_in, split.rows_rejected) for n, split in exc.splits.items()}
         _print_validation(loaded.settings, counts, exc.quarantine, blocking=exc.problems)
@@ -602,15 +609,19 @@ def drift(
 ) -> None:
     """Compare today's data with the published refresh; refresh early if the market moved."""
     loaded = _load(config)
-    from flows.drift import drift_check, run_drift_check
+    from pipeline.drift import DriftReport, run_drift_check
 
     measure_as_of = as_of.date() if as_of else None
+
+    def under_prefect() -> DriftReport:
+        from flows.drift import drift_check  # Prefect is imported only to run under it
+
+        return drift_check(config_path=loaded.path, dry_run=dry_run, as_of=measure_as_of)
+
     report = _run_pipeline(
         "drift",
         loaded.settings,
-        under_prefect=lambda: drift_check(
-            config_path=loaded.path, dry_run=dry_run, as_of=measure_as_of
-        ),
+        under_prefect=under_prefect,
         directly=lambda stages: run_drift_check(
             loaded, today=None, dry_run=dry_run, as_of=measure_as_of, stages=stages
         ),

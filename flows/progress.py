@@ -1,7 +1,7 @@
 """Progress and log lines of a run on a terminal: the running stage, the time spent (Rich).
 
 Produces `terminal_progress(console)`, a context manager the CLI wraps a run in,
-`show_stage(name)`, which the stages call as they start (`flows.tasks.timed`
+`show_stage(name)`, which the stages call as they start (`pipeline.stages.timed`
 does), and `log_to_console()`, the handler that prints the `personas` log lines
 (stage timings, warnings) on stderr when no Prefect API prints them. On a
 terminal a spinner line shows the current stage and the elapsed time; log lines,

@@ -1,131 +1,29 @@
-"""Prefect tasks of the refresh: extract, validate, transform, publish.
+"""The refresh's stages as Prefect tasks: each `pipeline` stage function, wrapped.
 
-Each task does one stage, logs its row counts and time, and hands plain
-polars frames to the next. Tasks do the I/O; the computing is delegated to
-the pure functions in `transforms/`.
+Produces `as_task(stage)`: the Prefect task of a stage function, with its task
+name, no result caching and, for the stages that talk to other systems
+(extract, publish), retries of transient failures only. Used by
+`pipeline.runner.Stages` inside a flow run; nothing outside a flow run imports
+this module, so a run without a Prefect API never imports Prefect.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import date
-from functools import partial
 from pathlib import Path
+from typing import Any
 
 import polars as pl
-from prefect import get_run_logger, task
+from prefect import Task, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.exceptions import MissingContextError
+from prefect.context import FlowRunContext
 from prefect.states import State
 
-from config.loader import pii_hash_key
 from config.settings import Settings
-from flows.progress import show_stage
-from quality.reports import report_dir
-from schemas.cross_checks import (
-    duplicate_order_lines,
-    identical_order_lines,
-    lines_without_package_tier,
-    mixed_currencies,
-    order_line_key,
-    unknown_customers,
-)
-from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS, raw_schema
-from schemas.outputs import check_outputs
-from schemas.quarantine import REJECTED, SourceSplit, empty_quarantine, split_source
-from schemas.validation import PROBLEM_SCHEMA, find_problems, summarise_problems
-from sources.extract import extract_source, line_key_columns
-from transforms.customer_metrics import customer_metrics, gross_profit, valid_order_lines
-from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
-from transforms.privacy import mask_contact_data, protect_pii
-from transforms.profiles import attribute_mix, best_customers, with_bands
-from transforms.revenue_tiers import Tiering, TierRule, tier_revenue
-from transforms.rfm import (
-    DEFAULT_SEGMENT_MAP,
-    PYMC_OTHER,
-    PYMC_SEGMENTS,
-    RfmRule,
-    pymc_rfm_segments,
-    rfm_scores,
-)
-from transforms.segmentation import (
-    BASES,
-    Condition,
-    SegmentRule,
-    assign_segments,
-    customer_attributes,
-    largest_places,
-    segment_summary,
-)
-from transforms.staging import stage_orders, stage_source
-from transforms.transitions import TRANSITION_BASES
-from warehouse.publish import RunRecord, Warehouse, WarehouseError, open_warehouse
-from warehouse.retention import prune
-from warehouse.tables import CUSTOMER_SEGMENTS, DATA_TABLES
-
-# Sources the outputs use; all but orders are optional.
-USED_SOURCES = ("orders", "customers", "products", "contacts", "leads", "feedback")
-
-
-PERSONA_ID = "P1"  # the persona of the key tier's best customers
-
-
-class DataValidationError(Exception):
-    """The input cannot be used as it is; nothing was published. The CLI exits 1."""
-
-    def __init__(
-        self,
-        problems: pl.DataFrame,
-        *,
-        quarantine: pl.DataFrame | None = None,
-        splits: dict[str, SourceSplit] | None = None,
-        reasons: list[str] | None = None,
-    ) -> None:
-        self.problems = problems
-        self.report: Path | None = None  # the quarantine CSV, once written
-        self.quarantine = quarantine if quarantine is not None else empty_quarantine()
-        self.splits = splits or {}
-        why = f" ({'; '.join(reasons)})" if reasons else ""
-        super().__init__(
-            f"{problems.height} problem(s) in the input, nothing published{why}: "
-            f"{summarise_problems(problems)}"
-        )
-
-
-def stage_logger() -> logging.Logger | logging.LoggerAdapter:
-    """The Prefect run logger inside a flow or task run; a plain logger outside one."""
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger("personas")
-
-
-class EmptyRefreshError(Exception):
-    """No order line counts up to as_of: publishing would replace good data with nothing."""
-
-
-class DecimalOverflowError(Exception):
-    """A sum of exact money left the range of Decimal(38, scale)."""
-
-
-class NonPositiveRevenueError(Exception):
-    """Total revenue is zero or negative: shares of it, and what they decide, are undefined."""
-
-
-@contextmanager
-def timed(stage: str) -> Iterator[dict[str, object]]:
-    """Log how long a stage took, with whatever counts it adds to the dict it yields."""
-    facts: dict[str, object] = {}
-    show_stage(stage)
-    started = time.perf_counter()
-    yield facts
-    elapsed = time.perf_counter() - started
-    counts = ", ".join(f"{key} {value:,}" for key, value in facts.items() if isinstance(value, int))
-    stage_logger().info("%s: %s in %.2f s", stage, counts or "done", elapsed)
+from pipeline import profile, report, stages
+from warehouse.publish import RunRecord
 
 
 def is_transient(task: object, task_run: object, state: State) -> bool:
@@ -137,626 +35,71 @@ def is_transient(task: object, task_run: object, state: State) -> bool:
     return bool(getattr(failure, "transient", False))
 
 
-@task(name="extract", cache_policy=NO_CACHE, retry_condition_fn=is_transient)
-def extract(settings: Settings) -> dict[str, pl.DataFrame]:
-    """Read every configured source that this version uses, as text rows."""
-    frames: dict[str, pl.DataFrame] = {}
-    key = pii_hash_key(settings)  # read (or created) once per run, not per source
-    for name in USED_SOURCES:
-        source = settings.sources.get(name)
-        if source is None:
-            continue
-        with timed(f"extract {name}") as facts:
-            frames[name] = _without_contact_data(
-                name, extract_source(name, source).collect(), settings, key
-            )
-            facts["rows"] = frames[name].height
-    return frames
-
-
-def _without_contact_data(
-    name: str, rows: pl.DataFrame, settings: Settings, key: bytes
-) -> pl.DataFrame:
-    """Hash or mask e-mails and phone numbers before anything else sees the rows."""
-    columns = SOURCE_COLUMNS[name]
-    # Orders' own text columns are short codes (status, currency): no free text to mask.
-    free_text = [] if name == "orders" else [c.name for c in columns if c.kind == "text"]
-    return protect_pii(
-        rows,
-        key=key,
-        id_columns=[c.name for c in columns if c.kind == "id"],
-        text_columns=[*free_text, *settings.sources[name].extra_columns],
-        pii_columns=settings.privacy.pii_columns,
-        hash_contact_ids=settings.privacy.hash_contact_ids,
-    )
-
-
-@dataclass(frozen=True)
-class ValidatedInputs:
-    """Staged, typed inputs: the rows that passed their contracts, and the quarantine."""
-
-    orders: pl.LazyFrame
-    customers: pl.LazyFrame | None
-    products: pl.LazyFrame | None
-    contacts: pl.LazyFrame | None
-    leads: pl.LazyFrame | None
-    feedback: pl.LazyFrame | None
-    rows_in: int
-    rows_rejected: int
-    quarantine: pl.DataFrame  # QUARANTINE_SCHEMA: one row per problem found
-    counts: dict[str, tuple[int, int]]  # source -> (rows in, rows rejected)
-    # Accepted order lines identical to an earlier one: separate purchases, kept and counted.
-    identical_lines: int = 0
-
-    @property
-    def rows_accepted(self) -> int:
-        """Input rows that go on (rows_in − rows_rejected)."""
-        return self.rows_in - self.rows_rejected
-
-
-# Rows of a source that name a customer: checked against customers when it is given.
-CUSTOMER_REFERENCES = (
-    ("orders", "customer_id"),
-    ("contacts", "customer_id"),
-    ("feedback", "customer_id"),
-    ("leads", "converted_customer_id"),
-)
-
-
-@task(name="validate", cache_policy=NO_CACHE)
-def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInputs:
-    """Check every source against its contract and across sources; quarantine bad rows.
-
-    Rejected rows go to the quarantine with their problem; the rest are staged and go
-    on. Rows in = rows accepted + rows rejected, per source.
-
-    Raises:
-        DataValidationError: a source cannot be used (a required column is missing,
-            currencies are mixed) or rejects more than its `max_rejected_share`.
-    """
-    splits: dict[str, SourceSplit] = {}
-    fatal: list[pl.DataFrame] = []
-    for name, rows in raw.items():
-        with timed(f"validate {name}") as facts:
-            problems = _contract_problems(name, rows, settings)
-            fatal.append(problems.filter(pl.col("row_number").is_null()))
-            splits[name] = split_source(
-                name, rows, problems.filter(pl.col("row_number").is_not_null())
-            )
-            facts["rows"], facts["rejected"] = rows.height, splits[name].rows_rejected
-    unusable = pl.concat([pl.DataFrame(schema=PROBLEM_SCHEMA), *fatal])
-    if not unusable.is_empty():  # e.g. a required column is missing: nothing to stage
-        raise DataValidationError(unusable, splits=splits)
-    staged = {name: _stage(name, split.accepted, settings) for name, split in splits.items()}
-    for name, problems in _cross_source_problems(staged).items():
-        again = split_source(name, staged[name].collect(), problems)
-        staged[name] = again.accepted.lazy()
-        first = splits[name]
-        splits[name] = SourceSplit(
-            accepted=again.accepted,
-            quarantine=pl.concat([first.quarantine, again.quarantine]),
-            rows_in=first.rows_in,
-            rows_rejected=first.rows_rejected + again.rows_rejected,
-        )
-    if "orders" in staged:
-        fatal.append(mixed_currencies(staged["orders"], currency=settings.money.currency))
-        if settings.tiers.rule == "package" and "products" in staged:
-            fatal.append(
-                lines_without_package_tier(
-                    staged["orders"], staged["products"], packages=settings.tiers.packages
-                )
-            )
-    quarantine = (
-        pl.concat([split.quarantine for split in splits.values()]) if splits else empty_quarantine()
-    )
-    reasons, over_threshold = _past_threshold(splits, settings)
-    blocking = pl.concat([pl.DataFrame(schema=PROBLEM_SCHEMA), *fatal, *over_threshold])
-    if not blocking.is_empty():
-        raise DataValidationError(blocking, quarantine=quarantine, splits=splits, reasons=reasons)
-    return ValidatedInputs(
-        orders=staged["orders"],
-        customers=staged.get("customers"),
-        products=staged.get("products"),
-        contacts=staged.get("contacts"),
-        leads=staged.get("leads"),
-        feedback=staged.get("feedback"),
-        rows_in=sum(split.rows_in for split in splits.values()),
-        rows_rejected=sum(split.rows_rejected for split in splits.values()),
-        quarantine=quarantine,
-        counts={name: (split.rows_in, split.rows_rejected) for name, split in splits.items()},
-        identical_lines=_identical_lines(raw["orders"], staged["orders"], settings),
-    )
-
-
-def _order_line_key(rows: pl.DataFrame, settings: Settings) -> list[str] | None:
-    return order_line_key(rows.columns, line_key_columns(settings.sources["orders"]))
-
-
-def _identical_lines(raw: pl.DataFrame, accepted: pl.LazyFrame, settings: Settings) -> int:
-    """Accepted order lines identical, as read, to an earlier accepted line."""
-    kept = raw.join(accepted.select(ROW_NUMBER).collect(), on=ROW_NUMBER, how="semi")
-    return identical_order_lines(kept, key=_order_line_key(raw, settings))
-
-
-def _contract_problems(name: str, rows: pl.DataFrame, settings: Settings) -> pl.DataFrame:
-    schema = raw_schema(
-        name,
-        scale=settings.money.scale,
-        date_format=settings.sources[name].date_format,
-        max_line_amount=settings.money.max_line_amount,
-        extra_columns=settings.sources[name].extra_columns,
-        statuses=settings.statuses.as_mapping(),
-    )
-    # A value in the wrong column can be contact data (an e-mail in a shifted row): masked
-    # here, before it reaches the quarantine, a report or an error message.
-    problems = find_problems(name, rows, schema).with_columns(mask_contact_data(pl.col("value")))
-    if name == "orders" and problems.filter(pl.col("row_number").is_null()).is_empty():
-        duplicates = duplicate_order_lines(
-            rows,
-            key=_order_line_key(rows, settings),
-            reject_identical=settings.sources[name].reject_identical_lines,
-        )
-        problems = pl.concat([problems, duplicates])
-    return problems
-
-
-def _stage(name: str, accepted: pl.DataFrame, settings: Settings) -> pl.LazyFrame:
-    stage = (
-        partial(stage_orders, statuses=settings.statuses.as_mapping())
-        if name == "orders"
-        else partial(stage_source, name)
-    )
-    source = settings.sources[name]
-    # Staged once and kept: every later plan starts from typed columns instead of
-    # parsing the text again.
-    return (
-        stage(
-            accepted.lazy(),
-            scale=settings.money.scale,
-            date_format=source.date_format,
-            extra_columns=source.extra_columns,
-        )
-        .collect()
-        .lazy()
-    )
-
-
-def _cross_source_problems(staged: dict[str, pl.LazyFrame]) -> dict[str, pl.DataFrame]:
-    """Rows naming a customer the customers source lacks (only when customers is given)."""
-    customers = staged.get("customers")
-    if customers is None:
-        return {}
-    found = {
-        name: unknown_customers(staged[name], name, column, customers)
-        for name, column in CUSTOMER_REFERENCES
-        if name in staged
-    }
-    return {name: problems for name, problems in found.items() if not problems.is_empty()}
-
-
-def _past_threshold(
-    splits: dict[str, SourceSplit], settings: Settings
-) -> tuple[list[str], list[pl.DataFrame]]:
-    """Each source that rejected more than its max_rejected_share: why, and its problems."""
-    reasons, problems = [], []
-    for name, split in splits.items():
-        limit = settings.sources[name].max_rejected_share
-        if split.rows_in and split.rows_rejected > limit * split.rows_in:
-            reasons.append(
-                f"{name}: {split.rows_rejected:,} of {split.rows_in:,} rows rejected "
-                f"({split.rows_rejected / split.rows_in:.1%}), above "
-                f"sources.{name}.max_rejected_share {float(limit):.1%}"
-            )
-            rejected = split.quarantine.filter(pl.col("action") == REJECTED)
-            problems.append(rejected.select(list(PROBLEM_SCHEMA)))
-    return reasons, problems
-
-
-@dataclass(frozen=True)
-class Computed:
-    """What transform hands to the profile stage, besides the tables."""
-
-    tables: dict[str, pl.DataFrame]
-    customers: pl.DataFrame  # one row per customer: attributes, segments, is_best_customer
-    tiering: Tiering
-    best_basis: str
-    lead_days: pl.LazyFrame | None  # customer_id, lead_to_order_days where leads say
-
-    @property
-    def key_tier(self) -> str:
-        return self.tiering.key_tier
-
-
-@task(name="transform", cache_policy=NO_CACHE)
-def transform(
-    inputs: ValidatedInputs, settings: Settings, as_of: date, config_hash: str = ""
-) -> Computed:
-    """Customer metrics, Pareto, tiers, RFM, segments and best customers, in lazy plans."""
-    with timed("transform") as facts, _overflow_named(inputs.orders, settings):
-        metrics = customer_metrics(inputs.orders, as_of=as_of)
-        ranked = pareto_ranks(
-            metrics,
-            class_a_share=settings.pareto.class_a_share,
-            class_b_share=settings.pareto.class_b_share,
-        )
-        lines = valid_order_lines(inputs.orders, as_of=as_of).collect().lazy()
-        lead_days = days_from_lead_to_order(inputs.leads, metrics)
-        tiering = tier_revenue(
-            ranked,
-            lines,
-            tier_rule(settings),
-            as_of=as_of,
-            products=inputs.products,
-            lead_days=lead_days,
-        )
-        tiered, summary, key_tier = tiering.customers, tiering.summary, tiering.key_tier
-        scored = _with_rfm(tiered, inputs.orders, settings, as_of)
-        attributes = customer_attributes(scored, inputs.customers, as_of=as_of)
-        segmented = assign_segments(attributes, bases=segment_bases(settings, attributes)).cache()
-        chosen = choose_best_customers(
-            segmented, tiering.lines, lead_days, settings, key_tier=key_tier
-        ).with_columns(
-            persona_id=pl.when("is_best_customer").then(pl.lit(PERSONA_ID)),
-            reason=pl.concat_str(
-                [
-                    pl.col("tier_reason"),
-                    pl.format("Pareto class {}", pl.col("pareto_class")),
-                    pl.col("rfm_reason"),
-                    *(pl.col(f"{base}_reason") for base in BASES),
-                    pl.format(
-                        "best customer: {} ({})",
-                        pl.when("is_best_customer").then(pl.lit("yes")).otherwise(pl.lit("no")),
-                        pl.col("best_basis"),
-                    ),
-                    pl.lit(f"config {config_hash[:12]}"),
-                ],
-                separator="; ",
-            ),
-        )
-        mix = attribute_mix(
-            banded(segmented, settings),
-            attributes=company_attributes(settings, inputs),
-            min_people=settings.personas.min_people,
-        )
-        customers, pareto_row, curve, by_segment, mix_frame = pl.collect_all(
-            [
-                chosen.sort("customer_id"),
-                pareto_summary(tiered, top_share=settings.pareto.top_share),
-                pareto_curve(tiered),
-                segment_summary(segmented),
-                mix,
-            ]
-        )
-        facts["customers"] = customers.height
-        facts["best customers"] = int(customers["is_best_customer"].sum())
-    total = pareto_row["revenue"].item() if pareto_row.height else None
-    if not customers.is_empty() and total is not None and total <= 0:
-        raise NonPositiveRevenueError(
-            f"total revenue as of {as_of} is {total:,} {settings.money.currency} (refunds "
-            "exceed sales): revenue shares, the key tier, the Pareto curve and the persona "
-            "have no meaning, nothing published; check --as-of, the refund statuses in "
-            "[statuses] and the sign of refund lines"
-        )
-    if customers.is_empty():
-        raise EmptyRefreshError(
-            f"no valid order line dated on or before as_of {as_of} (all later, or cancelled); "
-            "nothing published: check --as-of and sources.orders.date_format"
-        )
-    tables = {
-        "customer_segments": customers.select(CUSTOMER_SEGMENTS.column_names),
-        "tier_summary": summary,
-        "pareto_summary": pareto_row,
-        "pareto_curve": curve,
-        "segment_summary": by_segment,
-        "attribute_mix": mix_frame,
-    }
-    return Computed(tables, customers, tiering, customers["best_basis"][0], lead_days)
-
-
-@contextmanager
-def _overflow_named(orders: pl.LazyFrame, settings: Settings) -> Iterator[None]:
-    """A sum of money too large for Decimal(38, scale) stops the run with the source, the
-    column and the largest lines that make it, not a bare "overflow in decimal addition"."""
-    try:
-        yield
-    except pl.exceptions.ComputeError as exc:
-        if "overflow" not in str(exc):
-            raise
-        largest = (
-            orders.select(ROW_NUMBER, "customer_id", "amount")
-            .sort(pl.col("amount").abs(), descending=True, nulls_last=True)
-            .head(3)
-            .collect()
-        )
-        rows = "; ".join(
-            f"row {row} (customer {customer}, amount {amount:,})"
-            for row, customer, amount in largest.iter_rows()
-        )
-        scale = settings.money.scale
-        raise DecimalOverflowError(
-            f"sources.orders: the sum of amount overflows Decimal(38, {scale}) (at most "
-            f"{38 - scale} digits before the point); the largest lines: {rows}; lower "
-            "money.max_line_amount to reject such lines, or money.scale to make room"
-        ) from None
-
-
-def tier_rule(settings: Settings) -> TierRule:
-    """The configured tier rule as the transform takes it."""
-    tiers = settings.tiers
-    return TierRule(
-        rule=tiers.rule,
-        medium_min_order_value=tiers.medium_min_order_value,
-        large_min_order_value=tiers.large_min_order_value,
-        large_share=tiers.large_share,
-        medium_share=tiers.medium_share,
-        large_min_revenue=tiers.large_min_revenue,
-        medium_min_revenue=tiers.medium_min_revenue,
-        packages=tiers.packages,
-        medium_min_quantity=tiers.medium_min_quantity,
-        large_min_quantity=tiers.large_min_quantity,
-        near_equal_margin=float(tiers.near_equal_margin),
-        preference=tiers.preference,
-        fixed_order=tiers.key_tier_preference,
-        recut=tiers.recut,
-        recut_steps=tiers.recut_steps,
-        recut_max_share=float(tiers.recut_max_share),
-    )
-
-
-def days_from_lead_to_order(
-    leads: pl.LazyFrame | None, customers: pl.LazyFrame
-) -> pl.LazyFrame | None:
-    """customer_id, lead_to_order_days: from the earliest lead that names the customer it
-    became to the customer's first order; None without such leads."""
-    if leads is None or not {"converted_customer_id", "created_at"} <= set(
-        leads.collect_schema().names()
-    ):
-        return None
-    return (
-        leads.filter(pl.col("converted_customer_id").is_not_null())
-        .group_by(customer_id="converted_customer_id")
-        .agg(lead_created=pl.col("created_at").min())
-        .join(customers.select("customer_id", "first_order_at"), on="customer_id")
-        .filter(pl.col("lead_created").is_not_null())
-        .select(
-            "customer_id",
-            lead_to_order_days=(
-                pl.col("first_order_at").dt.date() - pl.col("lead_created").dt.date()
-            ).dt.total_days(),
-        )
-        .collect()
-        .lazy()
-    )
-
-
-def choose_best_customers(
-    customers: pl.LazyFrame,
-    tiered_lines: pl.LazyFrame,
-    lead_days: pl.LazyFrame | None,
-    settings: Settings,
-    *,
-    key_tier: str,
-    goal: str | None = None,
-) -> pl.LazyFrame:
-    """Best customers among those who bought in `key_tier`, ranked on those purchases.
-
-    Adds key_tier_revenue (each customer's sales in the tier) and, where the orders carry
-    costs, the gross profit of those sales; the growth goal reads `lead_days`.
-    """
-    personas = settings.personas
-    in_tier = tiered_lines.filter(pl.col("sale_tier") == key_tier)
-    money = tiered_lines.collect_schema()["amount"]
-    key_sales = in_tier.group_by("customer_id").agg(key_tier_revenue=pl.col("amount").sum())
-    has_cost = in_tier.select(pl.col("cost").is_not_null().any()).collect().item()
-    profit = gross_profit(in_tier) if has_cost else None
-    return best_customers(
-        customers.join(key_sales, on="customer_id", how="left").with_columns(
-            pl.col("key_tier_revenue").fill_null(pl.lit(0).cast(money)).cast(money)
-        ),
-        goal=goal or personas.goal,
-        share=personas.best_share,
-        profit=profit,
-        lead_days=lead_days,
-        active_days=personas.active_days,
-        min_customers=personas.min_best_customers if personas.small_best_set == "widen" else 0,
-    )
-
-
-def banded(frame: pl.LazyFrame, settings: Settings) -> pl.LazyFrame:
-    """`frame` with the configured employee, annual revenue and age bands added."""
-    personas = settings.personas
-    return with_bands(
-        frame,
-        employee_bands=personas.employee_bands,
-        annual_revenue_bands=personas.annual_revenue_bands,
-        age_bands=personas.age_bands,
-    )
-
-
-def company_attributes(settings: Settings, inputs: ValidatedInputs) -> tuple[str, ...]:
-    """The company attributes profiled: the configured ones plus the customers' extras."""
-    extras = settings.sources["customers"].extra_columns if inputs.customers is not None else ()
-    return (*settings.personas.company_attributes, *extras)
-
-
-def segment_bases(
-    settings: Settings, customers: pl.LazyFrame | None = None
-) -> dict[str, tuple[list[SegmentRule], str]]:
-    """The configured rules of each segmentation base, as the transform takes them; a
-    geographic base without rules takes the largest places in `customers`."""
-    bases = {}
-    for base in BASES:
-        configured = getattr(settings.segments, base)
-        rules = [
-            SegmentRule(
-                rule.name,
-                {
-                    column: Condition(values=condition)
-                    if isinstance(condition, tuple)
-                    else Condition(
-                        values=condition.values,
-                        not_in=condition.not_in,
-                        minimum=condition.min,
-                        maximum=condition.max,
-                    )
-                    for column, condition in rule.when.items()
-                },
-            )
-            for rule in configured.rules
-        ]
-        if base == "geographic" and not rules and customers is not None:
-            rules = largest_places(customers)
-        bases[base] = (rules, configured.default)
-    return bases
-
-
-def _with_rfm(
-    customers: pl.LazyFrame, orders: pl.LazyFrame, settings: Settings, as_of: date
-) -> pl.LazyFrame:
-    """Add r/f/m scores, rfm_segment and rfm_reason by the configured preset."""
-    rfm = settings.rfm
-    if rfm.preset == "pymc":
-        lines = valid_order_lines(orders, as_of=as_of)
-        scores = pymc_rfm_segments(lines, as_of=as_of, segments=rfm.pymc_segments or PYMC_SEGMENTS)
-        return customers.join(scores, on="customer_id", how="left")
-    segment_map = (
-        [RfmRule(rule.name, rule.r, rule.fm) for rule in rfm.segments]
-        if rfm.segments
-        else DEFAULT_SEGMENT_MAP
-    )
-    return rfm_scores(customers, segment_map=segment_map)
-
-
-@dataclass(frozen=True)
-class WarehouseState:
-    """What a refresh needs to know of the warehouse before it computes anything."""
-
-    current: dict[str, object] | None  # the current refresh's run record
-    previous: dict[str, object] | None  # the refresh this one is compared with (earlier as_of)
-    previous_segments: pl.DataFrame | None  # its customer_segments, for segment movement
-
-
-MOVEMENT_COLUMNS = ["customer_id", "revenue", *(column for _, column in TRANSITION_BASES)]
-
-
-@task(name="open warehouse", cache_policy=NO_CACHE)
-def open_warehouse_for_run(settings: Settings, as_of: date) -> WarehouseState:
-    """Reach the warehouse and bring its layout up to date before any computing, so an
-    unreachable or refused warehouse fails in seconds; read what the run compares with."""
-    with open_warehouse(settings) as warehouse, timed(f"open warehouse {warehouse.display_url}"):
-        change = warehouse.ensure_schema()
-        if change:
-            stage_logger().info("warehouse schema %s: %s", warehouse.schema, change)
-        current = warehouse.current_run()
-        previous = warehouse.previous_run(as_of)
-        segments = None
-        if previous is not None:
-            segments = warehouse.previous_refresh("customer_segments", MOVEMENT_COLUMNS, as_of)
-    return WarehouseState(current, previous, segments)
-
-
-@task(name="publish", cache_policy=NO_CACHE, retry_condition_fn=is_transient)
-def publish(
-    settings: Settings, tables: dict[str, pl.DataFrame], run: RunRecord, make_current: bool
-) -> bool:
-    """Write the refresh, all tables at once, and make it current unless it is a backfill
-    (see `Warehouse.publish`); then apply retention. True when it became current."""
-    with open_warehouse(settings) as warehouse:
-        with timed(f"publish to {warehouse.display_url}") as facts:
-            change = warehouse.ensure_schema()
-            if change:
-                stage_logger().info("warehouse schema %s: %s", warehouse.schema, change)
-            became_current = warehouse.publish(tables, run, make_current=make_current)
-            facts["rows"] = sum(frame.height for frame in tables.values())
-        keep = settings.warehouse.keep_refreshes
-        if keep is not None:
-            _apply_retention(warehouse, keep)
-    return became_current
-
-
-def _apply_retention(warehouse: Warehouse, keep: int) -> None:
-    """Prune refreshes beyond the newest `keep`. The refresh is already published, so a
-    failure here is a warning, not a failed refresh: `personas prune` can finish it."""
-    try:
-        result = prune(warehouse, keep)
-    except WarehouseError as exc:
-        stage_logger().warning("retention: %s; run `personas prune` to retry", exc)
-        return
-    if result.pruned:
-        stage_logger().info(
-            "retention: kept %d refreshes, pruned %d (%s rows)",
-            len(result.kept),
-            len(result.pruned),
-            f"{result.rows_pruned:,}",
-        )
-
-
-class PublishedCheckError(Exception):
-    """The refresh's tables failed a Great Expectations check; nothing was published."""
-
-
-def allowed_segment_values(settings: Settings) -> dict[str, list[str]]:
-    """The labels each customer_segments segment column may hold under this config."""
-    rfm = settings.rfm
-    if rfm.preset == "pymc":
-        rfm_names = [*(rfm.pymc_segments or PYMC_SEGMENTS), PYMC_OTHER]
-    else:
-        rfm_names = [rule.name for rule in (rfm.segments or DEFAULT_SEGMENT_MAP)]
-    allowed = {"rfm_segment": rfm_names}
-    for base, (rules, default) in segment_bases(settings).items():
-        if base == "geographic" and not rules:
-            continue  # its segments come from the data: no fixed set to check against
-        allowed[f"{base}_segment"] = [rule.name for rule in rules] + [default]
-    return allowed
-
-
-@task(name="check published tables", cache_policy=NO_CACHE)
-def check_tables(
-    settings: Settings,
+def write_refresh_report(
     tables: dict[str, pl.DataFrame],
-    refresh_id: str,
-    previous_customers: int | None,
-    folder: Path | None = None,
+    run: RunRecord,
+    settings: Settings,
+    folder: Path,
+    current_as_of: date | None,
+    checks: tuple[str, ...] = (),
 ) -> Path:
-    """The output contracts (pandera), then Great Expectations, before the tables go live.
+    """The report stage, plus a summary attached to the flow run as a Markdown artifact."""
+    path = report.write_refresh_report(tables, run, settings, folder, current_as_of, checks)
+    if FlowRunContext.get() is None:
+        return path
+    tiers = "\n".join(
+        f"| {row['tier']} | {row['purchases']:,} | {row['buying_customers']:,} | "
+        f"{row['sales_share'] or 0:.1%} |"
+        for row in tables["tier_summary"].iter_rows(named=True)
+    )
+    create_markdown_artifact(
+        key="personas-refresh-report",
+        description=f"personas refresh {run.refresh_id}",
+        markdown=(
+            f"# personas refresh {run.refresh_id}\n\nas of {run.as_of}; "
+            f"{run.rows_quarantined or 0:,} of {run.rows_in or 0:,} input rows quarantined.\n\n"
+            f"| tier | purchases | buying customers | sales share |\n|---|---:|---:|---:|\n"
+            f"{tiers}\n\n"
+            f"Full report: `{path}`\n"
+        ),
+    )
+    return path
 
-    Writes the Data Docs next to the run's other reports and returns their index.
-    `previous_customers` is the customer count of the refresh this one is compared
-    with (None for the first): the count may move at most `quality.max_customer_change`.
 
-    Raises:
-        PublishedCheckError: an expectation failed; the previous refresh stays current.
-    """
-    from quality.published_checks import check_published  # GX takes seconds to import
+def _task(function: Callable[..., Any], name: str, *, transient_retries: bool = False) -> Task:
+    options: dict[str, Any] = {"name": name, "cache_policy": NO_CACHE}
+    if transient_retries:
+        options["retry_condition_fn"] = is_transient
+    return task(**options)(function)
 
-    broken = check_outputs(tables, scale=settings.money.scale)  # the pandera contracts
-    if broken:
-        raise PublishedCheckError(
-            f"{len(broken)} output contract violation(s), nothing published: "
-            + "; ".join(broken[:3])
-            + (f"; and {len(broken) - 3} more" if len(broken) > 3 else "")
-        )
-    folder = folder or report_dir(settings.quality.reports_dir, refresh_id)
-    docs_dir = folder / "data_docs"
-    if not settings.quality.expectations:
-        stage_logger().info("check published tables: output contracts only (quality.expectations)")
-        return docs_dir
-    with timed("check published tables") as facts:
-        outcome = check_published(
-            {spec.name: tables[spec.name] for spec in DATA_TABLES},
-            segment_values=allowed_segment_values(settings),
-            previous_customers=previous_customers,
-            max_customer_change=float(settings.quality.max_customer_change),
-            docs_dir=docs_dir if settings.quality.data_docs else None,
-            run_name=refresh_id,
-        )
-        facts["expectations"], facts["failed"] = outcome.expectations, len(outcome.failures)
-    if not outcome.success:
-        shown = "; ".join(outcome.failures[:3])
-        more = f"; and {len(outcome.failures) - 3} more" if len(outcome.failures) > 3 else ""
-        docs = f" (Data Docs: {outcome.docs_index})" if outcome.docs_index else ""
-        raise PublishedCheckError(
-            f"{len(outcome.failures)} check(s) of the published tables failed, nothing "
-            f"published: {shown}{more}{docs}"
-        )
-    return docs_dir
+
+extract = _task(stages.extract, "extract", transient_retries=True)
+validate = _task(stages.validate, "validate")
+transform = _task(stages.transform, "transform")
+open_warehouse_for_run = _task(stages.open_warehouse_for_run, "open warehouse")
+check_tables = _task(stages.check_tables, "check published tables")
+publish = _task(stages.publish, "publish", transient_retries=True)
+profile_task = _task(profile.profile, "profile")
+transitions = _task(profile.transitions, "segment movement")
+report_task = _task(write_refresh_report, "report")
+
+# The task of each stage function, as `Stages` looks it up.
+TASKS: dict[Callable[..., Any], Task] = {
+    stages.extract: extract,
+    stages.validate: validate,
+    stages.transform: transform,
+    stages.open_warehouse_for_run: open_warehouse_for_run,
+    stages.check_tables: check_tables,
+    stages.publish: publish,
+    profile.profile: profile_task,
+    profile.transitions: transitions,
+    report.write_refresh_report: report_task,
+}
+
+
+def as_task(stage: Callable[..., Any]) -> Task:
+    """The Prefect task of a `pipeline` stage function."""
+    try:
+        return TASKS[stage]
+    except KeyError:
+        raise ValueError(f"no Prefect task for {stage!r}: add it to flows.tasks.TASKS") from None

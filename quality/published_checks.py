@@ -58,8 +58,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import warnings
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -84,7 +85,120 @@ if TYPE_CHECKING:
     from great_expectations.core.expectation_validation_result import (
         ExpectationValidationResult,
     )
-    from great_expectations.expectations import Expectation
+
+# --- expectations, declared once ------------------------------------------------------------
+# Each expectation is declared here under its Great Expectations name and arguments, with no
+# GX import: polars evaluates them on every refresh (milliseconds), and the same declarations
+# become GX expectations only when Data Docs are asked for (`quality.data_docs`).
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A row condition: `column operator value`, combined with `&`."""
+
+    parts: tuple[tuple[str, str, Any], ...]
+
+    def __and__(self, other: Comparison) -> Comparison:
+        return Comparison(self.parts + other.parts)
+
+    def text(self) -> str:
+        """As a failure line shows it: base == 'demographic' and to_segment != '(lost)'."""
+        return " and ".join(f"{column} {op} {value!r}" for column, op, value in self.parts)
+
+    def expr(self) -> pl.Expr:
+        """The condition as a polars filter."""
+        compare = {
+            "==": pl.Expr.eq,
+            "!=": pl.Expr.ne,
+            "<=": pl.Expr.le,
+            ">=": pl.Expr.ge,
+        }
+        return pl.all_horizontal(
+            compare[op](pl.col(column), pl.lit(value)) for column, op, value in self.parts
+        )
+
+    def gx(self) -> Any:
+        """The condition as a GX row condition."""
+        from great_expectations.expectations.row_conditions import Column as GxColumn
+
+        made = None
+        for column, op, value in self.parts:
+            part = {
+                "==": GxColumn(column).__eq__,
+                "!=": GxColumn(column).__ne__,
+                "<=": GxColumn(column).__le__,
+                ">=": GxColumn(column).__ge__,
+            }[op](value)
+            made = part if made is None else made & part
+        return made
+
+
+class Column:
+    """A column in a row condition: `Column("base") == "demographic"`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __eq__(self, value: object) -> Comparison:  # type: ignore[override]
+        return Comparison(((self.name, "==", value),))
+
+    def __ne__(self, value: object) -> Comparison:  # type: ignore[override]
+        return Comparison(((self.name, "!=", value),))
+
+    def __le__(self, value: object) -> Comparison:
+        return Comparison(((self.name, "<=", value),))
+
+    def __ge__(self, value: object) -> Comparison:
+        return Comparison(((self.name, ">=", value),))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, eq=False)
+class Expectation:
+    """One expectation: its GX class name and arguments (`row_condition` a Comparison)."""
+
+    kind: str  # e.g. ExpectColumnValuesToBeUnique
+    kwargs: dict[str, Any]
+
+    @property
+    def type(self) -> str:
+        """The GX type name: expect_column_values_to_be_unique."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", self.kind).lower()
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.kwargs.get("meta") or {}
+
+    def name(self) -> str:
+        """'expectation(columns) [where condition]', as a failure line starts."""
+        kwargs = self.kwargs
+        columns = kwargs.get("column_list") or ([kwargs["column"]] if "column" in kwargs else [])
+        name = self.type + (f"({', '.join(columns)})" if columns else "")
+        if kwargs.get("row_condition") is not None:
+            name += f" where {kwargs['row_condition'].text()}"
+        return name
+
+    def gx(self) -> Any:
+        """The GX expectation object (imports GX)."""
+        import great_expectations.expectations as gx_expectations
+
+        kwargs = dict(self.kwargs)
+        if kwargs.get("row_condition") is not None:
+            kwargs["row_condition"] = kwargs["row_condition"].gx()
+        return getattr(gx_expectations, self.kind)(**kwargs)
+
+
+class _Declare:
+    """`gxe.ExpectColumnValuesToBeUnique(column="x")` declares an Expectation: the suites
+    below read as GX suites, and translate to them one for one."""
+
+    def __getattr__(self, kind: str) -> Callable[..., Expectation]:
+        return lambda **kwargs: Expectation(kind, kwargs)
+
+
+gxe = _Declare()
+
 
 CURVE_POINTS = 101  # pareto_curve: customer_pct 0..100
 DOCS_SITE = "local_site"  # the site every ephemeral context has; repointed to docs_dir
@@ -106,6 +220,8 @@ class CheckOutcome:
     failures: list[str]
     expectations: int
     docs_index: Path | None
+    # every expectation checked, "table: expectation(columns) [where …]", in suite order
+    checked: tuple[str, ...] = ()
 
 
 def check_published(
@@ -152,27 +268,32 @@ def check_published(
         if previous_customers is None
         else _change_bounds(previous_customers, max_customer_change)
     )
+    suites = _suites(
+        tables, reference, segment_values=segment_values, customer_bounds=customer_bounds
+    )
+    expectations = sum(len(suite.expectations) for suite in suites)
+    checked = tuple(f"{suite.table}: {e.name()}" for suite in suites for e in suite.expectations)
+    if docs_dir is None:
+        failures = _polars_failures(suites)
+        return CheckOutcome(not failures, failures, expectations, None, checked)
     with warnings.catch_warnings():
         # GX, and the pandas and pydantic it drives, warn about their own internals
         # (deprecations): nothing the caller can act on, and the CLI's output must stay clean.
         warnings.simplefilter("ignore")
         _load_gx()
-        suites = _suites(
-            tables, reference, segment_values=segment_values, customer_bounds=customer_bounds
-        )
         results = _validate(suites, docs_dir=docs_dir, run_name=run_name)
-
     failures = [
-        _failure_line(suite.table, result)
-        for suite, validation in zip(suites, results, strict=True)
-        for result in _in_suite_order(suite, validation)
+        _failure_line(table, result)
+        for table, ordered in results
+        for result in ordered
         if not result.success
     ]
     return CheckOutcome(
-        success=all(validation.success for validation in results),
+        success=not failures,
         failures=failures,
-        expectations=sum(len(validation.results) for validation in results),
-        docs_index=docs_dir / "index.html" if docs_dir is not None else None,
+        expectations=sum(len(ordered) for _, ordered in results),
+        docs_index=docs_dir / "index.html",
+        checked=checked,
     )
 
 
@@ -286,8 +407,6 @@ def _customer_segments(
     segment_values: Mapping[str, Collection[str]],
     customer_bounds: tuple[int, int, str] | None,
 ) -> list[Expectation]:
-    import great_expectations.expectations as gxe
-
     # The fixed sets win over a caller's: the tier and class names are the contract.
     label_sets = {**segment_values, "tier": TIERS, "pareto_class": PARETO_CLASSES}
     expectations = [
@@ -322,8 +441,6 @@ def _customer_segments(
 
 
 def _tier_summary(reference: _Reference) -> list[Expectation]:
-    import great_expectations.expectations as gxe
-
     return [
         *_keys("tier"),
         gxe.ExpectColumnValuesToBeInSet(column="tier", value_set=list(TIERS)),
@@ -334,8 +451,6 @@ def _tier_summary(reference: _Reference) -> list[Expectation]:
 
 
 def _pareto_summary(reference: _Reference) -> list[Expectation]:
-    import great_expectations.expectations as gxe
-
     return [
         gxe.ExpectTableRowCountToEqual(value=1),
         # one row, so the column's sum is its value; a sum reports the observed figure
@@ -344,9 +459,6 @@ def _pareto_summary(reference: _Reference) -> list[Expectation]:
 
 
 def _pareto_curve(reference: _Reference) -> list[Expectation]:
-    import great_expectations.expectations as gxe
-    from great_expectations.expectations.row_conditions import Column
-
     share = "cumulative_revenue_share"
     expectations = [
         *_keys("customer_pct"),
@@ -381,9 +493,6 @@ def _pareto_curve(reference: _Reference) -> list[Expectation]:
 
 
 def _segment_summary(reference: _Reference) -> list[Expectation]:
-    import great_expectations.expectations as gxe
-    from great_expectations.expectations.row_conditions import Column
-
     expectations = [
         *_keys("base", "segment"),
         gxe.ExpectColumnValuesToBeInSet(column="base", value_set=list(BASES)),
@@ -400,8 +509,6 @@ def _segment_summary(reference: _Reference) -> list[Expectation]:
 
 
 def _personas() -> list[Expectation]:
-    import great_expectations.expectations as gxe
-
     return [
         *_keys("persona_id", "kind", "attribute", "value"),
         gxe.ExpectColumnValuesToBeInSet(column="kind", value_set=list(PERSONA_KINDS)),
@@ -420,8 +527,6 @@ def _lead_scores() -> list[Expectation]:
 
 
 def _segment_transitions(reference: _Reference, frame: pl.DataFrame) -> list[Expectation]:
-    from great_expectations.expectations.row_conditions import Column
-
     expectations = _keys("base", "from_segment", "to_segment")
     # Per base, everyone in this refresh moved somewhere (or stayed): the rows not going
     # to "(lost)" count every current customer. Bases as published (an empty table, when
@@ -435,8 +540,6 @@ def _segment_transitions(reference: _Reference, frame: pl.DataFrame) -> list[Exp
 
 def _keys(*columns: str) -> list[Expectation]:
     """Not null (uniqueness checks skip nulls) and unique, one column or compound."""
-    import great_expectations.expectations as gxe
-
     not_null = [gxe.ExpectColumnValuesToNotBeNull(column=column) for column in columns]
     if len(columns) == 1:
         return [*not_null, gxe.ExpectColumnValuesToBeUnique(column=columns[0])]
@@ -444,8 +547,6 @@ def _keys(*columns: str) -> list[Expectation]:
 
 
 def _customer_total(reference: _Reference, **condition: Any) -> Expectation:
-    import great_expectations.expectations as gxe
-
     return gxe.ExpectColumnSumToBeBetween(
         column="customers",
         min_value=reference.customers,
@@ -455,8 +556,6 @@ def _customer_total(reference: _Reference, **condition: Any) -> Expectation:
 
 
 def _sum_to_one(column: str, **condition: Any) -> Expectation:
-    import great_expectations.expectations as gxe
-
     return gxe.ExpectColumnSumToBeBetween(
         column=column,
         min_value=1 - SHARE_TOLERANCE,
@@ -474,8 +573,6 @@ def _shares(
     null_when_no_revenue: bool = True,
 ) -> list[Expectation]:
     """A share column: present and within bounds (and summing to 1), or null without revenue."""
-    import great_expectations.expectations as gxe
-
     if reference.share_bounds is None:
         if null_when_no_revenue:
             return [gxe.ExpectColumnValuesToBeNull(column=column)]
@@ -495,14 +592,85 @@ def _fraction(column: str, low: float, high: float) -> Expectation:
     Shares, supports and scores are float divisions and sums: a published 1.0000000000000002
     (a Wilson bound at support 1, a lead matching every target value) is 1.
     """
-    import great_expectations.expectations as gxe
-
     return gxe.ExpectColumnValuesToBeBetween(
         column=column,
         min_value=low - SHARE_TOLERANCE,
         max_value=high + SHARE_TOLERANCE,
         meta={"expected": f"between {low:.12g} and {high:.12g} (± {SHARE_TOLERANCE:g})"},
     )
+
+
+# --- running them in polars ------------------------------------------------------------------
+
+
+def _polars_failures(suites: Sequence[_Suite]) -> list[str]:
+    """Each failed expectation's line, in table and suite order, evaluated in polars."""
+    return [
+        f"{suite.table}: {expectation.name()}: {finding}"
+        for suite in suites
+        for expectation in suite.expectations
+        if (finding := _finding_in(suite.frame, expectation)) is not None
+    ]
+
+
+def _finding_in(frame: pl.DataFrame, expectation: Expectation) -> str | None:
+    """What fails `expectation` in `frame`, worded as GX's result reads; None when it holds."""
+    kwargs = expectation.kwargs
+    if kwargs.get("row_condition") is not None:
+        frame = frame.filter(kwargs["row_condition"].expr())
+    expected = _expected(kwargs, expectation.meta)
+    kind = expectation.type
+    if kind == "expect_table_row_count_to_equal":
+        return None if frame.height == kwargs["value"] else f"observed {frame.height}, {expected}"
+    if kind == "expect_table_row_count_to_be_between":
+        held = kwargs["min_value"] <= frame.height <= kwargs["max_value"]
+        return None if held else f"observed {frame.height}, {expected}"
+    if kind == "expect_column_sum_to_be_between":
+        total = frame[kwargs["column"]].sum()
+        held = kwargs["min_value"] <= total <= kwargs["max_value"]
+        return None if held else f"observed {_number(_plain(total))}, {expected}"
+    if kind == "expect_compound_columns_to_be_unique":
+        rows = frame.select(kwargs["column_list"]).drop_nulls()
+        repeated = rows.filter(rows.is_duplicated())
+        return _unexpected(list(repeated.iter_rows()), expected, kwargs)
+    column = pl.col(kwargs["column"])
+    if kind == "expect_column_values_to_not_be_null":
+        return _unexpected(frame.filter(column.is_null())[kwargs["column"]], expected, kwargs)
+    if kind == "expect_column_values_to_be_null":
+        return _unexpected(frame.filter(column.is_not_null())[kwargs["column"]], expected, kwargs)
+    values = frame.select(column).to_series().drop_nulls()  # column maps skip nulls
+    if kind == "expect_column_values_to_be_unique":
+        bad = values.filter(values.is_duplicated())
+    elif kind == "expect_column_values_to_be_in_set":
+        bad = values.filter(~values.is_in(list(kwargs["value_set"])))
+    elif kind == "expect_column_values_to_be_between":
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        outside = pl.lit(False)
+        if low is not None:
+            outside = outside | (pl.col(values.name) < low)
+        if high is not None:
+            outside = outside | (pl.col(values.name) > high)
+        bad = values.to_frame().filter(outside).to_series()
+    elif kind in ("expect_column_values_to_be_increasing", "expect_column_values_to_be_decreasing"):
+        step = values.diff().fill_null(0)  # the first value has nothing before it
+        bad = values.filter(step < 0 if kind.endswith("increasing") else step > 0)
+    else:
+        raise ValueError(f"no polars evaluation for {kind}: add it to _finding_in")
+    return _unexpected(bad, expected, kwargs)
+
+
+def _unexpected(
+    bad: Sequence[Any] | pl.Series, expected: str, kwargs: Mapping[str, Any]
+) -> str | None:
+    """'N unexpected values, e.g. [...]' (with the range, for a range check); None if none."""
+    count = len(bad)
+    if not count:
+        return None
+    examples = [_plain(value) for value in list(bad)[:EXAMPLES]]
+    text = f"{count} unexpected value{'' if count == 1 else 's'}, e.g. {examples}"
+    if "min_value" in kwargs:
+        text += f", {expected}"
+    return text
 
 
 # --- running GX ------------------------------------------------------------------------------
@@ -521,9 +689,10 @@ def _load_gx() -> None:
 
 
 def _validate(
-    suites: Sequence[_Suite], *, docs_dir: Path | None, run_name: str
-) -> list[ExpectationSuiteValidationResult]:
-    """Run a checkpoint per table (its whole dataframe as one batch); build the docs once."""
+    suites: Sequence[_Suite], *, docs_dir: Path, run_name: str
+) -> list[tuple[str, list[ExpectationValidationResult]]]:
+    """Run a checkpoint per table (its whole dataframe as one batch); build the docs once.
+    Returns each table's results in its suite's order."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -540,8 +709,9 @@ def _validate(
         batch = source.add_dataframe_asset(name=suite.table).add_batch_definition_whole_dataframe(
             "whole table"
         )
+        declared = [expectation.gx() for expectation in suite.expectations]
         expectations = context.suites.add(
-            gx.ExpectationSuite(name=suite.table, expectations=suite.expectations)
+            gx.ExpectationSuite(name=suite.table, expectations=declared)
         )
         validation = context.validation_definitions.add(
             gx.ValidationDefinition(name=suite.table, data=batch, suite=expectations)
@@ -558,9 +728,9 @@ def _validate(
         outcome = checkpoint.run(
             batch_parameters={"dataframe": _to_pandas(suite.frame)}, run_id=run_id
         )
-        results.extend(outcome.run_results.values())
-    if docs_dir is not None:
-        _build_docs(context, docs_dir)
+        for validation in outcome.run_results.values():
+            results.append((suite.table, _in_suite_order(declared, validation)))
+    _build_docs(context, docs_dir)
     return results
 
 
@@ -593,10 +763,10 @@ def _build_docs(context: Any, docs_dir: Path) -> None:
 
 
 def _in_suite_order(
-    suite: _Suite, validation: ExpectationSuiteValidationResult
+    declared: Sequence[Any], validation: ExpectationSuiteValidationResult
 ) -> list[ExpectationValidationResult]:
     """GX returns results grouped by metric, not in suite order: restore the suite's order."""
-    position = {expectation.id: index for index, expectation in enumerate(suite.expectations)}
+    position = {expectation.id: index for index, expectation in enumerate(declared)}
     return sorted(
         validation.results,
         key=lambda result: position.get(result.expectation_config.id, len(position)),

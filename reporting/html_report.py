@@ -35,6 +35,8 @@ class ReportFacts:
     next_due_at: str
     currency: str = ""
     current_as_of: str = ""  # the current refresh's as_of after this run (a backfill: newer)
+    # the checks the published tables passed ("table: expectation(columns)"); empty: not run
+    checks: tuple[str, ...] = ()
 
 
 def write_report(tables: Mapping[str, pl.DataFrame], facts: ReportFacts, folder: Path) -> Path:
@@ -54,6 +56,7 @@ def render_report(tables: Mapping[str, pl.DataFrame], facts: ReportFacts) -> str
         _section("Personas", _persona_cards(tables["persona_cards"])),
         _section("Segment movement", _movement(tables["segment_transitions"])),
         _section("Data quality", _quality(tables["quarantine"], facts)),
+        _section("Checks of the published tables", _checks(facts.checks)),
     ]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -288,6 +291,28 @@ def _movement(moves: pl.DataFrame) -> str:
     return (
         '<table><tr><th class="label">base</th><th class="label">from</th>'
         f'<th class="label">to</th><th>customers</th></tr>{rows}</table>'
+    )
+
+
+def _checks(checks: tuple[str, ...]) -> str:
+    """Every expectation the tables passed before they went live, counted per table."""
+    if not checks:
+        return "<p>Only the output contracts were checked (quality.expectations = false).</p>"
+    per_table: dict[str, list[str]] = {}
+    for line in checks:
+        table, _, expectation = line.partition(": ")
+        per_table.setdefault(table, []).append(expectation)
+    rows = "".join(
+        f'<tr><td class="label">{escape(table)}</td><td>{len(expectations):,}</td>'
+        f'<td class="label">{"<br>".join(escape(e) for e in expectations)}</td></tr>'
+        for table, expectations in per_table.items()
+    )
+    return (
+        f"<p>All {len(checks):,} expectations passed (output contracts, counts that agree "
+        "across tables, shares summing to 1, the customer-count gate), or the refresh would "
+        "not have been published.</p>"
+        '<table><tr><th class="label">table</th><th>passed</th>'
+        f'<th class="label">expectations</th></tr>{rows}</table>'
     )
 
 

@@ -10,7 +10,7 @@ validation always casts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -150,7 +150,86 @@ PROBLEMS: dict[Kind, str] = {
 }
 
 
-def _parse_checks(column: CanonicalColumn, scale: int, date_format: str | None) -> list[pa.Check]:
+Names = frozenset[str]
+# The typed value of a column by name: parsed from the text (pandera, which checks the
+# rows as extracted) or read from the staged column (the screen, which parsed it once).
+Value = Callable[[str], pl.Expr]
+RuleExpr = Callable[[Names, Value], pl.Expr]
+TYPED = "\x00typed "  # the screen's prefix for staged columns beside their text
+
+
+def parse_value(column: CanonicalColumn, *, scale: int, date_format: str | None) -> pl.Expr:
+    """The column's text as its canonical type; null where it is blank or not valid."""
+    name = column.name
+    if column.kind in ("money", "number"):
+        return parsing.parse_decimal(name, scale)
+    if column.kind == "integer":
+        return parsing.parse_integer(name)
+    if column.kind == "datetime":
+        return parsing.parse_datetime(name, date_format)
+    if column.kind == "date":
+        return parsing.parse_date(name, date_format)
+    if column.kind == "flag":
+        return parsing.parse_flag(name)
+    return parsing.text(name)
+
+
+def text_values(
+    source: str,
+    *,
+    scale: int,
+    date_format: str | None,
+    statuses: Mapping[str, Sequence[str]] = DEFAULT_STATUSES,
+) -> Value:
+    """Each column's typed value parsed from its text, as staging types it (an order's
+    status is its category word)."""
+    columns = {column.name: column for column in SOURCE_COLUMNS[source]}
+
+    def value(name: str) -> pl.Expr:
+        if source == "orders" and name == "status":
+            return status_category(pl.col(name), statuses)
+        return parse_value(columns[name], scale=scale, date_format=date_format)
+
+    return value
+
+
+def staged_values(name: str) -> pl.Expr:
+    """A column's typed value in the screen's frame: its staged column."""
+    return pl.col(TYPED + name)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check of a raw contract: where `passes` is false the row has `error`.
+
+    `passes(names, value)` reads the columns the rows have (`names`: a rule may read
+    optional columns) and typed values through `value`. One rule serves pandera
+    (`check`, on the text, which names every failure) and the screen
+    (`RawContract.suspects`, on values staged once) that finds the rows worth
+    naming. `screen`, when set, is the rule's test on staged values where its text
+    test differs (a parse check: the text is there but no value came of it).
+    """
+
+    passes: RuleExpr
+    error: str
+    screen: RuleExpr | None = None
+
+    def check(self, value: Value) -> pa.Check:
+        """The rule as a pandera check on the text rows."""
+        return pa.Check(
+            lambda data: data.lazyframe.select(
+                self.passes(frozenset(data.lazyframe.collect_schema().names()), value)
+            ),
+            error=self.error,
+        )
+
+    def fails_staged(self, names: Names) -> pl.Expr:
+        """True where the rule may fail, read from the staged values (null counts)."""
+        test = self.screen or self.passes
+        return ~test(names, staged_values).fill_null(False)
+
+
+def _parse_checks(column: CanonicalColumn, scale: int, date_format: str | None) -> list[Rule]:
     """The value parses as its kind, and (numbers) fits its type exactly."""
     name = column.name
     valid: pl.Expr
@@ -174,26 +253,62 @@ def _parse_checks(column: CanonicalColumn, scale: int, date_format: str | None) 
         return []
     problem = PROBLEMS[column.kind].format(scale=scale, date_format=date_format or "ISO 8601")
     blank = parsing.text(name).is_null()
-    checks = [pa.Check(lambda data: data.lazyframe.select(blank | valid), error=problem)]
+
+    def parsed(names: Names, value: Value) -> pl.Expr:
+        # Valid and fitting text is exactly text that stages to a value.
+        return blank | value(name).is_not_null()
+
+    checks = [Rule(lambda names, value: blank | valid, problem, screen=parsed)]
     if fits is not None:
         # Only where the shape is right: a malformed value has its own problem above.
-        checks.append(
-            pa.Check(lambda data: data.lazyframe.select(blank | ~valid | fits), error=too_long)
-        )
+        checks.append(Rule(lambda names, value: blank | ~valid | fits, too_long, screen=parsed))
     return checks
 
 
-def _key_check(name: str) -> pa.Check:
-    return pa.Check(
+def _key_check(name: str) -> Rule:
+    return Rule(
         # Nulls are reported by `nullable=False`; this catches keys that are only blanks.
-        lambda data: data.lazyframe.select(
-            pl.col(name).is_null() | parsing.text(name).is_not_null()
-        ),
-        error="missing key (blank)",
+        lambda names, value: pl.col(name).is_null() | parsing.text(name).is_not_null(),
+        "missing key (blank)",
     )
 
 
-def raw_schema(
+@dataclass(frozen=True)
+class RawContract:
+    """A source's contract over its rows as extracted: the pandera schema, and the rules
+    it is made of, so one polars pass can screen every row for the few to name."""
+
+    schema: pa.DataFrameSchema
+    column_rules: dict[str, tuple[Rule, ...]]
+    frame_rules: tuple[Rule, ...]
+    required: tuple[str, ...]
+    unique_key: str | None
+
+    def suspects(self, names: Names) -> pl.Expr:
+        """True on every row that any check of the schema could fail (and maybe a few
+        more), read from a frame holding each text column and, beside it, its staged
+        value (`TYPED` + name): the schema runs on those rows only, and names each
+        problem.
+
+        A superset by construction: the same rules on the values staging parsed once
+        (a parse check: text that staged to no value), a null result counted as a
+        failure, every copy of a repeated unique key, every missing key. pandera
+        ignores nulls in a column's checks, so a null value is not suspect.
+        """
+        failing = [
+            pl.col(column).is_not_null() & rule.fails_staged(names)
+            for column, rules in self.column_rules.items()
+            if column in names
+            for rule in rules
+        ]
+        failing += [rule.fails_staged(names) for rule in self.frame_rules]
+        failing += [pl.col(column).is_null() for column in self.required if column in names]
+        if self.unique_key is not None and self.unique_key in names:
+            failing.append(pl.col(self.unique_key).is_duplicated())
+        return pl.any_horizontal(failing) if failing else pl.lit(False)
+
+
+def raw_contract(
     source: str,
     *,
     scale: int,
@@ -201,8 +316,8 @@ def raw_schema(
     max_line_amount: Decimal = DEFAULT_MAX_LINE_AMOUNT,
     extra_columns: tuple[str, ...] = (),
     statuses: Mapping[str, Sequence[str]] = DEFAULT_STATUSES,
-) -> pa.DataFrameSchema:
-    """The pandera schema of a source's rows as extracted (all text, canonical names).
+) -> RawContract:
+    """The contract of a source's rows as extracted (all text, canonical names).
 
     Args:
         source: one of the contract's source names.
@@ -213,6 +328,8 @@ def raw_schema(
         statuses: the order statuses by category (`[statuses]`); others are rejected.
     """
     columns: dict[str, pa.Column] = {}
+    rules: dict[str, tuple[Rule, ...]] = {}
+    value = text_values(source, scale=scale, date_format=date_format, statuses=statuses)
     unique_key = UNIQUE_KEYS.get(source)
     canonical = {column.name for column in SOURCE_COLUMNS[source]}
     for column in SOURCE_COLUMNS[source]:
@@ -220,25 +337,43 @@ def raw_schema(
         checks += _plausibility_checks(source, column, scale, max_line_amount, statuses)
         if column.required:
             checks.append(_key_check(column.name))
+        rules[column.name] = tuple(checks)
         columns[column.name] = pa.Column(
             pl.String,
             nullable=not column.required,
             required=column.required,
             unique=column.name == unique_key,
-            checks=checks,
+            checks=[rule.check(value) for rule in checks],
             description=column.description or None,
         )
     for extra in extra_columns:
         if extra not in canonical:
+            rules[extra] = (_no_nul_check(extra),)
             columns[extra] = pa.Column(
-                pl.String, nullable=True, required=False, checks=[_no_nul_check(extra)]
+                pl.String, nullable=True, required=False, checks=[rules[extra][0].check(value)]
             )
-    checks = (
-        [_amount_derivable_check(), _computed_amount_check(scale, max_line_amount)]
+    frame_rules = (
+        (_amount_derivable_check(), _computed_amount_check(scale, max_line_amount))
         if source == "orders"
-        else []
+        else ()
     )
-    return pa.DataFrameSchema(columns, checks=checks, strict=False, name=source)
+    return RawContract(
+        schema=pa.DataFrameSchema(
+            columns,
+            checks=[rule.check(value) for rule in frame_rules],
+            strict=False,
+            name=source,
+        ),
+        column_rules=rules,
+        frame_rules=frame_rules,
+        required=tuple(column.name for column in SOURCE_COLUMNS[source] if column.required),
+        unique_key=unique_key,
+    )
+
+
+def raw_schema(source: str, **options: object) -> pa.DataFrameSchema:
+    """The pandera schema of a source's rows as extracted (see `raw_contract`)."""
+    return raw_contract(source, **options).schema  # type: ignore[arg-type]
 
 
 # What every supported warehouse can store: PostgreSQL text holds no NUL character, and
@@ -247,27 +382,25 @@ NUL = "\x00"
 MIN_YEAR, MAX_YEAR = 1, 9999
 
 
-def _no_nul_check(name: str) -> pa.Check:
-    return pa.Check(
-        lambda data: data.lazyframe.select(
-            ~pl.col(name).cast(pl.String).str.contains(NUL, literal=True).fill_null(False)
-        ),
-        error="contains a NUL character, which a warehouse cannot store",
+def _no_nul_check(name: str) -> Rule:
+    has_nul = pl.col(name).cast(pl.String).str.contains(NUL, literal=True)
+    return Rule(
+        lambda names, value: ~has_nul.fill_null(False),
+        "contains a NUL character, which a warehouse cannot store",
     )
 
 
-def _storable_checks(column: CanonicalColumn, date_format: str | None) -> list[pa.Check]:
+def _storable_checks(column: CanonicalColumn, date_format: str | None) -> list[Rule]:
     """Values that parse but that some warehouse cannot store."""
     if column.kind in ("id", "text"):
         return [_no_nul_check(column.name)]
     if column.kind in ("datetime", "date"):
-        year = parsing.parse_datetime(column.name, date_format).dt.year()
         return [
-            pa.Check(
-                lambda data: data.lazyframe.select(
-                    year.is_between(MIN_YEAR, MAX_YEAR).fill_null(True)
+            Rule(
+                lambda names, value: (
+                    value(column.name).dt.year().is_between(MIN_YEAR, MAX_YEAR).fill_null(True)
                 ),
-                error=f"date outside the years {MIN_YEAR}-{MAX_YEAR} a warehouse can store",
+                f"date outside the years {MIN_YEAR}-{MAX_YEAR} a warehouse can store",
             )
         ]
     return []
@@ -279,111 +412,102 @@ def _plausibility_checks(
     scale: int,
     max_line_amount: Decimal,
     statuses: Mapping[str, Sequence[str]],
-) -> list[pa.Check]:
+) -> list[Rule]:
     """Values that parse but cannot be right: a line's sign, size or a person's age."""
     name = column.name
 
-    def check(rule: pl.Expr, error: str) -> pa.Check:
+    def check(rule: Callable[[Value], pl.Expr], error: str) -> Rule:
         # Null where the text does not parse: the parse check already reports those.
-        return pa.Check(lambda data: data.lazyframe.select(rule.fill_null(True)), error=error)
+        return Rule(lambda names, value: rule(value).fill_null(True), error)
 
     limit = pl.lit(max_line_amount).cast(pl.Decimal(38, 0))
     if source == "orders" and name == "quantity":
         # A return line is negative throughout (quantity and amount) or marked refunded;
         # a negative quantity on a line whose amount is positive is neither.
-        def not_negative_unless_refund(data: pa.PolarsData) -> pl.LazyFrame:
-            names = data.lazyframe.collect_schema().names()
+        def not_negative_unless_refund(names: Names, value: Value) -> pl.Expr:
             refund = (
-                (status_category(pl.col("status"), statuses) == REFUNDED).fill_null(False)
+                (value("status") == REFUNDED).fill_null(False)
                 if "status" in names
                 else pl.lit(False)
             )
-            positive_amount = (
-                parsing.parse_decimal("amount", scale) > 0 if "amount" in names else pl.lit(False)
-            )
-            bad = (parsing.parse_integer(name) < 0) & ~refund & positive_amount
-            return data.lazyframe.select(~bad.fill_null(False))
+            positive_amount = value("amount") > 0 if "amount" in names else pl.lit(False)
+            bad = (value(name) < 0) & ~refund & positive_amount
+            return ~bad.fill_null(False)
 
         return [
-            pa.Check(
+            Rule(
                 not_negative_unless_refund,
-                error="negative quantity on a line whose amount is positive (not a refund)",
+                "negative quantity on a line whose amount is positive (not a refund)",
             )
         ]
     if source == "orders" and name == "unit_price":
-        price = parsing.parse_decimal(name, scale)
         return [
-            check(price > 0, "unit price is zero or negative"),
+            check(lambda value: value(name) > 0, "unit price is zero or negative"),
             check(
-                price.abs() < limit,
+                lambda value: value(name).abs() < limit,
                 f"unit price is implausibly large (>= money.max_line_amount {max_line_amount:,f})",
             ),
         ]
     if source == "orders" and name == "amount":
-        amount = parsing.parse_decimal(name, scale)
         return [
             check(
-                amount.abs() < limit,
+                lambda value: value(name).abs() < limit,
                 f"amount is implausibly large (>= money.max_line_amount {max_line_amount:,f})",
             )
         ]
     if source == "orders" and name == "status":
-        known = status_category(pl.col(name), statuses) != UNKNOWN
         return [
             check(
-                known,
+                lambda value: value(name) != UNKNOWN,
                 "unknown status: not in [statuses] sale, cancelled or refunded (add it to "
                 "the list it belongs to)",
             )
         ]
     if name == "age":
-        age = parsing.parse_integer(name)
-        return [check(age.is_between(MIN_AGE, MAX_AGE), f"age outside {MIN_AGE}-{MAX_AGE}")]
+        return [
+            check(
+                lambda value: value(name).is_between(MIN_AGE, MAX_AGE),
+                f"age outside {MIN_AGE}-{MAX_AGE}",
+            )
+        ]
     return []
 
 
-def _computed_amount_check(scale: int, max_line_amount: Decimal) -> pa.Check:
+def _computed_amount_check(scale: int, max_line_amount: Decimal) -> Rule:
     """A line without an amount gets quantity × unit_price − discount: that computed amount
     must be plausible too (1e9 × 1e7 is not a sale)."""
 
-    def check(data: pa.PolarsData) -> pl.LazyFrame:
-        names = set(data.lazyframe.collect_schema().names())
+    def check(names: Names, value: Value) -> pl.Expr:
         if not {"quantity", "unit_price"} <= names:
-            return data.lazyframe.select(pl.lit(True).alias("amount"))
+            return pl.lit(True).alias("amount")
         given = parsing.text("amount").is_not_null() if "amount" in names else pl.lit(False)
         discount = (
-            parsing.parse_decimal("discount", scale).cast(pl.Float64).fill_null(0.0)
+            value("discount").cast(pl.Float64).fill_null(0.0)
             if "discount" in names
             else pl.lit(0.0)
         )
         # In floats: a plausibility bound, not money, and no product can overflow here.
         computed = (
-            parsing.parse_integer("quantity").cast(pl.Float64)
-            * parsing.parse_decimal("unit_price", scale).cast(pl.Float64)
-            - discount
+            value("quantity").cast(pl.Float64) * value("unit_price").cast(pl.Float64) - discount
         )
         plausible = given | (computed.abs() < float(max_line_amount)).fill_null(True)
-        return data.lazyframe.select(plausible.alias("amount"))
+        return plausible.alias("amount")
 
-    return pa.Check(
+    return Rule(
         check,
-        error=(
-            "computed amount (quantity × unit_price − discount) is implausibly large "
-            f"(>= money.max_line_amount {max_line_amount:,f})"
-        ),
+        "computed amount (quantity × unit_price − discount) is implausibly large "
+        f"(>= money.max_line_amount {max_line_amount:,f})",
     )
 
 
-def _amount_derivable_check() -> pa.Check:
+def _amount_derivable_check() -> Rule:
     """Every order line needs an amount, or a quantity and a unit price to compute it from."""
 
-    def check(data: pa.PolarsData) -> pl.LazyFrame:
-        names = set(data.lazyframe.collect_schema().names())
-
+    def check(names: Names, value: Value) -> pl.Expr:
         def present(name: str) -> pl.Expr:
             return parsing.text(name).is_not_null() if name in names else pl.lit(False)
 
         derivable = present("quantity") & present("unit_price")
-        return data.lazyframe.select((present("amount") | derivable).alias("amount"))
+        return (present("amount") | derivable).alias("amount")
 
-    return pa.Check(check, error="no amount, and no quantity and unit_price to compute it")
+    return Rule(check, "no amount, and no quantity and unit_price to compute it")

@@ -55,13 +55,17 @@ class SourceSplit:
         return self.accepted.height
 
 
-def split_source(source: str, rows: pl.DataFrame, problems: pl.DataFrame) -> SourceSplit:
+def split_source(
+    source: str, rows: pl.DataFrame, problems: pl.DataFrame, staged: pl.DataFrame | None = None
+) -> SourceSplit:
     """Apply `problems` (PROBLEM_SCHEMA, row-level only) to `rows`.
 
     Args:
         source: the source's name.
-        rows: its rows as extracted, with `_row_number`.
+        rows: its rows as extracted, with `_row_number` (the quarantine quotes their keys).
         problems: what its contract and the cross-source checks found.
+        staged: the same rows typed, when the accepted rows are to come from them (the
+            default: `rows` themselves).
     """
     if problems["row_number"].null_count():
         raise ValueError(f"{source}: file-level problems stop the run; they are not quarantined")
@@ -75,8 +79,9 @@ def split_source(source: str, rows: pl.DataFrame, problems: pl.DataFrame) -> Sou
         .then(pl.lit(REJECTED))
         .otherwise(pl.col("action"))
     )
-    accepted = rows.join(
-        rejected.unique().cast({ROW_NUMBER: rows.schema[ROW_NUMBER]}), on=ROW_NUMBER, how="anti"
+    kept = rows if staged is None else staged
+    accepted = kept.join(
+        rejected.unique().cast({ROW_NUMBER: kept.schema[ROW_NUMBER]}), on=ROW_NUMBER, how="anti"
     )
     accepted = _clear_values(accepted, problems.filter(pl.col("action") == CLEARED))
     quarantine = _with_keys(source, rows, problems)

@@ -4,7 +4,9 @@ Produces a problems frame with one row per (row, column, problem): `source`,
 `row_number` (1-based position in the source), `column`, `problem`, `value`.
 Validation is lazy in pandera's sense: all failures are collected before
 anything is reported, and it runs on collected data so that value checks run
-(LazyFrame validation checks only the schema).
+(LazyFrame validation checks only the schema). `screened_problems` finds the
+same problems faster: one polars pass of the contract's rules marks the rows
+that may fail, and pandera names the problems of those rows only.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import polars as pl
 from pandera.config import ValidationDepth, config_context
 from pandera.errors import SchemaError, SchemaErrors
 
-from schemas.inputs import ROW_NUMBER
+from schemas.inputs import ROW_NUMBER, TYPED, RawContract
 
 PROBLEM_SCHEMA = {
     "source": pl.String,
@@ -43,6 +45,36 @@ def find_problems(source: str, rows: pl.DataFrame, schema: pa.DataFrameSchema) -
     except SchemaError as exc:  # raised alone for some schema-level failures
         return _problem_frame(source, [(None, None, str(exc), None)])
     return pl.DataFrame(schema=PROBLEM_SCHEMA)
+
+
+def screened_problems(
+    source: str, rows: pl.DataFrame, contract: RawContract, staged: pl.DataFrame
+) -> pl.DataFrame:
+    """Every problem `contract` finds in `rows`, named as `find_problems` names them, with
+    the schema run only on the rows the screen marks as suspect.
+
+    Args:
+        source: the source's name.
+        rows: the extracted text rows, with `_row_number`.
+        contract: the source's raw contract.
+        staged: the same rows staged (typed), in the same order: the screen reads the
+            values staging parsed instead of parsing the text again.
+
+    Most rows of a real export pass: one polars pass over the staged values marks the
+    few that may fail, and pandera, which costs seconds per million rows per check,
+    runs on those. A missing column or a non-text one is a file-level problem: the
+    whole schema runs, as it names those.
+    """
+    names = frozenset(rows.columns)
+    if any(column not in names for column in contract.required) or any(
+        rows.schema[name] != pl.String for name in contract.schema.columns if name in names
+    ):
+        return find_problems(source, rows, contract.schema)
+    values = staged.select(pl.exclude(ROW_NUMBER).name.prefix(TYPED))
+    suspects = rows.hstack(values).filter(contract.suspects(names)).select(rows.columns)
+    if suspects.is_empty():
+        return pl.DataFrame(schema=PROBLEM_SCHEMA)
+    return find_problems(source, suspects, contract.schema)
 
 
 def _problems_from_failure_cases(

@@ -31,7 +31,7 @@ PANIC_SCRIPT = """
 import sys
 from datetime import datetime
 import polars as pl
-import flows.profile as profile
+import pipeline.profile as profile
 
 def panicking_lead_scores(*args, **kwargs):
     frame = pl.LazyFrame(
@@ -108,7 +108,7 @@ def test_with_debug_the_panic_shows_its_traceback(with_leads: Path, tmp_path: Pa
 def test_a_panic_under_prefect_is_recorded_too(
     runner: CliRunner, with_leads: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import flows.profile
+    import pipeline.profile
 
     def panicking(*args: object, **kwargs: object) -> pl.LazyFrame:
         frame = pl.LazyFrame(
@@ -117,7 +117,7 @@ def test_a_panic_under_prefect_is_recorded_too(
         decimal = pl.lit(1, dtype=pl.Decimal(38, 4)).alias("d")
         return frame.with_columns(decimal).unpivot(index="lead_id", on=["d", "t"])
 
-    monkeypatch.setattr(flows.profile, "lead_scores", panicking)
+    monkeypatch.setattr(pipeline.profile, "lead_scores", panicking)
     result = runner.invoke(app, ["refresh", "--config", str(with_leads), "--as-of", "2024-06-01"])
     assert result.exit_code == 1
     (error,) = errors_in(result.stderr)
@@ -200,12 +200,12 @@ def test_a_failure_after_publishing_is_a_warning_on_the_succeeded_run(
     monkeypatch: pytest.MonkeyPatch,
     webhook: tuple[str, list[dict]],
 ) -> None:
-    import flows.report
+    import pipeline.report
 
     def full_disk(*args: object, **kwargs: object) -> Path:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(flows.report, "write_report", full_disk)
+    monkeypatch.setattr(pipeline.report, "write_report", full_disk)
     url, received = webhook
     result = runner.invoke(
         app,

@@ -1,4 +1,4 @@
-"""The `refresh` flow under a real temporary Prefect API, and its tasks through `.fn()`."""
+"""The `refresh` flow under a real temporary Prefect API, and its stages as plain functions."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from config.loader import load_config
-from flows.refresh import refresh, refresh_id_for
-from flows.tasks import DataValidationError, extract, validate
+from flows.refresh import refresh
+from pipeline.refresh import refresh_id_for
+from pipeline.stages import DataValidationError, extract, validate
 from tests.conftest import read_view, write
 
 
@@ -32,6 +33,9 @@ async def _task_names(flow_run_id: str) -> list[str]:
 def test_the_flow_runs_each_stage_as_a_task_and_publishes(
     prefect_api: str, orders_only: Path
 ) -> None:
+    # Data Docs asked for: the checks run through Great Expectations, which writes them.
+    with orders_only.open("a", encoding="utf-8") as config_file:
+        config_file.write("\n[quality]\ndata_docs = true\n")
     state = refresh(
         config_path=orders_only, as_of=date(2024, 6, 1), reason="flow test", return_state=True
     )
@@ -55,6 +59,8 @@ def test_the_flow_runs_each_stage_as_a_task_and_publishes(
     assert read_view(orders_only.parent, "select reason from personas.refresh_runs") == [
         ("flow test",)
     ]
+    assert (result.report_dir / "data_docs" / "index.html").is_file()  # GX wrote its docs
+    assert "expectations passed" in (result.report_dir / "report.html").read_text("utf-8")
 
 
 def test_a_failed_flow_run_is_marked_failed_and_publishes_nothing(
@@ -80,9 +86,9 @@ def test_validate_task_collects_every_problem_in_one_pass(orders_only: Path) -> 
         "d,2024-01-04,3.14159\n",
     )
     settings = load_config(orders_only).settings
-    raw = extract.fn(settings)
+    raw = extract(settings)
     with pytest.raises(DataValidationError) as caught:
-        validate.fn(raw, settings)
+        validate(raw, settings)
     problems = caught.value.problems.select("row_number", "column", "value")
     assert problems.sort("row_number").rows() == [
         (2, "customer_id", None),
@@ -92,7 +98,7 @@ def test_validate_task_collects_every_problem_in_one_pass(orders_only: Path) -> 
 
 
 def test_extract_keeps_leading_zeros_and_the_row_number(orders_only: Path) -> None:
-    raw = extract.fn(load_config(orders_only).settings)
+    raw = extract(load_config(orders_only).settings)
     orders = raw["orders"]
     assert orders["customer_id"].to_list()[:2] == ["00017", "00017"]
     assert orders["_row_number"].to_list() == [1, 2, 3, 4, 5]

@@ -1,6 +1,6 @@
 """The pandera contracts of the published tables (`schemas.outputs`).
 
-The real pipeline's tables must keep them (its stages run through `.fn()` on small
+The real pipeline's tables must keep them (its stages run as plain functions on small
 inputs, including the unusual ones: net refunds, a quarantine, no optional sources,
 revenue that nets to zero), and each kind of broken table gives its exact line.
 """
@@ -17,8 +17,8 @@ import pytest
 
 from config.loader import load_config
 from config.settings import Settings
-from flows.profile import profile, transitions
-from flows.tasks import NonPositiveRevenueError, extract, transform, validate
+from pipeline.profile import profile, transitions
+from pipeline.stages import NonPositiveRevenueError, extract, transform, validate
 from sampledata import SAMPLE_END_DATE, generate_sample
 from schemas.outputs import RULES, check_outputs, output_schema
 from warehouse.tables import DATA_TABLES, PERSONA_CARDS, TIER_SUMMARY
@@ -28,11 +28,11 @@ SCALE = 4
 
 def refresh_tables(settings: Settings, config_hash: str, as_of: date) -> dict[str, pl.DataFrame]:
     """The tables the `refresh` flow publishes, from its own stages (no Prefect run)."""
-    inputs = validate.fn(extract.fn(settings), settings)
-    computed = transform.fn(inputs, settings, as_of, config_hash)
-    profiles = profile.fn(computed, inputs, settings, as_of)
+    inputs = validate(extract(settings), settings)
+    computed = transform(inputs, settings, as_of, config_hash)
+    profiles = profile(computed, inputs, settings, as_of)
     # compared with itself, so the movement table has rows to check
-    moves = transitions.fn(computed, computed.tables["customer_segments"])
+    moves = transitions(computed, computed.tables["customer_segments"])
     return {
         **computed.tables,
         **profiles.tables,

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from config.loader import load_config
-from flows.profile import profile
-from flows.tasks import extract, transform, validate
+from pipeline.profile import profile
+from pipeline.stages import extract, transform, validate
 from sampledata import PLANTED_BUYER, PLANTED_ICP, SAMPLE_END_DATE, generate_sample
 
 # the contact columns planted, as the buyer profile names them
@@ -26,9 +26,9 @@ def profiled(tmp_path_factory: pytest.TempPathFactory):
     (directory / "personas.toml").write_text(template, encoding="utf-8")
     config = load_config(directory / "personas.toml")
     settings = config.settings
-    inputs = validate.fn(extract.fn(settings), settings)
-    computed = transform.fn(inputs, settings, SAMPLE_END_DATE, config.config_hash)
-    return computed, profile.fn(computed, inputs, settings, SAMPLE_END_DATE), config
+    inputs = validate(extract(settings), settings)
+    computed = transform(inputs, settings, SAMPLE_END_DATE, config.config_hash)
+    return computed, profile(computed, inputs, settings, SAMPLE_END_DATE), config
 
 
 def distinguishing(profiles, kind: str) -> dict[tuple[str, str], float]:
@@ -93,8 +93,8 @@ def test_several_personas_can_be_built_to_compare(
     settings = config.settings.model_copy(
         update={"personas": config.settings.personas.model_copy(update={"compare_by": compare_by})}
     )
-    inputs = validate.fn(extract.fn(settings), settings)
-    profiles = profile.fn(computed, inputs, settings, SAMPLE_END_DATE)
+    inputs = validate(extract(settings), settings)
+    profiles = profile(computed, inputs, settings, SAMPLE_END_DATE)
     cards = profiles.tables["persona_cards"]
     assert cards["persona_id"].to_list() == expected
     assert set(profiles.tables["personas"]["persona_id"]) == set(expected)

@@ -13,8 +13,8 @@ import polars as pl
 import pytest
 
 from config.loader import load_config
-from flows.profile import profile
-from flows.tasks import extract, transform, validate
+from pipeline.profile import profile
+from pipeline.stages import extract, transform, validate
 
 AS_OF = date(2024, 12, 31)
 NOISE = [f"noise_{i:02d}" for i in range(60)]
@@ -82,9 +82,9 @@ def run_core(directory: Path, rule: str):
     )
     config = load_config(config_path)
     settings = config.settings
-    inputs = validate.fn(extract.fn(settings), settings)
-    computed = transform.fn(inputs, settings, AS_OF, config.config_hash)
-    return computed, profile.fn(computed, inputs, settings, AS_OF)
+    inputs = validate(extract(settings), settings)
+    computed = transform(inputs, settings, AS_OF, config.config_hash)
+    return computed, profile(computed, inputs, settings, AS_OF)
 
 
 @pytest.mark.parametrize("rule", ["order_value", "package"])

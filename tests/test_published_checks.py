@@ -1,13 +1,16 @@
 """check_published on tiny hand-made refreshes: a valid one passes, each broken property fails
 with its exact line, and Data Docs land in the given directory only.
 
-A check_published call costs GX about a second (the first one also imports GX: seconds more),
-so each test makes one call and the broken properties share one.
+The expectations are declared once and run two ways: in polars (every refresh) and through
+Great Expectations (when Data Docs are written). Both engines must find exactly the same
+failures, worded the same: the tests run under each. A GX call costs about a second (the
+first one also imports GX: seconds more), so the broken properties share one call.
 """
 
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -208,13 +211,20 @@ def published(revenues: Sequence[str] = ("600", "300", "60", "40")) -> dict[str,
     }
 
 
+ENGINES = ("polars", "gx")
+
+
 def check(
     tables: dict[str, pl.DataFrame],
     *,
     previous_customers: int | None = None,
     max_customer_change: float = 0.5,
     docs_dir: Path | None = None,
+    engine: str = "polars",
 ) -> CheckOutcome:
+    """Check with polars, or (engine "gx", or a docs_dir) with GX writing Data Docs."""
+    if engine == "gx" and docs_dir is None:
+        docs_dir = Path(tempfile.mkdtemp(prefix="personas-docs-"))
     return check_published(
         tables,
         segment_values=SEGMENT_VALUES,
@@ -237,12 +247,14 @@ def set_cell(table: str, column: str, row: int, value: object) -> Mutation:
     return mutate
 
 
-def test_a_consistent_refresh_passes_quietly(capfd: pytest.CaptureFixture[str]) -> None:
-    outcome = check(published())
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_consistent_refresh_passes_quietly(
+    engine: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    outcome = check(published(), engine=engine)
 
-    assert outcome == CheckOutcome(
-        success=True, failures=[], expectations=EXPECTATIONS, docs_index=None
-    )
+    assert (outcome.success, outcome.failures, outcome.expectations) == (True, [], EXPECTATIONS)
+    assert (outcome.docs_index is None) == (engine == "polars")
     assert capfd.readouterr() == ("", "")  # no progress bars, logs or warnings
 
 
@@ -310,12 +322,12 @@ BROKEN: list[tuple[str, Mutation, str]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def broken() -> CheckOutcome:
+@pytest.fixture(scope="module", params=ENGINES)
+def broken(request: pytest.FixtureRequest) -> CheckOutcome:
     tables = published()
     for _, mutate, _ in BROKEN:
         mutate(tables)
-    return check(tables, previous_customers=10, max_customer_change=0.5)
+    return check(tables, previous_customers=10, max_customer_change=0.5, engine=request.param)
 
 
 @pytest.mark.parametrize("line", [line for *_, line in BROKEN], ids=[name for name, *_ in BROKEN])
@@ -331,31 +343,34 @@ def test_a_broken_refresh_fails_with_exactly_its_lines_in_table_and_suite_order(
     assert broken.expectations == EXPECTATIONS + 1  # the change check
 
 
-def test_customer_count_change_exactly_at_the_bound_passes() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_customer_count_change_exactly_at_the_bound_passes(engine: str) -> None:
     # 25 × (1 − 0.84) is exactly 4; in floats it is 4.000000000000001, which rounds up to 5
-    outcome = check(published(), previous_customers=25, max_customer_change=0.84)
+    outcome = check(published(), previous_customers=25, max_customer_change=0.84, engine=engine)
 
     assert outcome.success, outcome.failures
     assert outcome.expectations == EXPECTATIONS + 1
 
 
-def test_net_negative_customers_make_the_curve_peak_above_1_and_fall_back() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_net_negative_customers_make_the_curve_peak_above_1_and_fall_back(engine: str) -> None:
     # A customer whose refunds outweigh their purchases ranks last: the cumulative share
     # reaches 1000/950 after C3 and falls back to 1 at 100%. That is correct, not broken.
     tables = published(("600", "300", "100", "-50"))
     assert tables["pareto_curve"]["cumulative_revenue_share"].max() > 1
 
-    outcome = check(tables)
+    outcome = check(tables, engine=engine)
 
     assert outcome.success, outcome.failures
     assert outcome.expectations == EXPECTATIONS + 1  # the curve: rising part, falling part
 
 
-def test_without_revenue_shares_must_be_null_instead_of_summing_to_1() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_without_revenue_shares_must_be_null_instead_of_summing_to_1(engine: str) -> None:
     tables = published(("0", "0", "0", "0"))
     assert tables["tier_summary"]["sales_share"].is_null().all()
 
-    outcome = check(tables)
+    outcome = check(tables, engine=engine)
 
     assert outcome.success, outcome.failures
     # no share sums (4 bases + tiers) or bounds (tiers, segments, curve, cumulative_share:

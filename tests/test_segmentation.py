@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config.settings import Settings
-from flows.tasks import segment_bases
+from pipeline.stages import segment_bases
 from transforms.segmentation import (
     BASES,
     Condition,

@@ -14,26 +14,9 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS, CanonicalColumn
+from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS, parse_value
 from transforms import parsing
 from transforms.statuses import DEFAULT_STATUSES, status_category
-
-
-def _typed(column: CanonicalColumn, *, scale: int, date_format: str | None) -> pl.Expr:
-    name = column.name
-    if column.kind in ("money", "number"):
-        expr = parsing.parse_decimal(name, scale)
-    elif column.kind == "integer":
-        expr = parsing.parse_integer(name)
-    elif column.kind == "datetime":
-        expr = parsing.parse_datetime(name, date_format)
-    elif column.kind == "date":
-        expr = parsing.parse_date(name, date_format)
-    elif column.kind == "flag":
-        expr = parsing.parse_flag(name)
-    else:
-        expr = parsing.text(name)
-    return expr.alias(name)
 
 
 def stage_source(
@@ -56,7 +39,7 @@ def stage_source(
     present = set(rows.collect_schema().names())
     canonical = {column.name for column in SOURCE_COLUMNS[source]}
     typed = [
-        _typed(column, scale=scale, date_format=date_format)
+        parse_value(column, scale=scale, date_format=date_format).alias(column.name)
         for column in SOURCE_COLUMNS[source]
         if column.name in present
     ]
@@ -80,6 +63,29 @@ def stage_orders(
     by the configured `statuses`. Missing optional columns are added as nulls so
     later layers see one shape.
     """
+    return with_line_amounts(
+        order_values(
+            rows,
+            scale=scale,
+            date_format=date_format,
+            extra_columns=extra_columns,
+            statuses=statuses,
+        )
+    )
+
+
+def order_values(
+    rows: pl.LazyFrame,
+    *,
+    scale: int,
+    date_format: str | None = None,
+    extra_columns: Sequence[str] = (),
+    statuses: Mapping[str, Sequence[str]] = DEFAULT_STATUSES,
+) -> pl.LazyFrame:
+    """Order lines typed, the status as its category word, absent columns as nulls; the
+    amount as the source gives it (`with_line_amounts` completes it). Validation screens
+    these values, so a line is parsed once; amounts are computed only for accepted lines,
+    whose products are known to fit."""
     staged = stage_source(
         "orders", rows, scale=scale, date_format=date_format, extra_columns=extra_columns
     )
@@ -99,11 +105,13 @@ def stage_orders(
         "due_date": pl.Datetime("us"),
         "paid_at": pl.Datetime("us"),
     }
-    staged = staged.with_columns(
-        pl.lit(None, dtype).alias(name) for name, dtype in defaults.items() if name not in names
-    )
-    computed = pl.col("quantity") * pl.col("unit_price") - pl.col("discount").fill_null(0)
     return staged.with_columns(
-        pl.coalesce(pl.col("amount"), computed).cast(money).alias("amount"),
-        status_category(pl.col("status"), statuses).alias("status"),
-    )
+        pl.lit(None, dtype).alias(name) for name, dtype in defaults.items() if name not in names
+    ).with_columns(status_category(pl.col("status"), statuses).alias("status"))
+
+
+def with_line_amounts(orders: pl.LazyFrame) -> pl.LazyFrame:
+    """`amount` where the line has none: quantity × unit_price − discount (no discount: 0)."""
+    money = orders.collect_schema()["amount"]
+    computed = pl.col("quantity") * pl.col("unit_price") - pl.col("discount").fill_null(0)
+    return orders.with_columns(pl.coalesce(pl.col("amount"), computed).cast(money).alias("amount"))

@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from config.settings import Settings
@@ -27,9 +29,23 @@ def prefect_api_configured() -> bool:
     """True when a Prefect API is configured (PREFECT_API_URL or the active profile)."""
     if os.environ.get("PREFECT_API_URL"):
         return True
-    from prefect.settings import get_current_settings
+    return bool(_profile_api_url())
 
-    return bool(get_current_settings().api.url)
+
+def _profile_api_url() -> str | None:
+    """PREFECT_API_URL of the active Prefect profile (`PREFECT_PROFILE`, else the
+    profiles file's `active`), read from `$PREFECT_HOME/profiles.toml`; importing Prefect
+    to ask would cost seconds on every command that runs without it."""
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
+    settings = profiles.get("profiles", {}).get(active, {})
+    url = settings.get("PREFECT_API_URL") if isinstance(settings, dict) else None
+    return str(url) if url else None
 
 
 def backoff_delays(first: float, retries: int) -> list[float]:
@@ -52,16 +68,20 @@ class Stages:
         return cls(with_prefect, schedule.retries, schedule.retry_delay_seconds)
 
     def run(self, stage: Any, *args: Any, retry: bool = False) -> Any:
-        """Run `stage` (a Prefect task) on `args`; `retry` for stages that talk to other
+        """Run `stage` (a function of `pipeline`) on `args`, as its Prefect task under a
+        flow run; `retry` for stages that talk to other
         systems (extract, publish) and may fail transiently."""
         if self.with_prefect:
+            from flows.tasks import as_task  # Prefect is imported only for a flow run
+
+            stage = as_task(stage)
             if retry:
                 stage = stage.with_options(
                     retries=self.retries,
                     retry_delay_seconds=backoff_delays(self.retry_delay_seconds, self.retries),
                 )
             return stage(*args)
-        return self._call_with_retries(stage.fn, args, self.retries if retry else 0)
+        return self._call_with_retries(stage, args, self.retries if retry else 0)
 
     def _call_with_retries(self, function: Any, args: tuple[Any, ...], retries: int) -> Any:
         delays = backoff_delays(self.retry_delay_seconds, retries)

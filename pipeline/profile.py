@@ -1,6 +1,6 @@
-"""Prefect tasks of the persona stage: profiles, persona card, lead scores, segment movement.
+"""The persona stage: profiles, persona card, lead scores, segment movement.
 
-Each task takes the frames computed before it and returns the tables it adds:
+Each stage takes the frames computed before it and returns the tables it adds:
 `personas` (company / buyer / target attribute rows), `persona_cards`,
 `lead_scores` and `segment_transitions`, plus facts for the run record
 (lead-scoring AUC, which sources were missing).
@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from config.settings import Settings
-from flows.tasks import (
+from pipeline.stages import (
     PERSONA_ID,
     Computed,
     ValidatedInputs,
@@ -106,7 +104,6 @@ LEAD_SCORE_SCHEMA = {
 }
 
 
-@task(name="profile", cache_policy=NO_CACHE)
 def profile(
     computed: Computed, inputs: ValidatedInputs, settings: Settings, as_of: date
 ) -> Profiles:
@@ -345,7 +342,6 @@ def _card(
     return pl.concat([card, habits], how="horizontal")
 
 
-@task(name="segment movement", cache_policy=NO_CACHE)
 def transitions(computed: Computed, previous: pl.DataFrame | None) -> pl.DataFrame:
     """Moves between segments since `previous`, the customer_segments of the refresh this
     one is compared with (the latest of an earlier as_of); empty on a first refresh."""
