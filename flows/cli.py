@@ -7,36 +7,37 @@ configuration. Errors are one line on stderr; `--debug` adds the traceback.
 
 from __future__ import annotations
 
-import atexit
 import gc
-import io
 import json
 import logging
 import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
-import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
-from typer.exceptions import TyperException
 
 from config.loader import DEFAULT_CONFIG_PATH, ConfigError, LoadedConfig, load_config
 from config.settings import Settings
-from flows.freshness import Freshness, freshness
+from flows.freshness import freshness
+from flows.process import LONG_RUNNING, NativeStderr, exit_without_finalizing, run_app
 from flows.progress import log_to_console, terminal_progress
+from flows.render import (
+    print_refresh_summary,
+    print_runs,
+    print_validation,
+    status_document,
+    unrecorded_failures,
+)
 from quality.reports import unrecorded_runs_path
-from schemas.quarantine import CLEARED
 from sources.extract import SourceError
-from warehouse.publish import Warehouse, WarehouseError, open_warehouse
-from warehouse.tables import OUTPUT_TABLES
+from warehouse.publish import WarehouseError, open_warehouse
 
 if TYPE_CHECKING:  # Prefect is slow to import: the flow module is loaded only when it runs
     from pipeline.refresh import RefreshResult, Trigger
@@ -224,7 +225,7 @@ def refresh(
     result = _run_refresh(
         loaded, as_of=as_of.date() if as_of else None, reason=reason, make_current=make_current
     )
-    _print_summary(result)
+    print_refresh_summary(console, result)
 
 
 @app.command()
@@ -246,7 +247,7 @@ def demo(
         config_path.write_text(template, encoding="utf-8")
     loaded = _load(config_path)
     result = _run_refresh(loaded, as_of=SAMPLE_END_DATE, reason="personas demo", trigger="ad-hoc")
-    _print_summary(result)
+    print_refresh_summary(console, result)
     console.print(f"Config: {config_path}  (try: personas status --config {config_path})")
 
 
@@ -301,11 +302,11 @@ def validate(config: ConfigOption = DEFAULT_CONFIG_PATH) -> None:
         inputs = validate_task(raw, loaded.settings)
     except DataValidationError as exc:
         counts = {n: (split.rows_in, split.rows_rejected) for n, split in exc.splits.items()}
-        _print_validation(loaded.settings, counts, exc.quarantine, blocking=exc.problems)
+        print_validation(console, loaded.settings, counts, exc.quarantine, blocking=exc.problems)
         _fail(str(exc), 1)
     except Exception as exc:
         _fail(str(exc), _exit_code(exc))
-    _print_validation(loaded.settings, inputs.counts, inputs.quarantine)
+    print_validation(console, loaded.settings, inputs.counts, inputs.quarantine)
     if inputs.identical_lines:
         console.print(
             f"{inputs.identical_lines:,} order line(s) identical to an earlier line are kept as "
@@ -319,64 +320,6 @@ def validate(config: ConfigOption = DEFAULT_CONFIG_PATH) -> None:
             f"Usable: a refresh would quarantine {inputs.rows_rejected:,} of "
             f"{inputs.rows_in:,} rows and publish the rest."
         )
-
-
-def _print_validation(
-    settings: Settings,
-    counts: dict[str, tuple[int, int]],
-    quarantine: pl.DataFrame,
-    *,
-    blocking: pl.DataFrame | None = None,
-) -> None:
-    """Per source: rows, rejected, cleared, limit, verdict; then the problems by kind."""
-    cleared = quarantine.filter(pl.col("action") == CLEARED).group_by("source").len()
-    cleared_by_source = dict(cleared.iter_rows())
-    unusable = (
-        set()
-        if blocking is None
-        else set(blocking.filter(pl.col("row_number").is_null())["source"].to_list())
-    )
-    table = Table(title="Sources")
-    for column in ("source", "rows", "accepted", "rejected", "values cleared", "limit", "verdict"):
-        table.add_column(column, justify="left" if column in ("source", "verdict") else "right")
-    for name, (rows_in, rejected) in counts.items():
-        limit = settings.sources[name].max_rejected_share
-        over = rows_in and rejected > limit * rows_in
-        verdict = "unusable" if name in unusable else "over limit" if over else "ok"
-        share = f" ({rejected / rows_in:.1%})" if rows_in and rejected else ""
-        table.add_row(
-            name, f"{rows_in:,}", f"{rows_in - rejected:,}", f"{rejected:,}{share}",
-            f"{cleared_by_source.get(name, 0):,}", f"{float(limit):.1%}", verdict,
-        )  # fmt: skip
-    console.print(table)
-    problems = (
-        quarantine
-        if blocking is None
-        else pl.concat([quarantine.select(blocking.columns), blocking], how="vertical").unique(
-            maintain_order=True
-        )
-    )
-    if problems.is_empty():
-        return
-    kinds = (
-        problems.group_by("source", "column", "problem", maintain_order=True)
-        .agg(
-            rows=pl.len(),
-            first_rows=pl.col("row_number").drop_nulls().head(3),
-            example=pl.col("value").drop_nulls().first(),
-        )
-        .sort("rows", descending=True, maintain_order=True)
-    )
-    table = Table(title=f"Problems ({problems.height:,})")
-    for column in ("source", "column", "problem", "rows", "first rows", "example value"):
-        table.add_column(column, overflow="fold", justify="right" if column == "rows" else "left")
-    for row in kinds.head(30).iter_rows(named=True):
-        table.add_row(
-            row["source"], row["column"] or "(row)", row["problem"], f"{row['rows']:,}",
-            ", ".join(str(n) for n in row["first_rows"]) or "(file)",
-            "" if row["example"] is None else repr(row["example"]),
-        )  # fmt: skip
-    console.print(table)
 
 
 @app.command()
@@ -419,46 +362,14 @@ def status(
             warehouse=warehouse.display_url,
         )
     if as_json:
-        document = _status_document(warehouse, settings, runs, current, state)
+        document = status_document(warehouse, settings, runs, current, state)
         typer.echo(json.dumps(document, default=str))
         raise typer.Exit(state.exit_code)
     if runs.is_empty():
         console.print(f"No refresh yet in {warehouse.display_url}; run: personas refresh")
         raise typer.Exit(state.exit_code)
-    console.print(f"Refreshes in {warehouse.display_url}, schema {warehouse.schema}:")
-    # Two lines per refresh instead of a table: readable on any terminal width, never cut.
-    current_as_of = None if current is None else current["as_of"]
-    for run in runs.iter_rows(named=True):
-        marker = "▶" if run["is_current"] else " "
-        kept = (
-            " (history only: older as_of than the current refresh)"
-            if run["status"] == "succeeded"
-            and not run["is_current"]
-            and current_as_of is not None
-            and run["as_of"] < current_as_of
-            else ""
-        )
-        customers = "" if run["customers"] is None else f" · {run['customers']:,} customers"
-        console.print(
-            f"{marker} {run['refresh_id']}  {run['status']}  as_of {run['as_of']}  "
-            f"at {run['finished_at']:%Y-%m-%d %H:%M}Z{kept}",
-            highlight=False,
-            markup=False,
-        )
-        console.print(
-            f"    {run['trigger']}{customers}"
-            + (f" · {run['error'] or run['reason']}" if run["error"] or run["reason"] else ""),
-            highlight=False,
-            markup=False,
-        )
-    if current is None:
-        console.print("No successful refresh is current.")
-    else:
-        console.print(
-            f"Current refresh: {current['refresh_id']} (as_of {current['as_of']})",
-            highlight=False,
-        )
-    unrecorded = _unrecorded_failures(settings)
+    print_runs(console, warehouse.display_url, warehouse.schema, runs, current)
+    unrecorded = unrecorded_failures(settings)
     if unrecorded:
         console.print(
             f"{len(unrecorded)} failed attempt(s) could not be recorded in the warehouse; "
@@ -470,59 +381,6 @@ def status(
         )
     console.print(f"Personas are {state.describe()}.", highlight=False)
     raise typer.Exit(state.exit_code)
-
-
-def _unrecorded_failures(settings: Settings) -> list[dict[str, object]]:
-    """Failed attempts the warehouse could not take, kept next to the reports."""
-    path = unrecorded_runs_path(settings.quality.reports_dir)
-    if not path.is_file():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
-
-
-STATUS_COLUMNS = (
-    "refresh_id",
-    "run_id",
-    "status",
-    "trigger",
-    "reason",
-    "as_of",
-    "started_at",
-    "finished_at",
-    "next_due_at",
-    "customers",
-    "rows_in",
-    "rows_quarantined",
-    "error",
-    "is_current",
-)
-
-
-def _status_document(
-    warehouse: Warehouse,
-    settings: Settings,
-    runs: pl.DataFrame,
-    current: dict[str, object] | None,
-    state: Freshness,
-) -> dict[str, object]:
-    """What `status --json` prints: the state, the dates and the recent refreshes."""
-    present = [c for c in STATUS_COLUMNS if c in runs.columns]
-    return {
-        "warehouse": warehouse.display_url,
-        "schema": warehouse.schema,
-        "state": state.state,
-        "exit_code": state.exit_code,
-        "summary": state.describe(),
-        "cadence_months": settings.schedule.cadence_months,
-        "current_refresh_id": None if current is None else current["refresh_id"],
-        "current_as_of": None if current is None else current["as_of"],
-        "last_success_at": state.last_success_at,
-        "next_due_at": state.next_due_at,
-        "days_overdue": state.days_overdue,
-        "refreshes": runs.select(present).to_dicts() if not runs.is_empty() else [],
-        "unrecorded_failures": _unrecorded_failures(settings),
-    }
 
 
 @app.command()
@@ -699,196 +557,15 @@ def prune(
     console.print(f"Kept {len(result.kept)} refresh(es); current: {current}.")
 
 
-def _print_summary(result: RefreshResult) -> None:
-    tiers = result.tables["tier_summary"]
-    pareto = result.tables["pareto_summary"].row(0, named=True)
-    table = Table(title=f"Revenue tiers as of {result.as_of} (sales of each tier's purchases)")
-    columns = ("tier", "from", "purchases", "sales revenue", "share", "buyers", "customers", "key")
-    for column in columns:
-        table.add_column(column, justify="left" if column == "tier" else "right")
-    for row in tiers.iter_rows(named=True):
-        share, low = row["sales_share"], row["lower_bound"]
-        key = ("yes" + (" (>50%)" if row["is_majority"] else " (below 50%)")) * row["is_key_tier"]
-        table.add_row(
-            row["tier"],
-            "" if low is None else f"{low:,.0f}",
-            f"{row['purchases']:,}",
-            f"{row['sales_revenue']:,.0f}",
-            "" if share is None else f"{share:.1%}",
-            f"{row['buying_customers']:,}",
-            f"{row['customers']:,}",
-            key,
-        )
-    console.print(table)
-    key_row = tiers.filter("is_key_tier").row(0, named=True)
-    console.print(f"Tiers by {key_row['bounds_basis']}", markup=False)
-    console.print(
-        f"Key tier {key_row['tier']} ({key_row['decided_by']}): {key_row['key_reason']}",
-        markup=False,
-    )
-    top = pareto["top_share_revenue"]
-    console.print(
-        f"Pareto: the top {pareto['top_share_customers']:.0%} of customers "
-        f"({pareto['top_customers']:,} of {pareto['customers']:,}) make "
-        f"{'n/a' if top is None else f'{top:.1%}'} of revenue; "
-        f"customers needed for 80% of revenue: {pareto['customers_for_80pct']:,}; "
-        f"Gini {pareto['gini'] or 0:.2f}"
-    )
-    for card in result.tables["persona_cards"].iter_rows(named=True):
-        console.print(
-            f"Persona {card['persona_id']}: {card['name']} — {card['best_customers']:,} best "
-            f"customers of the {card['key_tier']} tier ({card['best_basis']})"
-        )
-        if card["profile_note"]:
-            console.print(f"  warning: {card['profile_note']}", markup=False)
-        if card["goals"]:
-            console.print(f"  goals: {card['goals']}")
-        if card["pain_points"]:
-            console.print(f"  pain points: {card['pain_points']}")
-        if card["quote"]:
-            console.print(f"  quote: “{card['quote']}”")
-    leads = result.tables["lead_scores"]
-    if leads.height:
-        auc = "" if result.lead_score_auc is None else f"; AUC {result.lead_score_auc:.2f}"
-        console.print(
-            f"Leads: {int(leads['is_target'].sum()):,} of {leads.height:,} are target "
-            f"customers{auc}"
-        )
-    docs = result.report_dir / "data_docs" / "index.html"
-    console.print(
-        f"Report: {result.report_path or 'not written (see the warning above)'}"
-        + (f" (Data Docs: {docs.parent.name}/{docs.name})" if docs.exists() else "")
-    )
-    if result.rows_rejected:
-        console.print(
-            f"Quarantine: {result.rows_rejected:,} of {result.rows_in:,} input rows rejected "
-            f"(table quarantine; {result.report_dir / 'quarantine.csv'})"
-        )
-    views = ", ".join(spec.name for spec in OUTPUT_TABLES)
-    if not result.is_current:
-        console.print(
-            f"Backfill: published refresh {result.refresh_id} (as_of {result.as_of}) to the "
-            f"_history tables of {result.warehouse_url}, schema {result.schema}, only. The "
-            f"current refresh stays the one as_of {result.current_as_of}, which is newer; "
-            "to make this one current, run again with --make-current.",
-            highlight=False,
-        )
-        return
-    console.print(
-        f"Published refresh {result.refresh_id} to {result.warehouse_url}, schema "
-        f"{result.schema}: views {views} (each with a _history table). "
-        f"Current as_of {result.as_of}. Next refresh due {result.next_due_at:%Y-%m-%d}."
-    )
-
-
-# Commands that keep running and start child processes of their own (Prefect's runner
-# starts one per flow run): their children must write to the real stderr.
-LONG_RUNNING = ("serve",)
-
-
 def main() -> None:
     """Entry point of the `personas` console script."""
     command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
     native = NativeStderr.capture() if command not in LONG_RUNNING else NativeStderr(None, None)
     try:
-        code = _run_app()
+        code = run_app(app)
     finally:
         native.release(show=_state["debug"])
-    _exit_without_finalizing(code)
-
-
-def _run_app() -> int:
-    """Run the command; a usage error (unknown option, bad value) is one `error:` line."""
-    try:
-        result = app(standalone_mode=False)
-    except typer.Exit as exit_request:
-        return exit_request.exit_code
-    except typer.Abort:
-        typer.echo("error: aborted", err=True)
-        return 1
-    except TyperException as exc:  # the command line itself is wrong
-        message = exc.format_message()  # type: ignore[attr-defined]
-        if type(exc).__name__ == "NoArgsIsHelpError":  # `personas` alone: its help
-            typer.echo(message)
-            return 2
-        hint = f" (see: {_command_of(getattr(exc, 'ctx', None))} --help)"
-        typer.echo(f"error: {message}{hint}", err=True)
-        return getattr(exc, "exit_code", 2)
-    except SystemExit as exit_request:  # sys.exit inside a command
-        code = exit_request.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    return result if isinstance(result, int) else 0
-
-
-def _command_of(context: typer.Context | None) -> str:
-    """`personas <command>` however the program was started (`python -m flows.cli` too)."""
-    names = []
-    while context is not None and context.parent is not None:
-        names.append(context.info_name or "")
-        context = context.parent
-    return " ".join(["personas", *reversed(names)])
-
-
-class NativeStderr:
-    """Keeps what native libraries write straight to file descriptor 2 off the terminal.
-
-    A Rust panic in polars prints its message and, with RUST_BACKTRACE set, a stack
-    trace on fd 2 before Python sees the exception; C extensions print there too. The
-    CLI says what failed in one `error:` line and records it, so that output is
-    captured into a temporary file and shown only with `--debug`. Python's own
-    `sys.stderr` keeps writing to the terminal through a duplicate of fd 2.
-    """
-
-    def __init__(self, saved_fd: int | None, capture: IO[bytes] | None) -> None:
-        self._saved_fd = saved_fd
-        self._capture = capture
-
-    @classmethod
-    def capture(cls) -> NativeStderr:
-        """Start capturing fd 2 (a no-op where fd 2 cannot be duplicated)."""
-        try:
-            sys.stderr.flush()
-            saved = os.dup(2)
-            capture = tempfile.TemporaryFile()  # noqa: SIM115 - lives until release()
-            os.dup2(capture.fileno(), 2)
-        except (OSError, ValueError, io.UnsupportedOperation):
-            return cls(None, None)
-        encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
-        sys.stderr = io.TextIOWrapper(
-            io.FileIO(saved, "w", closefd=False),
-            encoding=encoding,
-            errors="backslashreplace",
-            line_buffering=True,
-        )
-        return cls(saved, capture)
-
-    def release(self, *, show: bool) -> None:
-        """Stop capturing; with `show`, copy what was captured to the real stderr."""
-        if self._saved_fd is None or self._capture is None:
-            return
-        sys.stderr.flush()
-        os.dup2(self._saved_fd, 2)
-        sys.stderr = sys.__stderr__
-        if show:
-            self._capture.seek(0)
-            os.write(2, self._capture.read())
-        self._capture.close()
-        os.close(self._saved_fd)
-
-
-def _exit_without_finalizing(code: int) -> NoReturn:
-    """Run the exit handlers (logging flushes, Prefect's clients close), then leave
-    without interpreter finalization.
-
-    DuckDB's nanobind bindings print dozens of "leaked instance" lines while the
-    interpreter finalizes, after our last line, whenever one of its module objects is
-    still referenced then; they are not real leaks (warehouse connections are closed
-    by now). Skipping finalization keeps the command's output exactly what it printed.
-    """
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_without_finalizing(code)
 
 
 if __name__ == "__main__":

@@ -100,9 +100,9 @@ def run_refresh(
     try:
         # First the warehouse: unreachable or refused, the run stops before any work.
         state = stages.run(open_warehouse_for_run, settings, as_of)
-        raw = stages.run(extract, settings, retry=True)
         try:
-            inputs = stages.run(validate, raw, settings)
+            # The text rows live only while they are validated: the typed rows go on.
+            inputs = stages.run(validate, stages.run(extract, settings, retry=True), settings)
         except DataValidationError as exc:
             rows_in = sum(split.rows_in for split in exc.splits.values())
             rejected = sum(split.rows_rejected for split in exc.splits.values())

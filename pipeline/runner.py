@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 import tomllib
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ def prefect_api_configured() -> bool:
     """True when a Prefect API is configured (PREFECT_API_URL or the active profile)."""
     if os.environ.get("PREFECT_API_URL"):
         return True
+    if "prefect" in sys.modules:  # imported already: its settings (a test harness's too)
+        from prefect.settings import get_current_settings
+
+        return bool(get_current_settings().api.url)
     return bool(_profile_api_url())
 
 

@@ -38,7 +38,7 @@ from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS, raw_contract
 from schemas.outputs import check_outputs
 from schemas.quarantine import REJECTED, SourceSplit, empty_quarantine, split_source
 from schemas.validation import PROBLEM_SCHEMA, screened_problems, summarise_problems
-from sources.extract import extract_source, line_key_columns
+from sources.extract import line_key_columns, read_source
 from transforms.customer_metrics import customer_metrics, gross_profit, valid_order_lines
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
 from transforms.privacy import mask_contact_data, protect_pii
@@ -142,9 +142,7 @@ def extract(settings: Settings) -> dict[str, pl.DataFrame]:
         if source is None:
             continue
         with timed(f"extract {name}") as facts:
-            frames[name] = _without_contact_data(
-                name, extract_source(name, source).collect(), settings, key
-            )
+            frames[name] = _without_contact_data(name, read_source(name, source), settings, key)
             facts["rows"] = frames[name].height
     return frames
 

@@ -73,8 +73,38 @@ class SourceError(Exception):
         self.transient = transient
 
 
+def read_source(name: str, source: SourceSettings) -> pl.DataFrame:
+    """The source's rows, read: `extract_source` collected in one pass over the file.
+
+    Raises:
+        SourceError: as `extract_source`, and for a problem found while reading past
+            the header (an invalid byte, a stray quote, a ragged record), named with
+            its line.
+    """
+    frame = extract_source(name, source)
+    try:
+        return frame.collect()
+    except pl.exceptions.PolarsError as exc:
+        raise _read_failure(name, source, exc) from None
+
+
+def _read_failure(name: str, source: SourceSettings, exc: BaseException) -> SourceError:
+    """What went wrong reading a source past its header, as one line naming the place."""
+    path = source.path
+    if path is None or source.file_format != "csv":
+        return SourceError(f"sources.{name}: cannot read {_where(source)}: {_first_line(exc)}")
+    if is_utf8(resolve_encoding(source.encoding)):
+        problem = find_encoding_problem(path, "utf-8")
+        if problem is not None:
+            return _encoding_error(name, source, problem)
+    return _malformed(name, source, path, exc)
+
+
 def extract_source(name: str, source: SourceSettings) -> pl.LazyFrame:
     """The source's rows as text, canonical column names, and a `_row_number`.
+
+    Lazy: a problem past the header of a file (an invalid byte, a ragged record)
+    shows when it is collected; `read_source` collects and names it.
 
     Args:
         name: the source's name in the config (`orders`, `customers` …).
@@ -185,16 +215,8 @@ def _scan_utf8_csv(name: str, source: SourceSettings, path: Path) -> pl.LazyFram
     _check_delimiter(name, source, columns)
     if facts.unbalanced_quotes:
         raise _malformed(name, source, path, None)
-    try:
-        # One streaming pass that parses every value: a stray quote, a ragged row or an
-        # invalid byte past the first chunk fails here, as a SourceError, and not later
-        # when the caller collects. It keeps only per-column counts in memory.
-        frame.select(pl.all().null_count()).collect(engine="streaming")
-    except pl.exceptions.PolarsError as exc:
-        problem = find_encoding_problem(path, "utf-8")
-        if problem is not None:
-            raise _encoding_error(name, source, problem) from None
-        raise _malformed(name, source, path, exc) from None
+    # A stray quote, a ragged row or an invalid byte past the first chunk shows when the
+    # rows are read (`read_source`): one pass over the file, not a checking pass first.
     if facts.maybe_decomposed:  # combining accents: compose them as the other encodings are
         frame = frame.rename(_nfc_names(columns)).with_columns(pl.all().str.normalize("NFC"))
     return frame.with_row_index(ROW_NUMBER, offset=1)

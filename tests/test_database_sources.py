@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from config.settings import SourceSettings
 from flows.cli import app
-from sources.extract import SourceError, extract_source
+from sources.extract import SourceError, read_source
 from tests.conftest import read_view, write
 
 ROWS = [
@@ -47,7 +47,7 @@ def mapped_source(url: str, **where: str) -> SourceSettings:
 
 
 def check_extracted(source: SourceSettings) -> None:
-    frame = extract_source("orders", source).collect()
+    frame = read_source("orders", source)
     assert frame["customer_id"].to_list() == ["00017", "00017", "00018"]
     assert frame["_row_number"].to_list() == [1, 2, 3]
     assert frame["note"].to_list() == ["Hà Nội", None, "Đà Nẵng"]
@@ -65,7 +65,7 @@ def test_a_missing_table_is_a_clear_source_error(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'crm.db'}"
     load_invoices(url)
     with pytest.raises(SourceError, match=r"sources\.orders: cannot read from the database"):
-        extract_source("orders", mapped_source(url, table="nope"))
+        read_source("orders", mapped_source(url, table="nope"))
 
 
 @pytest.mark.postgres

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from config.settings import SourceSettings
 from sources import text_formats
-from sources.extract import SourceError, extract_source
+from sources.extract import SourceError, extract_source, read_source
 
 HANOI = "Hà Nội"  # precomposed (NFC), as typed in UTF-8 sources and in the config
 
@@ -60,7 +60,7 @@ def write(tmp_path: Path, content: bytes | str, name: str = "orders.csv") -> Pat
 
 
 def extract(path: Path, source: str = "orders", **settings: object) -> pl.DataFrame:
-    return extract_source(source, SourceSettings(path=path, **settings)).collect()
+    return read_source(source, SourceSettings(path=path, **settings))
 
 
 def error(path: Path, source: str = "orders", **settings: object) -> str:
@@ -400,7 +400,7 @@ def test_database_text_gets_null_markers_and_separators_typed_numbers_do_not(
         decimal_separator=",",
         null_values=("N/A",),
     )
-    frame = extract_source("orders", source).collect()
+    frame = read_source("orders", source)
     # unit_price is a REAL: 1.234 is a number already, not "1.234" with a thousands separator.
     assert frame.select("amount", "unit_price", "status").rows() == [("1234.5", "1.234", None)]
 

@@ -77,3 +77,37 @@ def test_drift_runs_directly_with_no_prefect_server_configured(
         assert "temporary server" not in result.stderr
     assert "No early refresh needed." in result.stdout
     assert "as of 2024-06-01 against the published refresh as of 2024-06-01" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("profiles", "configured"),
+    [
+        (None, False),
+        (
+            'active = "local"\n[profiles.local]\nPREFECT_API_URL = "http://127.0.0.1:4200/api"\n',
+            True,
+        ),
+        (
+            'active = "local"\n[profiles.local]\n[profiles.other]\nPREFECT_API_URL = "http://x/api"\n',
+            False,
+        ),
+    ],
+)
+def test_an_api_in_the_active_profile_is_seen_without_importing_prefect(
+    tmp_path: Path, profiles: str | None, configured: bool
+) -> None:
+    if profiles is not None:
+        (tmp_path / "prefect-home").mkdir()
+        (tmp_path / "prefect-home" / "profiles.toml").write_text(profiles, encoding="utf-8")
+    probe = (
+        "import sys; from pipeline.runner import prefect_api_configured; "
+        "print(prefect_api_configured(), 'prefect' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=without_prefect(tmp_path),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.split() == [str(configured), "False"]

@@ -438,6 +438,7 @@ def _tiered(
     lead_days: pl.LazyFrame | None,
     products: pl.LazyFrame | None,
 ) -> _Tiered:
+    customers: pl.LazyFrame | None = None
     if rule.rule == "quantile":
         customers = quantile_tiers(
             ranked, large_share=rule.large_share, medium_share=rule.medium_share
@@ -449,21 +450,24 @@ def _tiered(
             ranked, large_min_revenue=bounds.large_from, medium_min_revenue=bounds.medium_from
         )
         tiered = customer_sale_tiers(lines, customers)
+    elif rule.rule == "package":
+        if products is None:
+            raise ValueError("the package rule needs products")
+        tiered = package_sale_tiers(lines, products, packages=rule.packages)
+    elif rule.rule in ("order_value", "quantity"):
+        empty = SizeBounds("order value", Decimal(1), Decimal(1), "no sizes")
+        tiered = sized_sale_tiers(lines, rule=rule.rule, bounds=bounds or empty)
     else:
-        if rule.rule == "package":
-            if products is None:
-                raise ValueError("the package rule needs products")
-            tiered = package_sale_tiers(lines, products, packages=rule.packages)
-        elif rule.rule in ("order_value", "quantity"):
-            empty = SizeBounds("order value", Decimal(1), Decimal(1), "no sizes")
-            tiered = sized_sale_tiers(lines, rule=rule.rule, bounds=bounds or empty)
-        else:
-            raise ValueError(f"unknown tier rule {rule.rule!r}")
-        customers = dominant_sale_tiers(ranked, tiered)
+        raise ValueError(f"unknown tier rule {rule.rule!r}")
     tiered = tiered.collect().lazy()
+    # The order lines summed once per purchase: every measure below reads purchases (a
+    # sum, a max, a min of their lines), so they group the lines once instead of each.
+    purchases = _purchases(tiered)
+    if customers is None:  # the purchase-size rules: a customer's tier follows its sales
+        customers = dominant_sale_tiers(ranked, purchases)
     customers = customers.collect().lazy()
-    sales = tier_sales(tiered, customers)
-    measures = tier_measures(tiered, customers, as_of=as_of, lead_days=lead_days)
+    sales = tier_sales(purchases, customers)
+    measures = tier_measures(purchases, customers, as_of=as_of, lead_days=lead_days)
     summary = (
         tier_bounds(rule.rule, bounds, rule, money=lines.collect_schema()["amount"])
         .join(sales, on="tier")
@@ -471,6 +475,25 @@ def _tiered(
         .collect()
     )
     return _Tiered(customers, tiered, summary, bounds)
+
+
+def _purchases(tiered: pl.LazyFrame) -> pl.LazyFrame:
+    """Tiered lines summed per purchase, under the line columns the measures read: amount
+    (the sum), due_date and paid_at (the latest), order_day (the first) and sale_basis.
+    Every measure of `tier_sales`, `tier_measures` and `dominant_sale_tiers` is a sum,
+    max or min over a purchase's lines, so it reads the same from these rows."""
+    return (
+        tiered.group_by("sale_tier", "customer_id", "order_key", "_purchase_line")
+        .agg(
+            amount=pl.col("amount").sum(),
+            due_date=pl.col("due_date").max(),
+            paid_at=pl.col("paid_at").max(),
+            order_day=pl.col("order_day").min(),
+            sale_basis=pl.col("sale_basis").min(),
+        )
+        .collect()
+        .lazy()
+    )
 
 
 def _recut(
