@@ -158,9 +158,29 @@ RuleExpr = Callable[[Names, Value], pl.Expr]
 TYPED = "\x00typed "  # the screen's prefix for staged columns beside their text
 
 
-def parse_value(column: CanonicalColumn, *, scale: int, date_format: str | None) -> pl.Expr:
-    """The column's text as its canonical type; null where it is blank or not valid."""
+def parse_value(
+    column: CanonicalColumn,
+    *,
+    scale: int,
+    date_format: str | None,
+    dtype: pl.DataType | None = None,
+) -> pl.Expr:
+    """The column's text as its canonical type; null where it is blank or not valid. A
+    column a source already stores typed (`dtype`: whole numbers, dates) is cast."""
     name = column.name
+    if (
+        dtype is not None
+        and dtype != pl.String
+        and column.kind in ("money", "number", "integer", "datetime", "date")
+    ):
+        target = {
+            "money": pl.Decimal(38, scale),
+            "number": pl.Decimal(38, scale),
+            "integer": pl.Int64(),
+            "datetime": pl.Datetime("us"),
+            "date": pl.Date(),
+        }[column.kind]
+        return pl.col(name).cast(target, strict=False)  # null where it does not fit
     if column.kind in ("money", "number"):
         return parsing.parse_decimal(name, scale)
     if column.kind == "integer":
@@ -213,6 +233,9 @@ class Rule:
     passes: RuleExpr
     error: str
     screen: RuleExpr | None = None
+    # The rule tests only the text's shape (it parses, it is not blank, it has no NUL): a
+    # column the source stores typed cannot fail it, other than by not fitting its type.
+    text_only: bool = False
 
     def check(self, value: Value) -> pa.Check:
         """The rule as a pandera check on the text rows."""
@@ -258,10 +281,17 @@ def _parse_checks(column: CanonicalColumn, scale: int, date_format: str | None) 
         # Valid and fitting text is exactly text that stages to a value.
         return blank | value(name).is_not_null()
 
-    checks = [Rule(lambda names, value: blank | valid, problem, screen=parsed)]
+    checks = [Rule(lambda names, value: blank | valid, problem, screen=parsed, text_only=True)]
     if fits is not None:
         # Only where the shape is right: a malformed value has its own problem above.
-        checks.append(Rule(lambda names, value: blank | ~valid | fits, too_long, screen=parsed))
+        checks.append(
+            Rule(
+                lambda names, value: blank | ~valid | fits,
+                too_long,
+                screen=parsed,
+                text_only=True,
+            )
+        )
     return checks
 
 
@@ -270,6 +300,7 @@ def _key_check(name: str) -> Rule:
         # Nulls are reported by `nullable=False`; this catches keys that are only blanks.
         lambda names, value: pl.col(name).is_null() | parsing.text(name).is_not_null(),
         "missing key (blank)",
+        text_only=True,
     )
 
 
@@ -284,7 +315,7 @@ class RawContract:
     required: tuple[str, ...]
     unique_key: str | None
 
-    def suspects(self, names: Names) -> pl.Expr:
+    def suspects(self, names: Names, typed: Names = frozenset()) -> pl.Expr:
         """True on every row that any check of the schema could fail (and maybe a few
         more), read from a frame holding each text column and, beside it, its staged
         value (`TYPED` + name): the schema runs on those rows only, and names each
@@ -300,6 +331,14 @@ class RawContract:
             for column, rules in self.column_rules.items()
             if column in names
             for rule in rules
+            if not (column in typed and rule.text_only)
+        ]
+        # A column stored typed (`typed`) has no text to misshape: only a value that does
+        # not fit its canonical type (too large a number) fails its parse checks.
+        failing += [
+            pl.col(column).is_not_null() & staged_values(column).is_null()
+            for column in sorted(typed & names)
+            if column in self.column_rules
         ]
         failing += [rule.fails_staged(names) for rule in self.frame_rules]
         failing += [pl.col(column).is_null() for column in self.required if column in names]
@@ -387,6 +426,7 @@ def _no_nul_check(name: str) -> Rule:
     return Rule(
         lambda names, value: ~has_nul.fill_null(False),
         "contains a NUL character, which a warehouse cannot store",
+        text_only=True,
     )
 
 

@@ -66,15 +66,19 @@ def screened_problems(
     whole schema runs, as it names those.
     """
     names = frozenset(rows.columns)
-    if any(column not in names for column in contract.required) or any(
-        rows.schema[name] != pl.String for name in contract.schema.columns if name in names
-    ):
-        return find_problems(source, rows, contract.schema)
+    # Columns the source stores typed (whole numbers, dates) are checked as the text they
+    # stand for: the schema is written for text, as every source is exported.
+    typed = frozenset(
+        name for name in contract.schema.columns if name in names and rows.schema[name] != pl.String
+    )
+    as_text = [pl.col(name).cast(pl.String) for name in sorted(typed)]
+    if any(column not in names for column in contract.required):
+        return find_problems(source, rows.with_columns(as_text), contract.schema)
     values = staged.select(pl.exclude(ROW_NUMBER).name.prefix(TYPED))
-    suspects = rows.hstack(values).filter(contract.suspects(names)).select(rows.columns)
+    suspects = rows.hstack(values).filter(contract.suspects(names, typed)).select(rows.columns)
     if suspects.is_empty():
         return pl.DataFrame(schema=PROBLEM_SCHEMA)
-    return find_problems(source, suspects, contract.schema)
+    return find_problems(source, suspects.with_columns(as_text), contract.schema)
 
 
 def _problems_from_failure_cases(

@@ -144,12 +144,13 @@ def _read_file(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set[str
         frame = pl.scan_parquet(path)
         schema = _header(name, path, frame)
         typed = {column for column, dtype in schema.items() if dtype.is_numeric()}
-        as_text = [
+        kinds = _kinds_by_source_column(name, source)
+        as_read = [
             expression
             for column, dtype in schema.items()
-            if (expression := _parquet_text(name, source, path, column, dtype)) is not None
+            if (expression := _parquet_column(name, source, path, column, dtype, kinds)) is not None
         ]
-        return frame.select(as_text).with_row_index(ROW_NUMBER, offset=1), typed
+        return frame.select(as_read).with_row_index(ROW_NUMBER, offset=1), typed
     try:
         codec = resolve_encoding(source.encoding)
     except LookupError:
@@ -170,10 +171,36 @@ def _used_columns(name: str, source: SourceSettings) -> set[str]:
     return mapped | set(source.extra_columns) | set(source.line_key or ())
 
 
-def _parquet_text(
-    name: str, source: SourceSettings, path: Path, column: str, dtype: pl.DataType
+def _kinds_by_source_column(name: str, source: SourceSettings) -> dict[str, str]:
+    """The canonical kind (money, date …) of each source column that maps to one."""
+    return {source.columns.get(c.name, c.name): c.kind for c in SOURCE_COLUMNS[name]}
+
+
+# Canonical kinds a Parquet column may keep its own type for: whole numbers are exact as
+# money or counts, and dates are dates. Everything else (floats, decimals, text) is read
+# as text and validated as a CSV value would be.
+NUMBER_KINDS = frozenset({"money", "number", "integer"})
+DATE_KINDS = frozenset({"date", "datetime"})
+
+
+def keeps_its_type(kind: str | None, dtype: pl.DataType) -> bool:
+    """True for a column personas reads typed as it is stored."""
+    if kind in NUMBER_KINDS:
+        return dtype.is_integer()
+    return kind in DATE_KINDS and isinstance(dtype, pl.Date | pl.Datetime)
+
+
+def _parquet_column(
+    name: str,
+    source: SourceSettings,
+    path: Path,
+    column: str,
+    dtype: pl.DataType,
+    kinds: dict[str, str],
 ) -> pl.Expr | None:
-    """A Parquet column as text, as every other source is read; None to leave it out.
+    """A Parquet column as it is read: whole numbers and dates in a column of that kind keep
+    their type (nothing to parse, nothing to get wrong), anything else as text, as every
+    other source is read; None to leave it out.
 
     Timestamps with a time zone are read as their local date and time, the zone dropped
     (as the same data exported to CSV reads: a sale at 01:00 in Hà Nội is on that day,
@@ -181,8 +208,12 @@ def _parquet_text(
     duration, bytes) is left out when personas does not read it, and refused, naming
     it, when it does: a struct `status` read as text would make a refund a sale.
     """
+    keeps_type = keeps_its_type(kinds.get(column), dtype)
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-        return pl.col(column).dt.replace_time_zone(None).cast(pl.String)
+        local = pl.col(column).dt.replace_time_zone(None)
+        return local if keeps_type else local.cast(pl.String)
+    if keeps_type:
+        return pl.col(column)
     if dtype.is_nested() or isinstance(dtype, pl.Duration | pl.Binary | pl.Object):
         if column in _used_columns(name, source):
             raise SourceError(
@@ -410,7 +441,8 @@ def _normalise_values(
             .str.strip_chars()
             .str.normalize("NFC")
         )
-    markers = null_marker_exprs(columns, source.null_values)
+    text_columns = [c for c, dtype in frame.collect_schema().items() if dtype == pl.String]
+    markers = null_marker_exprs([c for c in columns if c in text_columns], source.null_values)
     if markers:
         frame = frame.with_columns(markers)
     numeric = [

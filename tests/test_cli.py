@@ -397,3 +397,31 @@ def test_help_shows_brackets_and_flags_without_values(runner: CliRunner) -> None
     assert "Post to [notify] webhook_url unless fresh." in result.stdout
     json_line = next(line for line in result.stdout.splitlines() if "--json" in line)
     assert json_line.split() == ["--json", "Print", "JSON", "for", "machines."]
+
+
+def test_typed_parquet_numbers_too_large_are_quarantined_as_their_text(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    import polars as pl
+
+    pl.DataFrame(
+        {
+            "customer_id": ["C1", "C2"],
+            "order_date": [date(2024, 1, 1), date(2024, 1, 2)],
+            "quantity": pl.Series([2, 1], dtype=pl.Int64),
+            "unit_price": pl.Series([50, 2**63 + 5], dtype=pl.UInt64),  # beyond an Int64
+        }
+    ).write_parquet(tmp_path / "orders.parquet")
+    config = write(
+        tmp_path / "p.toml",
+        '[sources.orders]\npath = "orders.parquet"\nmax_rejected_share = 0.5\n',
+    )
+    result = runner.invoke(app, ["refresh", "--config", str(config), "--as-of", "2024-06-01"])
+    assert result.exit_code == 0, result.output
+    rows = read_view(tmp_path, "select customer_id, revenue from personas.customer_segments")
+    assert rows == [("C1", Decimal("100"))]
+    problems = read_view(
+        tmp_path, 'select distinct row_number, "column", value from personas.quarantine'
+    )
+    assert (2, "unit_price", "9223372036854775813") in problems
+    assert {row for row, _, _ in problems} == {2}

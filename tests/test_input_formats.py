@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -542,3 +543,22 @@ def test_the_utf8_scan_stays_lazy(tmp_path: Path) -> None:
     frame = extract_source("orders", SourceSettings(path=path, null_values=("NULL",)))
     assert isinstance(frame, pl.LazyFrame)
     assert "Csv SCAN" in frame.explain()  # not a DataFrame scan: nothing read yet
+
+
+def test_whole_numbers_and_dates_a_parquet_file_types_keep_their_type(tmp_path: Path) -> None:
+    # Nothing to parse: they are staged by a cast. Floats and decimals are still read as
+    # text, so 0.1 is the 0.1 written, not the float nearest to it.
+    path = tmp_path / "orders.parquet"
+    pl.DataFrame(
+        {
+            "customer_id": ["C1", "C2"],
+            "order_date": [date(2024, 1, 1), None],
+            "amount": pl.Series([100, -5], dtype=pl.Int64),
+            "unit_price": pl.Series([0.1, 2.5], dtype=pl.Float64),
+            "channel": pl.Series([1, 2], dtype=pl.Int64),  # a text column stored as numbers
+        }
+    ).write_parquet(path)
+    frame = extract(path)
+    assert frame.schema["order_date"] == pl.Date
+    assert frame.schema["amount"] == pl.Int64
+    assert frame.select("unit_price", "channel").rows() == [("0.1", "1"), ("2.5", "2")]

@@ -96,6 +96,8 @@ def protect_pii(
     ids = [c for c in id_columns if c in frame.columns and c not in whole]
     ids = ids if hash_contact_ids else []
     texts = [c for c in text_columns if c in frame.columns and c not in whole and c not in ids]
+    # A column hashed whole is text from here on, whatever type its source stored.
+    frame = frame.with_columns(pl.col(c).cast(pl.String) for c in whole)
     hashed = _hashes(frame, whole, ids, key)
     # `replace` maps only the values hashed: an id that is no contact stays as it is.
     return frame.with_columns(

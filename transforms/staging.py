@@ -36,12 +36,14 @@ def stage_source(
         date_format: strftime format of date columns; ISO 8601 when None.
         extra_columns: non-canonical columns kept as trimmed text attributes.
     """
-    present = set(rows.collect_schema().names())
+    schema = rows.collect_schema()
     canonical = {column.name for column in SOURCE_COLUMNS[source]}
     typed = [
-        parse_value(column, scale=scale, date_format=date_format).alias(column.name)
+        parse_value(column, scale=scale, date_format=date_format, dtype=schema[column.name]).alias(
+            column.name
+        )
         for column in SOURCE_COLUMNS[source]
-        if column.name in present
+        if column.name in schema
     ]
     extras = [parsing.text(name).alias(name) for name in extra_columns if name not in canonical]
     return rows.select(pl.col(ROW_NUMBER).cast(pl.Int64), *typed, *extras)
