@@ -517,10 +517,9 @@ def _computed_amount_check(scale: int, max_line_amount: Decimal) -> Rule:
     """A line without an amount gets quantity × unit_price − discount: that computed amount
     must be plausible too (1e9 × 1e7 is not a sale)."""
 
-    def check(names: Names, value: Value) -> pl.Expr:
+    def plausible(names: Names, value: Value, given: pl.Expr) -> pl.Expr:
         if not {"quantity", "unit_price"} <= names:
             return pl.lit(True).alias("amount")
-        given = parsing.text("amount").is_not_null() if "amount" in names else pl.lit(False)
         discount = (
             value("discount").cast(pl.Float64).fill_null(0.0)
             if "discount" in names
@@ -530,24 +529,39 @@ def _computed_amount_check(scale: int, max_line_amount: Decimal) -> Rule:
         computed = (
             value("quantity").cast(pl.Float64) * value("unit_price").cast(pl.Float64) - discount
         )
-        plausible = given | (computed.abs() < float(max_line_amount)).fill_null(True)
-        return plausible.alias("amount")
+        return (given | (computed.abs() < float(max_line_amount)).fill_null(True)).alias("amount")
+
+    def check(names: Names, value: Value) -> pl.Expr:
+        given = parsing.text("amount").is_not_null() if "amount" in names else pl.lit(False)
+        return plausible(names, value, given)
+
+    def screen(names: Names, value: Value) -> pl.Expr:
+        # An amount that staged was given; one that did not is suspect either way.
+        given = value("amount").is_not_null() if "amount" in names else pl.lit(False)
+        return plausible(names, value, given)
 
     return Rule(
         check,
         "computed amount (quantity × unit_price − discount) is implausibly large "
         f"(>= money.max_line_amount {max_line_amount:,f})",
+        screen=screen,
     )
 
 
 def _amount_derivable_check() -> Rule:
     """Every order line needs an amount, or a quantity and a unit price to compute it from."""
 
+    def derivable(present: Callable[[str], pl.Expr]) -> pl.Expr:
+        return (present("amount") | (present("quantity") & present("unit_price"))).alias("amount")
+
     def check(names: Names, value: Value) -> pl.Expr:
-        def present(name: str) -> pl.Expr:
-            return parsing.text(name).is_not_null() if name in names else pl.lit(False)
+        return derivable(
+            lambda name: parsing.text(name).is_not_null() if name in names else pl.lit(False)
+        )
 
-        derivable = present("quantity") & present("unit_price")
-        return (present("amount") | derivable).alias("amount")
+    def screen(names: Names, value: Value) -> pl.Expr:
+        # A value that staged is a value that was there (text that did not parse stages
+        # to null: suspect, and the text test above decides).
+        return derivable(lambda name: value(name).is_not_null() if name in names else pl.lit(False))
 
-    return Rule(check, "no amount, and no quantity and unit_price to compute it")
+    return Rule(check, "no amount, and no quantity and unit_price to compute it", screen=screen)

@@ -101,7 +101,7 @@ def protect_pii(
     hashed = _hashes(frame, whole, ids, key)
     # `replace` maps only the values hashed: an id that is no contact stays as it is.
     return frame.with_columns(
-        *(pl.col(c).replace(hashed) for c in [*whole, *ids]),
+        *(pl.col(c).replace(hashed) for c in [*whole, *ids] if hashed),
         *(
             pl.col(c).str.replace_all(EMAIL, "[email]").str.replace_all(PHONE, "[phone]")
             for c in texts
@@ -114,9 +114,11 @@ def _hashes(frame: pl.DataFrame, whole: list[str], ids: list[str], key: bytes) -
     parts = [frame.select(pl.col(c).alias("v")).drop_nulls().unique() for c in whole]
     contact = pl.col("v").str.strip_chars()
     parts += [
+        # Filtered first: a scan is cheaper than the distinct values of millions of keys,
+        # and the contact-like keys are few.
         frame.select(pl.col(c).alias("v"))
-        .unique()
         .filter(contact.str.contains(f"^{EMAIL}$") | contact.str.contains(PHONE_VALUE))
+        .unique()
         for c in ids
     ]
     if not parts:

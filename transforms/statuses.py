@@ -53,9 +53,22 @@ def status_category(
         for category, words in statuses.items()
         for word in words
     }
-    key = status.cast(pl.String).str.strip_chars().str.to_lowercase().str.normalize("NFC")
-    return (
-        pl.when(key.is_null() | (key == ""))
-        .then(pl.lit(None, pl.String))
-        .otherwise(key.replace_strict(mapping, default=UNKNOWN, return_dtype=pl.String))
+
+    def categories(values: pl.Series) -> pl.Series:
+        # A status column holds a handful of distinct texts: each is read once, and the
+        # lines look their category up, instead of folding every line's text.
+        distinct = values.unique().to_frame("status")
+        key = pl.col("status").str.strip_chars().str.to_lowercase().str.normalize("NFC")
+        lookup = distinct.with_columns(
+            category=pl.when(key.is_null() | (key == ""))
+            .then(pl.lit(None, pl.String))
+            .otherwise(key.replace_strict(mapping, default=UNKNOWN, return_dtype=pl.String))
+        )
+        found = values.to_frame("status").join(
+            lookup, on="status", how="left", nulls_equal=True, maintain_order="left"
+        )
+        return found["category"]
+
+    return status.cast(pl.String).map_batches(
+        categories, return_dtype=pl.String, is_elementwise=True
     )
