@@ -39,7 +39,7 @@ from schemas.outputs import check_outputs
 from schemas.quarantine import REJECTED, SourceSplit, empty_quarantine, split_source
 from schemas.validation import PROBLEM_SCHEMA, screened_problems, summarise_problems
 from sources.extract import line_key_columns, read_source
-from transforms.customer_metrics import customer_metrics, gross_profit, valid_order_lines
+from transforms.customer_metrics import gross_profit, metrics_of_lines, valid_order_lines
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
 from transforms.privacy import mask_contact_data, protect_pii
 from transforms.profiles import attribute_mix, best_customers, with_bands
@@ -376,13 +376,15 @@ def transform(
 ) -> Computed:
     """Customer metrics, Pareto, tiers, RFM, segments and best customers, in lazy plans."""
     with timed("transform") as facts, _overflow_named(inputs.orders, settings):
-        metrics = customer_metrics(inputs.orders, as_of=as_of)
+        # The valid lines and the customers' metrics are made once and kept: every later
+        # plan reads them.
+        lines = valid_order_lines(inputs.orders, as_of=as_of).collect().lazy()
+        metrics = metrics_of_lines(lines, as_of=as_of).collect().lazy()
         ranked = pareto_ranks(
             metrics,
             class_a_share=settings.pareto.class_a_share,
             class_b_share=settings.pareto.class_b_share,
         )
-        lines = valid_order_lines(inputs.orders, as_of=as_of).collect().lazy()
         lead_days = days_from_lead_to_order(inputs.leads, metrics)
         tiering = tier_revenue(
             ranked,

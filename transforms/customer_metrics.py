@@ -92,7 +92,12 @@ def customer_metrics(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
         recency_days, tenure_days, avg_order_value (revenue / order_count,
         rounded to the money scale), sorted by customer_id.
     """
-    lines = valid_order_lines(orders, as_of=as_of)
+    return metrics_of_lines(valid_order_lines(orders, as_of=as_of), as_of=as_of)
+
+
+def metrics_of_lines(lines: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
+    """`customer_metrics` from lines already made valid (`valid_order_lines`), so a caller
+    that keeps those lines does not make them twice."""
     money = lines.collect_schema()["amount"]
     has_quantity = pl.col("quantity").is_not_null().any()
     metrics = lines.group_by("customer_id").agg(

@@ -117,10 +117,12 @@ def tier_measures(
 def _second_order_days(lines: pl.LazyFrame) -> pl.LazyFrame:
     """customer_id, days: days from a customer's first order to its second."""
     orders = lines.group_by("customer_id", "order_key").agg(day=pl.col("order_day").min())
+    # The two earliest order days of each customer (a partial sort per customer: only the
+    # days matter, so which of two same-day orders comes first changes nothing).
+    earliest = pl.col("day").bottom_k(2).sort()
     return (
-        orders.sort("customer_id", "day", "order_key")
-        .group_by("customer_id", maintain_order=True)
-        .agg(first=pl.col("day").first(), second=pl.col("day").get(1, null_on_oob=True))
+        orders.group_by("customer_id")
+        .agg(first=earliest.first(), second=earliest.get(1, null_on_oob=True))
         .filter(pl.col("second").is_not_null())
         .select("customer_id", days=(pl.col("second") - pl.col("first")).dt.total_days())
     )
