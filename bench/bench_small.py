@@ -13,7 +13,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 import statistics
 import sys
@@ -24,7 +23,10 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from bench_vs_duckdb import Measured, measure, without_prefect_api
+
+from sampledata.cdnow import write_cdnow_csv
 
 CDNOW_CONFIG = """[sources.orders]
 path = "cdnow.csv"
@@ -40,17 +42,9 @@ currency = "USD"
 
 
 def cdnow_csv(folder: Path) -> Path:
-    """CDNOW_master.txt (whitespace-separated) written as a CSV export."""
-    spec = importlib.util.find_spec("lifetimes")  # locates the package, runs none of it
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("the CDNOW log ships with lifetimes: pip install -e '.[test]'")
-    master = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "CDNOW_master.txt"
-    rows = [line.split() for line in master.read_text().splitlines()[1:] if line.strip()]
-    lines = ["customer_id,date,number_of_cds,dollar_value", *(",".join(r) for r in rows)]
-    path = folder / "cdnow.csv"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """The CDNOW log as a CSV export, and its config, in `folder`."""
     (folder / "personas.toml").write_text(CDNOW_CONFIG, encoding="utf-8")
-    return path
+    return write_cdnow_csv(folder)
 
 
 def main() -> None:

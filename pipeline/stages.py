@@ -395,7 +395,7 @@ def transform(
             lead_days=lead_days,
         )
         tiered, summary, key_tier = tiering.customers, tiering.summary, tiering.key_tier
-        scored = _with_rfm(tiered, inputs.orders, settings, as_of)
+        scored = _with_rfm(tiered, lines, settings, as_of)
         attributes = customer_attributes(scored, inputs.customers, as_of=as_of)
         segmented = assign_segments(attributes, bases=segment_bases(settings, attributes)).cache()
         chosen = choose_best_customers(
@@ -616,12 +616,12 @@ def segment_bases(
 
 
 def _with_rfm(
-    customers: pl.LazyFrame, orders: pl.LazyFrame, settings: Settings, as_of: date
+    customers: pl.LazyFrame, lines: pl.LazyFrame, settings: Settings, as_of: date
 ) -> pl.LazyFrame:
-    """Add r/f/m scores, rfm_segment and rfm_reason by the configured preset."""
+    """Add r/f/m scores, rfm_segment and rfm_reason by the configured preset (`lines`: the
+    valid order lines, which the pymc preset reads)."""
     rfm = settings.rfm
     if rfm.preset == "pymc":
-        lines = valid_order_lines(orders, as_of=as_of)
         scores = pymc_rfm_segments(lines, as_of=as_of, segments=rfm.pymc_segments or PYMC_SEGMENTS)
         return customers.join(scores, on="customer_id", how="left")
     segment_map = (

@@ -373,7 +373,7 @@ def raw_contract(
     canonical = {column.name for column in SOURCE_COLUMNS[source]}
     for column in SOURCE_COLUMNS[source]:
         checks = _parse_checks(column, scale, date_format) + _storable_checks(column, date_format)
-        checks += _plausibility_checks(source, column, scale, max_line_amount, statuses)
+        checks += _plausibility_checks(source, column, max_line_amount)
         if column.required:
             checks.append(_key_check(column.name))
         rules[column.name] = tuple(checks)
@@ -392,7 +392,7 @@ def raw_contract(
                 pl.String, nullable=True, required=False, checks=[rules[extra][0].check(value)]
             )
     frame_rules = (
-        (_amount_derivable_check(), _computed_amount_check(scale, max_line_amount))
+        (_amount_derivable_check(), _computed_amount_check(max_line_amount))
         if source == "orders"
         else ()
     )
@@ -447,11 +447,7 @@ def _storable_checks(column: CanonicalColumn, date_format: str | None) -> list[R
 
 
 def _plausibility_checks(
-    source: str,
-    column: CanonicalColumn,
-    scale: int,
-    max_line_amount: Decimal,
-    statuses: Mapping[str, Sequence[str]],
+    source: str, column: CanonicalColumn, max_line_amount: Decimal
 ) -> list[Rule]:
     """Values that parse but cannot be right: a line's sign, size or a person's age."""
     name = column.name
@@ -513,7 +509,7 @@ def _plausibility_checks(
     return []
 
 
-def _computed_amount_check(scale: int, max_line_amount: Decimal) -> Rule:
+def _computed_amount_check(max_line_amount: Decimal) -> Rule:
     """A line without an amount gets quantity × unit_price − discount: that computed amount
     must be plausible too (1e9 × 1e7 is not a sale)."""
 

@@ -11,7 +11,6 @@ customer; and the log's first 2,000 lines must publish too.
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
+from sampledata.cdnow import write_cdnow_csv
 from tests.conftest import read_view, write
 
 pytestmark = pytest.mark.slow
@@ -114,15 +114,10 @@ def first_differences(ours: list[tuple], theirs: list[tuple]) -> list[tuple]:
 @pytest.fixture(scope="module")
 def cdnow_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """CDNOW_master.txt (whitespace-separated) as the CSV a user would export."""
-    spec = importlib.util.find_spec("lifetimes")  # locates the package, runs none of it
-    assert spec is not None and spec.submodule_search_locations, "pip install lifetimes"
-    master = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "CDNOW_master.txt"
-    rows = [line.split() for line in master.read_text().splitlines()[1:] if line.strip()]
     folder = tmp_path_factory.mktemp("cdnow")
-    lines = ["customer_id,date,number_of_cds,dollar_value", *(",".join(r) for r in rows)]
-    write(folder / "cdnow.csv", "\n".join(lines) + "\n")
-    write(folder / "first2000.csv", "\n".join(lines[:2001]) + "\n")
-    assert len(rows) == 69_659
+    log = write_cdnow_csv(folder)
+    write_cdnow_csv(folder, limit=2000)
+    assert len(log.read_text(encoding="utf-8").splitlines()) == 1 + 69_659
     return folder
 
 
