@@ -174,7 +174,7 @@ def _compared_personas(
             computed.customers.lazy().drop(
                 "is_best_customer", "best_measure", "best_basis", "key_tier_revenue"
             ),
-            computed.tiering.lines,
+            computed.tiering.purchases,
             computed.lead_days,
             settings,
             key_tier=tier,
@@ -267,7 +267,7 @@ def _persona(
         feedback=inputs.feedback,
         best_ids=best.lazy().filter("is_best").select("customer_id"),
         target=target,
-        habits=purchase_habits(computed.tiering.lines, customers)
+        habits=purchase_habits(computed.tiering.purchases, customers)
         .with_columns(top_purchases=pl.lit(top_purchases(purchased), pl.String))
         .collect(),
     )

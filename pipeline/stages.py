@@ -39,10 +39,11 @@ from schemas.outputs import check_outputs
 from schemas.quarantine import REJECTED, SourceSplit, empty_quarantine, split_source
 from schemas.validation import PROBLEM_SCHEMA, screened_problems, summarise_problems
 from sources.extract import line_key_columns, read_source
-from transforms.customer_metrics import gross_profit, metrics_of_lines, valid_order_lines
+from transforms.customer_metrics import metrics_of_purchases, valid_order_lines
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
 from transforms.privacy import mask_contact_data, protect_pii
 from transforms.profiles import attribute_mix, best_customers, with_bands
+from transforms.purchases import profit_of_purchases, purchases_of_lines
 from transforms.revenue_tiers import Tiering, TierRule, tier_revenue
 from transforms.rfm import (
     DEFAULT_SEGMENT_MAP,
@@ -270,8 +271,14 @@ def _order_line_key(rows: pl.DataFrame, settings: Settings) -> list[str] | None:
 
 def _identical_lines(raw: pl.DataFrame, accepted: pl.LazyFrame, settings: Settings) -> int:
     """Accepted order lines identical, as read, to an earlier accepted line."""
-    kept = raw.join(accepted.select(ROW_NUMBER).collect(), on=ROW_NUMBER, how="semi")
-    return identical_order_lines(kept, key=_order_line_key(raw, settings))
+    key = _order_line_key(raw, settings)
+    # Only lines without a whole line key can be kept repeats: where every line has one
+    # (most exports), there is nothing to look up.
+    unkeyed = raw.filter(~pl.all_horizontal(pl.col(key).is_not_null())) if key else raw
+    if unkeyed.is_empty():
+        return 0
+    kept = unkeyed.join(accepted.select(ROW_NUMBER).collect(), on=ROW_NUMBER, how="semi")
+    return identical_order_lines(kept, key=key)
 
 
 def _contract_problems(
@@ -379,7 +386,9 @@ def transform(
         # The valid lines and the customers' metrics are made once and kept: every later
         # plan reads them.
         lines = valid_order_lines(inputs.orders, as_of=as_of).collect().lazy()
-        metrics = metrics_of_lines(lines, as_of=as_of).collect().lazy()
+        # Summed once per order: the metrics, the tiers and the best customers read these.
+        orders = purchases_of_lines(lines).collect().lazy()
+        metrics = metrics_of_purchases(orders, as_of=as_of).collect().lazy()
         ranked = pareto_ranks(
             metrics,
             class_a_share=settings.pareto.class_a_share,
@@ -393,13 +402,14 @@ def transform(
             as_of=as_of,
             products=inputs.products,
             lead_days=lead_days,
+            orders=orders,
         )
         tiered, summary, key_tier = tiering.customers, tiering.summary, tiering.key_tier
         scored = _with_rfm(tiered, lines, settings, as_of)
         attributes = customer_attributes(scored, inputs.customers, as_of=as_of)
         segmented = assign_segments(attributes, bases=segment_bases(settings, attributes)).cache()
         chosen = choose_best_customers(
-            segmented, tiering.lines, lead_days, settings, key_tier=key_tier
+            segmented, tiering.purchases, lead_days, settings, key_tier=key_tier
         ).with_columns(
             persona_id=pl.when("is_best_customer").then(pl.lit(PERSONA_ID)),
             reason=pl.concat_str(
@@ -536,7 +546,7 @@ def days_from_lead_to_order(
 
 def choose_best_customers(
     customers: pl.LazyFrame,
-    tiered_lines: pl.LazyFrame,
+    purchases: pl.LazyFrame,
     lead_days: pl.LazyFrame | None,
     settings: Settings,
     *,
@@ -545,15 +555,16 @@ def choose_best_customers(
 ) -> pl.LazyFrame:
     """Best customers among those who bought in `key_tier`, ranked on those purchases.
 
-    Adds key_tier_revenue (each customer's sales in the tier) and, where the orders carry
-    costs, the gross profit of those sales; the growth goal reads `lead_days`.
+    Adds key_tier_revenue (each customer's sales in the tier, from the tiered
+    `purchases`, `Tiering.purchases`) and, where the orders carry costs, the gross profit
+    of those sales; the growth goal reads `lead_days`.
     """
     personas = settings.personas
-    in_tier = tiered_lines.filter(pl.col("sale_tier") == key_tier)
-    money = tiered_lines.collect_schema()["amount"]
+    in_tier = purchases.filter(pl.col("sale_tier") == key_tier)
+    money = purchases.collect_schema()["amount"]
     key_sales = in_tier.group_by("customer_id").agg(key_tier_revenue=pl.col("amount").sum())
-    has_cost = in_tier.select(pl.col("cost").is_not_null().any()).collect().item()
-    profit = gross_profit(in_tier) if has_cost else None
+    has_cost = in_tier.select(pl.col("costed").any()).collect().item()
+    profit = profit_of_purchases(in_tier) if has_cost else None
     return best_customers(
         customers.join(key_sales, on="customer_id", how="left").with_columns(
             pl.col("key_tier_revenue").fill_null(pl.lit(0).cast(money)).cast(money)

@@ -88,7 +88,9 @@ def test_every_customer_gets_exactly_one_tier_the_one_bringing_it_most(
     assert set(customers["tier"]) <= set(TIERS)
     if rule in ("order_value", "quantity"):
         by_tier = (
-            tiering.lines.group_by("customer_id", "sale_tier").agg(pl.col("amount").sum()).collect()
+            tiering.purchases.group_by("customer_id", "sale_tier")
+            .agg(pl.col("amount").sum())
+            .collect()
         )
         for customer, tier in customers.select("customer_id", "tier").iter_rows():
             own = by_tier.filter(pl.col("customer_id") == customer)

@@ -19,6 +19,8 @@ from datetime import date
 
 import polars as pl
 
+from transforms.purchases import purchases_of_lines
+
 CANCELLED_STATUSES = ("cancelled", "canceled", "void", "voided")
 REFUNDED_STATUSES = ("refunded", "refund", "returned", "return")
 
@@ -47,14 +49,16 @@ def valid_order_lines(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
     cancelled = status.is_in(CANCELLED_STATUSES).fill_null(False)
     order_day = pl.col("order_date").dt.date()
     refund = refunded | (pl.col("amount") < 0).fill_null(False)
-    by_id = pl.lit("id:") + pl.col("order_id")
-    # Writing every line's day as text costs seconds on millions of lines: only when some
-    # line has no order_id is the day its order (the staged lines are in memory: a count).
+    # Writing every line's key as new text costs seconds on millions of lines: only when
+    # some line has no order_id is the day its order, and the two kinds of key are told
+    # apart by a prefix (the staged lines are in memory: a count).
     every_line_has_an_id = orders.select(pl.col("order_id").is_not_null().all()).collect().item()
     order_key = (
-        by_id
+        pl.col("order_id")
         if every_line_has_an_id
-        else pl.coalesce(by_id, pl.lit("day:") + order_day.cast(pl.String))
+        else pl.coalesce(
+            pl.lit("id:") + pl.col("order_id"), pl.lit("day:") + order_day.cast(pl.String)
+        )
     )
     return orders.filter(~cancelled & (order_day <= as_of)).with_columns(
         order_day=order_day,
@@ -98,14 +102,20 @@ def customer_metrics(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
 def metrics_of_lines(lines: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
     """`customer_metrics` from lines already made valid (`valid_order_lines`), so a caller
     that keeps those lines does not make them twice."""
-    money = lines.collect_schema()["amount"]
-    has_quantity = pl.col("quantity").is_not_null().any()
-    metrics = lines.group_by("customer_id").agg(
+    return metrics_of_purchases(purchases_of_lines(lines), as_of=as_of)
+
+
+def metrics_of_purchases(purchases: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
+    """`customer_metrics` from the valid lines summed per purchase (`purchases_of_lines`,
+    grouped by customer and order): an order is one row, so a customer's orders are its
+    rows, and every other metric is a sum, a minimum or a maximum of them."""
+    money = purchases.collect_schema()["amount"]
+    metrics = purchases.group_by("customer_id").agg(
         revenue=pl.col("amount").sum(),
-        order_count=pl.col("order_key").n_unique().cast(pl.Int64),
-        quantity=pl.when(has_quantity).then(pl.col("quantity").sum()),
-        first_order_at=pl.col("order_date").min(),
-        last_order_at=pl.col("order_date").max(),
+        order_count=pl.len().cast(pl.Int64),
+        quantity=pl.when(pl.col("quantity_given").any()).then(pl.col("quantity").sum()),
+        first_order_at=pl.col("first_order_at").min(),
+        last_order_at=pl.col("last_order_at").max(),
     )
     as_of_date = pl.lit(as_of, dtype=pl.Date)
     return metrics.with_columns(

@@ -52,7 +52,8 @@ class KeyTierDecision:
 
 
 def tier_measures(
-    lines: pl.LazyFrame,
+    tier_orders: pl.LazyFrame,
+    orders: pl.LazyFrame,
     customers: pl.LazyFrame,
     *,
     as_of: date,
@@ -61,14 +62,16 @@ def tier_measures(
     """deal_days, deal_days_basis, paid_on_time_share and repeat_rate per tier.
 
     Args:
-        lines: valid order lines with `sale_tier`, `order_key`, `due_date`, `paid_at`.
+        tier_orders: one row per order and tier it was sold in (grain: sale_tier,
+            customer_id, order_key), with the latest `due_date` and `paid_at` of its lines.
+        orders: one row per order (grain: customer_id, order_key) with `order_day`.
         customers: one row per customer with its own `tier` and `order_count`.
         as_of: unpaid purchases due before it are late.
         lead_days: customer_id, lead_to_order_days; None without leads.
     """
     own = customers.select("customer_id", "tier", "order_count")
     basis = "first to second order"
-    days = _second_order_days(lines)
+    days = _second_order_days(orders)
     if lead_days is not None and lead_days.select(pl.len()).collect().item():
         basis = "lead to first order"
         days = lead_days.select("customer_id", days="lead_to_order_days")
@@ -80,8 +83,8 @@ def tier_measures(
     repeat = own.group_by("tier").agg(
         repeat_rate=(pl.col("order_count") >= 2).cast(pl.Float64).mean()
     )
-    purchases = lines.group_by("sale_tier", "customer_id", "order_key").agg(
-        due=pl.col("due_date").max().dt.date(), paid=pl.col("paid_at").max().dt.date()
+    purchases = tier_orders.select(
+        "sale_tier", due=pl.col("due_date").dt.date(), paid=pl.col("paid_at").dt.date()
     )
     on_time = pl.col("paid") <= pl.col("due")
     late = (pl.col("paid") > pl.col("due")) | (
@@ -114,12 +117,12 @@ def tier_measures(
     )
 
 
-def _second_order_days(lines: pl.LazyFrame) -> pl.LazyFrame:
-    """customer_id, days: days from a customer's first order to its second."""
-    orders = lines.group_by("customer_id", "order_key").agg(day=pl.col("order_day").min())
+def _second_order_days(orders: pl.LazyFrame) -> pl.LazyFrame:
+    """customer_id, days: days from a customer's first order to its second (`orders`: one
+    row per order, with its first `order_day`)."""
     # The two earliest order days of each customer (a partial sort per customer: only the
     # days matter, so which of two same-day orders comes first changes nothing).
-    earliest = pl.col("day").bottom_k(2).sort()
+    earliest = pl.col("order_day").bottom_k(2).sort()
     return (
         orders.group_by("customer_id")
         .agg(first=earliest.first(), second=earliest.get(1, null_on_oob=True))

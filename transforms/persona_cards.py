@@ -115,7 +115,7 @@ def purchase_habits(lines: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFram
     top_purchases is null here (the card fills it from the purchase profile).
 
     Args:
-        lines: valid order lines (customer_id, order_key, amount).
+        lines: valid order lines, or their purchases (customer_id, order_key, amount).
         customers: one row per customer: customer_id, is_best, order_count.
     """
     best_of = customers.select("customer_id", _best="is_best", _orders="order_count")

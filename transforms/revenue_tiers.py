@@ -1,7 +1,7 @@
 """Marts: revenue tiers of purchases and customers, tier_summary and the key tier.
 
-Produces `Tiering` (from `tier_revenue`): every valid order line with its
-`sale_tier`, every customer with its own `tier` and `tier_reason`, and
+Produces `Tiering` (from `tier_revenue`): every purchase with its `sale_tier`,
+every customer with its own `tier` and `tier_reason`, and
 `tier_summary` (grain: one
 tier, always all three: bounds, purchases, sales_revenue, sales_share,
 buying_customers, customers, the preference measures, is_key_tier,
@@ -36,9 +36,9 @@ import polars as pl
 from schemas.inputs import ROW_NUMBER
 from transforms.key_tier import KeyTierDecision, decide_key_tier, tier_measures
 from transforms.pareto import ceil_share_of
+from transforms.purchases import PURCHASE_KEY, purchases_of_lines
 from transforms.size_bands import SizeBounds, natural_bounds, roundest_between, tier_of
 
-SIZE = pl.Decimal(38, 0)  # quantities compared with bounds as exact decimals
 TIERS: tuple[str, str, str] = ("Large", "Medium", "Small")
 _TIER_ORDER = {tier: position for position, tier in enumerate(TIERS)}  # 0 is the largest
 
@@ -116,37 +116,31 @@ def package_sale_tiers(
     )
 
 
-def _line_measure(rule: str) -> pl.Expr:
-    """What a line adds to its purchase's size: its amount (order_value) or quantity."""
-    return pl.col("amount") if rule == "order_value" else pl.col("quantity").cast(SIZE)
-
-
 def purchase_size(rule: str) -> pl.Expr:
-    """The size of the purchase (order) a line belongs to: |value| or |quantity|."""
-    return _line_measure(rule).sum().over("customer_id", "order_key").abs()
+    """The size of a purchase (an order, from `purchases_of_lines`): |value| (order_value)
+    or |quantity| (quantity, each line's quantity as an exact whole number)."""
+    return (pl.col("amount") if rule == "order_value" else pl.col("quantity_size")).abs()
 
 
-def sized_sale_tiers(lines: pl.LazyFrame, *, rule: str, bounds: SizeBounds) -> pl.LazyFrame:
-    """Each valid line tiered by the size of its purchase (order) against `bounds`."""
-    return lines.with_columns(
+def sized_sale_tiers(purchases: pl.LazyFrame, *, rule: str, bounds: SizeBounds) -> pl.LazyFrame:
+    """Each purchase (order) tiered by its size against `bounds`."""
+    return purchases.with_columns(
         sale_tier=tier_of(purchase_size(rule), bounds),
         sale_basis=pl.lit(bounds.describe()),
         _purchase_line=pl.lit(0, pl.Int64),
     )
 
 
-def customer_sale_tiers(lines: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
-    """Each valid line takes its customer's tier (the customer-level rules)."""
-    return lines.join(
+def customer_sale_tiers(purchases: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
+    """Each purchase (order) takes its customer's tier (the customer-level rules)."""
+    return purchases.join(
         customers.select("customer_id", sale_tier="tier"), on="customer_id", how="left"
     ).with_columns(sale_basis=pl.lit("customer tier"), _purchase_line=pl.lit(0, pl.Int64))
 
 
-def purchase_units(lines: pl.LazyFrame, *, rule: str) -> pl.LazyFrame:
+def purchase_units(purchases: pl.LazyFrame, *, rule: str) -> pl.LazyFrame:
     """One row per purchase (an order): size and value; what bounds are derived from."""
-    return lines.group_by("customer_id", "order_key").agg(
-        size=_line_measure(rule).sum().abs(), value=pl.col("amount").sum()
-    )
+    return purchases.select(size=purchase_size(rule), value="amount")
 
 
 def dominant_sale_tiers(customers: pl.LazyFrame, sales: pl.LazyFrame) -> pl.LazyFrame:
@@ -161,13 +155,19 @@ def dominant_sale_tiers(customers: pl.LazyFrame, sales: pl.LazyFrame) -> pl.Lazy
         .group_by("customer_id", "sale_tier")
         .agg(tier_revenue=pl.col("amount").sum(), sale_basis=pl.col("sale_basis").min())
         .with_columns(tier_order=pl.col("sale_tier").replace_strict(_TIER_ORDER, default=None))
-        .sort(["customer_id", "tier_revenue", "tier_order"], descending=[False, True, False])
-        .group_by("customer_id", maintain_order=True)
+        .group_by("customer_id")
         .agg(
-            tier=pl.col("sale_tier").first(),
-            tier_revenue=pl.col("tier_revenue").first(),
+            # the most revenue first, a tie to the larger tier: each customer's few tiers
+            # are ordered within the customer, not all rows at once
+            *(
+                pl.col(column)
+                .sort_by(["tier_revenue", "tier_order"], descending=[True, False])
+                .first()
+                .alias(alias)
+                for column, alias in (("sale_tier", "tier"), ("sale_basis", "sale_basis"))
+            ),
+            tier_revenue=pl.col("tier_revenue").max(),
             tiers_bought=pl.col("sale_tier").sort_by("tier_order").str.join(", "),
-            sale_basis=pl.col("sale_basis").first(),
         )
     )
     return (
@@ -186,22 +186,19 @@ def dominant_sale_tiers(customers: pl.LazyFrame, sales: pl.LazyFrame) -> pl.Lazy
     )
 
 
-def tier_sales(tiered_lines: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
-    """Sales per tier from the tiered lines: all three tiers, always.
+def tier_sales(purchases: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
+    """Sales per tier from the tiered purchases (`Tiering.purchases`): all three tiers.
 
     purchases: purchases (orders; lines under the package rule) of positive value;
     sales_revenue: the signed sum of the tier's purchases (refunds subtract where
     their size falls); buying_customers: customers with a positive purchase in it;
     customers: customers whose own tier it is; sales_share: sales_revenue / all.
     """
-    money = tiered_lines.collect_schema()["amount"]
-    purchases = tiered_lines.group_by(
-        "sale_tier", "customer_id", "order_key", "_purchase_line"
-    ).agg(value=pl.col("amount").sum())
-    positive = pl.col("value") > 0
+    money = purchases.collect_schema()["amount"]
+    positive = pl.col("amount") > 0
     sales = purchases.group_by(tier="sale_tier").agg(
         purchases=positive.sum().cast(pl.Int64),
-        sales_revenue=pl.col("value").sum(),
+        sales_revenue=pl.col("amount").sum(),
         buying_customers=pl.col("customer_id").filter(positive).n_unique().cast(pl.Int64),
     )
     owners = customers.group_by("tier").agg(customers=pl.len().cast(pl.Int64))
@@ -296,7 +293,9 @@ class Tiering:
     """Tiers of one refresh: customers and lines tiered, the summary and the decision."""
 
     customers: pl.LazyFrame  # `ranked` + tier, tier_reason
-    lines: pl.LazyFrame  # valid order lines + sale_tier
+    lines: pl.LazyFrame  # the valid order lines
+    # `purchases_of_lines` rows (orders; lines under the package rule) + sale_tier, sale_basis
+    purchases: pl.LazyFrame
     summary: pl.DataFrame  # tier_summary, the published table
     decision: KeyTierDecision
     bounds: SizeBounds | None
@@ -335,6 +334,7 @@ def tier_revenue(
     as_of: date,
     products: pl.LazyFrame | None = None,
     lead_days: pl.LazyFrame | None = None,
+    orders: pl.LazyFrame | None = None,
 ) -> Tiering:
     """Tier every purchase and customer, total each tier's sales, decide the key tier.
 
@@ -345,11 +345,15 @@ def tier_revenue(
         as_of: the refresh's date (unpaid purchases due before it are late).
         products: staged products; needed by the package rule.
         lead_days: customer_id, lead_to_order_days for the fastest_deals preference.
+        orders: the lines summed per order (`purchases_of_lines`), when the caller has
+            them already; made from `lines` otherwise.
     """
+    if orders is None:
+        orders = purchases_of_lines(lines).collect().lazy()
     tier = partial(
-        _tiered, ranked, lines, rule, as_of=as_of, lead_days=lead_days, products=products
+        _tiered, ranked, lines, orders, rule, as_of=as_of, lead_days=lead_days, products=products
     )
-    bounds = _bounds(lines, rule)
+    bounds = _bounds(orders, rule)
     tiered = tier(bounds)
     decision = decide_key_tier(
         tiered.summary,
@@ -381,7 +385,7 @@ def tier_revenue(
     return tiered.decided(decision)
 
 
-def _bounds(lines: pl.LazyFrame, rule: TierRule) -> SizeBounds | None:
+def _bounds(orders: pl.LazyFrame, rule: TierRule) -> SizeBounds | None:
     if rule.rule == "quantity":
         return SizeBounds(
             "quantity per purchase",
@@ -403,7 +407,7 @@ def _bounds(lines: pl.LazyFrame, rule: TierRule) -> SizeBounds | None:
             Decimal(rule.large_min_order_value),
             "configured",
         )
-    return natural_bounds(purchase_units(lines, rule="order_value"), basis="order value")
+    return natural_bounds(purchase_units(orders, rule="order_value"), basis="order value")
 
 
 @dataclass(frozen=True)
@@ -412,6 +416,7 @@ class _Tiered:
 
     customers: pl.LazyFrame
     lines: pl.LazyFrame
+    purchases: pl.LazyFrame
     summary: pl.DataFrame  # tier_summary without is_key_tier, decided_by, key_reason
     bounds: SizeBounds | None
 
@@ -425,12 +430,13 @@ class _Tiered:
             .select(SUMMARY_COLUMNS)
             .sort(pl.col("tier").replace_strict(_TIER_ORDER))
         )
-        return Tiering(self.customers, self.lines, summary, decision, self.bounds)
+        return Tiering(self.customers, self.lines, self.purchases, summary, decision, self.bounds)
 
 
 def _tiered(
     ranked: pl.LazyFrame,
     lines: pl.LazyFrame,
+    orders: pl.LazyFrame,
     rule: TierRule,
     bounds: SizeBounds | None,
     *,
@@ -439,61 +445,54 @@ def _tiered(
     products: pl.LazyFrame | None,
 ) -> _Tiered:
     customers: pl.LazyFrame | None = None
+    # Every measure below reads purchases (a sum, a max, a min of their lines): the
+    # order-level rules tier the orders themselves, the package rule each line.
     if rule.rule == "quantile":
         customers = quantile_tiers(
             ranked, large_share=rule.large_share, medium_share=rule.medium_share
         )
-        tiered = customer_sale_tiers(lines, customers)
+        purchases = customer_sale_tiers(orders, customers)
     elif rule.rule == "revenue":
         assert bounds is not None
         customers = revenue_threshold_tiers(
             ranked, large_min_revenue=bounds.large_from, medium_min_revenue=bounds.medium_from
         )
-        tiered = customer_sale_tiers(lines, customers)
+        purchases = customer_sale_tiers(orders, customers)
     elif rule.rule == "package":
         if products is None:
             raise ValueError("the package rule needs products")
-        tiered = package_sale_tiers(lines, products, packages=rule.packages)
+        purchases = purchases_of_lines(
+            package_sale_tiers(lines, products, packages=rule.packages),
+            by=("sale_tier", "customer_id", "order_key", "_purchase_line"),
+            extra=[pl.col("sale_basis").min()],
+        )
     elif rule.rule in ("order_value", "quantity"):
         empty = SizeBounds("order value", Decimal(1), Decimal(1), "no sizes")
-        tiered = sized_sale_tiers(lines, rule=rule.rule, bounds=bounds or empty)
+        purchases = sized_sale_tiers(orders, rule=rule.rule, bounds=bounds or empty)
     else:
         raise ValueError(f"unknown tier rule {rule.rule!r}")
-    tiered = tiered.collect().lazy()
-    # The order lines summed once per purchase: every measure below reads purchases (a
-    # sum, a max, a min of their lines), so they group the lines once instead of each.
-    purchases = _purchases(tiered)
+    purchases = purchases.collect().lazy()
     if customers is None:  # the purchase-size rules: a customer's tier follows its sales
         customers = dominant_sale_tiers(ranked, purchases)
     customers = customers.collect().lazy()
     sales = tier_sales(purchases, customers)
-    measures = tier_measures(purchases, customers, as_of=as_of, lead_days=lead_days)
+    # The measures read orders: under the package rule an order's lines in one tier
+    # are one order of that tier.
+    tier_orders = (
+        purchases.group_by("sale_tier", *PURCHASE_KEY).agg(
+            pl.col("due_date").max(), pl.col("paid_at").max()
+        )
+        if rule.rule == "package"
+        else purchases
+    )
+    measures = tier_measures(tier_orders, orders, customers, as_of=as_of, lead_days=lead_days)
     summary = (
         tier_bounds(rule.rule, bounds, rule, money=lines.collect_schema()["amount"])
         .join(sales, on="tier")
         .join(measures, on="tier")
         .collect()
     )
-    return _Tiered(customers, tiered, summary, bounds)
-
-
-def _purchases(tiered: pl.LazyFrame) -> pl.LazyFrame:
-    """Tiered lines summed per purchase, under the line columns the measures read: amount
-    (the sum), due_date and paid_at (the latest), order_day (the first) and sale_basis.
-    Every measure of `tier_sales`, `tier_measures` and `dominant_sale_tiers` is a sum,
-    max or min over a purchase's lines, so it reads the same from these rows."""
-    return (
-        tiered.group_by("sale_tier", "customer_id", "order_key", "_purchase_line")
-        .agg(
-            amount=pl.col("amount").sum(),
-            due_date=pl.col("due_date").max(),
-            paid_at=pl.col("paid_at").max(),
-            order_day=pl.col("order_day").min(),
-            sale_basis=pl.col("sale_basis").min(),
-        )
-        .collect()
-        .lazy()
-    )
+    return _Tiered(customers, lines, purchases, summary, bounds)
 
 
 def _recut(
@@ -508,7 +507,7 @@ def _recut(
     if rule.rule == "revenue":
         units = tiering.customers.select(size="revenue", value="revenue")
     else:
-        units = purchase_units(tiering.lines, rule=rule.rule)
+        units = purchase_units(tiering.purchases, rule=rule.rule)
     units_frame = units.with_columns(tier=tier_of(pl.col("size"), bounds)).collect()
     total = float(units_frame["value"].cast(pl.Float64).sum())
     if total <= 0:

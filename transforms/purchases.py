@@ -1,0 +1,62 @@
+"""Intermediate layer: the valid order lines summed once per purchase.
+
+Produces `purchases_of_lines` (grain: one purchase, a customer's order: one
+`customer_id`, `order_key`; or finer, by the keys a caller names): amount (the
+signed sum), quantity (the sum) and whether any line gave one, the size of the
+purchase in quantity (`quantity_size`, each line's quantity as an exact whole
+number, as the quantity tier rule compares it), the first and last order
+timestamp, the first order day, the latest due date and payment, and the gross
+profit of the lines that carry a cost (`costed_profit`, with `costed`).
+
+Every measure a refresh takes of purchases (customer metrics, the tier bounds
+and sales, the key tier's measures, the best customers' sales and profit, the
+persona's habits) is a sum, a count, a minimum or a maximum of the purchase's
+lines, so each reads these rows instead of grouping millions of lines again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+SIZE = pl.Decimal(38, 0)  # quantities compared with bounds as exact decimals
+PURCHASE_KEY = ("customer_id", "order_key")
+
+
+def purchases_of_lines(
+    lines: pl.LazyFrame, *, by: Sequence[str] = PURCHASE_KEY, extra: Sequence[pl.Expr] = ()
+) -> pl.LazyFrame:
+    """One row per purchase of `lines` (valid order lines), grouped `by` its keys.
+
+    Args:
+        lines: valid order lines (`transforms.customer_metrics.valid_order_lines`).
+        by: the purchase's keys: a customer's order, or finer (a tier, a line).
+        extra: further aggregations the caller needs (e.g. the sale basis).
+    """
+    return lines.group_by(*by).agg(
+        *extra,
+        amount=pl.col("amount").sum(),
+        quantity=pl.col("quantity").sum(),
+        quantity_given=pl.col("quantity").is_not_null().any(),
+        quantity_size=pl.col("quantity").cast(SIZE).sum(),
+        first_order_at=pl.col("order_date").min(),
+        last_order_at=pl.col("order_date").max(),
+        order_day=pl.col("order_day").min(),
+        due_date=pl.col("due_date").max(),
+        paid_at=pl.col("paid_at").max(),
+        costed=pl.col("cost").is_not_null().any(),
+        # A line without a cost has a null difference, which the sum leaves out: the
+        # profit of the costed lines only, as `gross_profit` counts it.
+        costed_profit=(pl.col("amount") - pl.col("cost")).sum(),
+    )
+
+
+def profit_of_purchases(purchases: pl.LazyFrame) -> pl.LazyFrame:
+    """Gross profit per customer from `purchases_of_lines` rows: Σ (amount − cost) over
+    the lines that carry a cost (grain: one customer with at least one such line)."""
+    return (
+        purchases.filter("costed")
+        .group_by("customer_id")
+        .agg(gross_profit=pl.col("costed_profit").sum())
+    )
