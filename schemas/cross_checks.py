@@ -149,7 +149,8 @@ def _repeats(orders: pl.DataFrame, columns: list[str], problem: str) -> pl.DataF
     """Rows whose `columns` equal an earlier row's, naming the first (kept) row."""
     # One hashing pass over the lines: the first copy is the one with the smallest row.
     return (
-        orders.with_columns(first_row=pl.col(ROW_NUMBER).min().over(pl.struct(columns)))
+        orders.lazy()
+        .select(ROW_NUMBER, first_row=pl.col(ROW_NUMBER).min().over(pl.struct(columns)))
         .filter(pl.col(ROW_NUMBER) != pl.col("first_row"))
         .select(
             source=pl.lit("orders"),
@@ -159,4 +160,5 @@ def _repeats(orders: pl.DataFrame, columns: list[str], problem: str) -> pl.DataF
             value=pl.lit(None, pl.String),
         )
         .cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
+        .collect()
     )

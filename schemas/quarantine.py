@@ -80,8 +80,10 @@ def split_source(
         .otherwise(pl.col("action"))
     )
     kept = rows if staged is None else staged
-    accepted = kept.join(
-        rejected.unique().cast({ROW_NUMBER: kept.schema[ROW_NUMBER]}), on=ROW_NUMBER, how="anti"
+    # A filter, not an anti-join: the rejected rows are few, the kept ones millions.
+    numbers = rejected[ROW_NUMBER].unique().cast(kept.schema[ROW_NUMBER])
+    accepted = (
+        kept if numbers.is_empty() else kept.filter(~pl.col(ROW_NUMBER).is_in(numbers.implode()))
     )
     accepted = _clear_values(accepted, problems.filter(pl.col("action") == CLEARED))
     quarantine = _with_keys(source, rows, problems)
@@ -145,7 +147,9 @@ def _clear_values(rows: pl.DataFrame, cleared: pl.DataFrame) -> pl.DataFrame:
 
 def _with_keys(source: str, rows: pl.DataFrame, problems: pl.DataFrame) -> pl.DataFrame:
     present = [c for c in KEY_COLUMNS[source] if c in rows.columns]
-    keys = rows.select(
+    # The keys of the rows with problems only, not of every row read.
+    with_problems = pl.col(ROW_NUMBER).cast(pl.Int64).is_in(problems["row_number"].implode())
+    keys = rows.filter(with_problems).select(
         pl.col(ROW_NUMBER).cast(pl.Int64).alias("row_number"),
         pl.concat_str(
             [pl.col(c).cast(pl.String) for c in present], separator=" / ", ignore_nulls=True
