@@ -267,7 +267,7 @@ def _persona(
         feedback=inputs.feedback,
         best_ids=best.lazy().filter("is_best").select("customer_id"),
         target=target,
-        habits=purchase_habits(computed.tiering.purchases, customers)
+        habits=purchase_habits(computed.tiering.orders, customers)
         .with_columns(top_purchases=pl.lit(top_purchases(purchased), pl.String))
         .collect(),
     )

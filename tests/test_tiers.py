@@ -18,6 +18,7 @@ from transforms.customer_metrics import customer_metrics, valid_order_lines
 from transforms.pareto import pareto_ranks
 from transforms.persona_cards import purchase_habits, top_purchases
 from transforms.profiles import controlled, scored_purchases, scored_values
+from transforms.purchases import purchases_of_lines
 from transforms.revenue_tiers import Tiering, TierRule, tier_revenue
 from transforms.size_bands import natural_bounds, roundest_between
 from transforms.staging import stage_orders
@@ -383,7 +384,7 @@ def test_what_best_customers_buy_and_how_they_behave_by_hand() -> None:
     assert shares == {"CRM": (2, 1.0, 0.75), "ERP": (1, 0.5, 0.5)}
     assert purchased["attribute"].unique().to_list() == ["category"]
     assert top_purchases(purchased) == "CRM (100%, lift 1.33); ERP (50%, lift 1.0)"
-    habits = purchase_habits(lines, customers).collect().row(0, named=True)
+    habits = purchase_habits(purchases_of_lines(lines), customers).collect().row(0, named=True)
     assert habits == {
         "top_purchases": None,  # the card takes it from the purchase profile
         "best_repeat_rate": 0.5,  # a of a, b

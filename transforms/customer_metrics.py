@@ -44,15 +44,25 @@ def valid_order_lines(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
         refund (a refund-status line or a negative amount): a refund gives its
         cost back, so amount − cost is the profit it takes away.
     """
+    # Folding every line's text costs seconds on millions of lines: a status column holds
+    # a handful of texts, so each is classified once, and the lines are looked up (the
+    # staged lines are in memory: one quick pass).
+    found = orders.select(
+        every_line_has_an_id=pl.col("order_id").is_not_null().all(),
+        statuses=pl.col("status").unique().implode(),
+    ).collect()
+    kinds = found["statuses"].explode().to_frame("status")
     status = pl.col("status").str.strip_chars().str.to_lowercase()
-    refunded = is_refunded(pl.col("status"))
-    cancelled = status.is_in(CANCELLED_STATUSES).fill_null(False)
+    refunded_texts = kinds.filter(is_refunded(pl.col("status")))["status"]
+    cancelled_texts = kinds.filter(status.is_in(CANCELLED_STATUSES).fill_null(False))["status"]
+    refunded = pl.col("status").is_in(refunded_texts.implode()).fill_null(False)
+    cancelled = pl.col("status").is_in(cancelled_texts.implode()).fill_null(False)
     order_day = pl.col("order_date").dt.date()
     refund = refunded | (pl.col("amount") < 0).fill_null(False)
     # Writing every line's key as new text costs seconds on millions of lines: only when
     # some line has no order_id is the day its order, and the two kinds of key are told
-    # apart by a prefix (the staged lines are in memory: a count).
-    every_line_has_an_id = orders.select(pl.col("order_id").is_not_null().all()).collect().item()
+    # apart by a prefix.
+    every_line_has_an_id = found["every_line_has_an_id"].item()
     order_key = (
         pl.col("order_id")
         if every_line_has_an_id

@@ -107,7 +107,7 @@ def top_purchases(purchased: pl.DataFrame, *, top: int = 3) -> str | None:
     )
 
 
-def purchase_habits(lines: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
+def purchase_habits(orders: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
     """One row: how the best customers behave, against everyone else.
 
     best/others_repeat_rate: share of customers with two orders or more;
@@ -115,15 +115,13 @@ def purchase_habits(lines: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFram
     top_purchases is null here (the card fills it from the purchase profile).
 
     Args:
-        lines: valid order lines, or their purchases (customer_id, order_key, amount).
+        orders: the valid lines summed per order (`transforms.purchases.purchases_of_lines`:
+            one row per customer_id, order_key, with its amount).
         customers: one row per customer: customer_id, is_best, order_count.
     """
     best_of = customers.select("customer_id", _best="is_best", _orders="order_count")
-    orders = (
-        lines.join(best_of.drop("_orders"), on="customer_id", how="left")
-        .group_by("customer_id", "order_key")
-        .agg(pl.col("_best").first().fill_null(False), value=pl.col("amount").sum())
-        .with_columns(pl.col("value").cast(pl.Float64))
+    orders = orders.join(best_of.drop("_orders"), on="customer_id", how="left").select(
+        pl.col("_best").fill_null(False), value=pl.col("amount").cast(pl.Float64)
     )
     best, others = pl.col("_best"), ~pl.col("_best")
     rates = best_of.with_columns(repeat=pl.col("_orders") >= 2).select(

@@ -296,6 +296,7 @@ class Tiering:
     lines: pl.LazyFrame  # the valid order lines
     # `purchases_of_lines` rows (orders; lines under the package rule) + sale_tier, sale_basis
     purchases: pl.LazyFrame
+    orders: pl.LazyFrame  # `purchases_of_lines` rows: one per customer order
     summary: pl.DataFrame  # tier_summary, the published table
     decision: KeyTierDecision
     bounds: SizeBounds | None
@@ -417,6 +418,7 @@ class _Tiered:
     customers: pl.LazyFrame
     lines: pl.LazyFrame
     purchases: pl.LazyFrame
+    orders: pl.LazyFrame
     summary: pl.DataFrame  # tier_summary without is_key_tier, decided_by, key_reason
     bounds: SizeBounds | None
 
@@ -430,7 +432,9 @@ class _Tiered:
             .select(SUMMARY_COLUMNS)
             .sort(pl.col("tier").replace_strict(_TIER_ORDER))
         )
-        return Tiering(self.customers, self.lines, self.purchases, summary, decision, self.bounds)
+        return Tiering(
+            self.customers, self.lines, self.purchases, self.orders, summary, decision, self.bounds
+        )
 
 
 def _tiered(
@@ -492,7 +496,7 @@ def _tiered(
         .join(measures, on="tier")
         .collect()
     )
-    return _Tiered(customers, lines, purchases, summary, bounds)
+    return _Tiered(customers, lines, purchases, orders, summary, bounds)
 
 
 def _recut(
