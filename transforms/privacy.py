@@ -111,17 +111,18 @@ def protect_pii(
 
 def _hashes(frame: pl.DataFrame, whole: list[str], ids: list[str], key: bytes) -> dict[str, str]:
     """Keyed hashes of the distinct values that will be hashed (few, compared to rows)."""
-    parts = [frame.select(pl.col(c).alias("v")).drop_nulls().unique() for c in whole]
-    contact = pl.col("v").str.strip_chars()
+    rows = frame.lazy()
+    parts = [rows.select(pl.col(c).alias("v")).drop_nulls().unique() for c in whole]
+    # One pattern on the text as it is (blanks around it allowed, as a trimmed value is
+    # tested), so no trimmed copy of millions of keys is made.
+    contact = pl.col("v").str.contains(rf"^\s*(?:{EMAIL}|{PHONE_VALUE[1:-1]})\s*$")
     parts += [
         # Filtered first: a scan is cheaper than the distinct values of millions of keys,
-        # and the contact-like keys are few.
-        frame.select(pl.col(c).alias("v"))
-        .filter(contact.str.contains(f"^{EMAIL}$") | contact.str.contains(PHONE_VALUE))
-        .unique()
+        # and the contact-like keys are few. The columns are scanned in parallel.
+        rows.select(pl.col(c).alias("v")).filter(contact).unique()
         for c in ids
     ]
     if not parts:
         return {}
-    values = pl.concat([p.cast(pl.String) for p in parts]).unique()["v"].to_list()
+    values = pl.concat([p.cast(pl.String) for p in parts]).unique().collect()["v"].to_list()
     return {value: keyed_hash(contact_key(value), key) for value in values}

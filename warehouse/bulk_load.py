@@ -43,7 +43,9 @@ def _duckdb_arrow(
 ) -> None:
     raw = connection.connection.driver_connection
     view_name = "_personas_bulk_load"
-    raw.register(view_name, frame.to_arrow())
+    # One contiguous chunk per column: DuckDB scans a many-chunked Arrow table about
+    # twice as slowly as the same rows in one chunk, and rechunking costs far less.
+    raw.register(view_name, frame.rechunk().to_arrow())
     try:
         connection.exec_driver_sql(
             f"INSERT INTO {qualified_table} ({columns}) SELECT {columns} FROM {view_name}"
