@@ -321,7 +321,9 @@ def _stage(name: str, rows: pl.DataFrame, settings: Settings) -> pl.DataFrame:
         scale=settings.money.scale,
         date_format=source.date_format,
         extra_columns=source.extra_columns,
-    ).collect()
+        # The in-memory engine keeps the columns chunked alike: the streaming engine's
+        # unevenly chunked output is copied whole by the next drop or select.
+    ).collect(engine="in-memory")
 
 
 def _completed(name: str, accepted: pl.DataFrame) -> pl.LazyFrame:
@@ -385,7 +387,7 @@ def transform(
     with timed("transform") as facts, _overflow_named(inputs.orders, settings):
         # The valid lines and the customers' metrics are made once and kept: every later
         # plan reads them.
-        lines = valid_order_lines(inputs.orders, as_of=as_of).collect().lazy()
+        lines = valid_order_lines(inputs.orders, as_of=as_of)
         # Summed once per order: the metrics, the tiers and the best customers read these.
         orders = purchases_of_lines(lines).collect().lazy()
         metrics = metrics_of_purchases(orders, as_of=as_of).collect().lazy()

@@ -114,7 +114,12 @@ def duplicate_order_lines(
     """
     found = [pl.DataFrame(schema=PROBLEM_SCHEMA)]
     if key:
-        keyed = orders.filter(pl.all_horizontal(pl.col(list(key)).is_not_null()))
+        # Only the key and the row number are read: no copy of every column of every line.
+        keyed = (
+            orders.lazy()
+            .select(ROW_NUMBER, *key)
+            .filter(pl.all_horizontal(pl.col(list(key)).is_not_null()))
+        )
         found.append(
             _repeats(keyed, list(key), f"duplicate line key ({', '.join(key)}) of row {{}}")
         )
@@ -122,7 +127,7 @@ def duplicate_order_lines(
         columns = [c for c in orders.columns if c != ROW_NUMBER]
         found.append(
             _repeats(
-                orders,
+                orders.lazy(),
                 columns,
                 "identical to order line row {} (sources.orders.reject_identical_lines)",
             )
@@ -145,13 +150,22 @@ def identical_order_lines(orders: pl.DataFrame, *, key: Sequence[str] | None = N
     return orders.height - orders.select(pl.struct(columns).n_unique()).item()
 
 
-def _repeats(orders: pl.DataFrame, columns: list[str], problem: str) -> pl.DataFrame:
+def _repeats(orders: pl.LazyFrame, columns: list[str], problem: str) -> pl.DataFrame:
     """Rows whose `columns` equal an earlier row's, naming the first (kept) row."""
-    # One hashing pass over the lines: the first copy is the one with the smallest row.
+    # A 64-bit hash per row finds the candidates with a small table (not one of every
+    # line's text); the candidates, few, are then compared on their values, so two
+    # lines that only share a hash are never called repeats.
+    candidates = (
+        orders.select(ROW_NUMBER, *columns, _hash=pl.struct(columns).hash())
+        .filter(pl.col("_hash").is_duplicated())
+        .drop("_hash")
+        .collect()
+    )
+    first = candidates.group_by(columns).agg(first_row=pl.col(ROW_NUMBER).min())
     return (
-        orders.lazy()
-        .select(ROW_NUMBER, first_row=pl.col(ROW_NUMBER).min().over(pl.struct(columns)))
+        candidates.join(first, on=columns, nulls_equal=True)
         .filter(pl.col(ROW_NUMBER) != pl.col("first_row"))
+        .sort(ROW_NUMBER)
         .select(
             source=pl.lit("orders"),
             row_number=pl.col(ROW_NUMBER).cast(pl.Int64),
@@ -160,5 +174,4 @@ def _repeats(orders: pl.DataFrame, columns: list[str], problem: str) -> pl.DataF
             value=pl.lit(None, pl.String),
         )
         .cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
-        .collect()
     )

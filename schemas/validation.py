@@ -74,7 +74,8 @@ def screened_problems(
     as_text = [pl.col(name).cast(pl.String) for name in sorted(typed)]
     if any(column not in names for column in contract.required):
         return find_problems(source, rows.with_columns(as_text), contract.schema)
-    values = staged.select(pl.exclude(ROW_NUMBER).name.prefix(TYPED))
+    # Renamed, not selected: a rename shares the columns, a select may copy them all.
+    values = staged.drop(ROW_NUMBER).rename(lambda name: TYPED + name)
     # Lazily: the engine evaluates the many rules in parallel, several times faster than
     # the same filter on the eager frame.
     suspects = (

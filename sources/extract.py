@@ -461,7 +461,8 @@ def uniform_keys(keys: pl.Series) -> pl.Series:
     keys (the usual case) is only trimmed: the other steps cost seconds per 10M keys and
     change nothing there."""
     if not keys.str.contains(NON_ASCII).any():
-        return keys.str.strip_chars()
+        # Kept as they are when no key has a blank at either end: no copy of the column.
+        return keys.str.strip_chars() if keys.str.contains(r"^\s|\s$").any() else keys
     return keys.str.replace_all(NON_BREAKING_SPACES, " ").str.strip_chars().str.normalize("NFC")
 
 

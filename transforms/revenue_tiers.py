@@ -475,7 +475,9 @@ def _tiered(
         purchases = sized_sale_tiers(orders, rule=rule.rule, bounds=bounds or empty)
     else:
         raise ValueError(f"unknown tier rule {rule.rule!r}")
-    purchases = purchases.collect().lazy()
+    # In memory: the tier columns are added beside the orders' own, which are shared, not
+    # copied (the streaming engine would write every column anew).
+    purchases = purchases.collect(engine="in-memory").lazy()
     if customers is None:  # the purchase-size rules: a customer's tier follows its sales
         customers = dominant_sale_tiers(ranked, purchases)
     customers = customers.collect().lazy()
