@@ -110,8 +110,10 @@ def survey_utf8(path: Path) -> TextFacts:
         while chunk:
             quotes += chunk.count(b'"')
             decomposed = decomposed or any(lead in chunk for lead in _COMBINING_LEAD_BYTES)
-            carriage_returns += chunk.count(b"\r")
-            crlf += chunk.count(b"\r\n") + (previous_ended_in_cr and chunk.startswith(b"\n"))
+            returns = chunk.count(b"\r")
+            if returns or previous_ended_in_cr:  # most files have none: one search, not two
+                carriage_returns += returns
+                crlf += chunk.count(b"\r\n") + (previous_ended_in_cr and chunk.startswith(b"\n"))
             previous_ended_in_cr = chunk.endswith(b"\r")
             chunk = handle.read(CHUNK_BYTES)
     return TextFacts(

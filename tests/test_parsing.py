@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transforms import parsing
 
@@ -87,3 +89,40 @@ def test_a_configured_format_replaces_iso() -> None:
 )
 def test_flags(text: str, expected: bool | None) -> None:
     assert parse(parsing.parse_flag("v"), [text]) == [expected]
+
+
+# Text of ten characters made of what a date is written with, so that most draws are
+# near-dates: the bare-date fast path must read each exactly as its normalised form does.
+_DATE_CHARACTERS = "0123456789-+ /T:.a２"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet=_DATE_CHARACTERS, min_size=10, max_size=10),
+            st.dates().map(lambda day: day.isoformat()),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_bare_dates_read_as_their_normalised_form(values: list[str | None]) -> None:
+    normalised = parsing._iso_normalised(parsing.text("v")).str.to_datetime(
+        parsing.ISO_DATETIME_FORMAT, strict=False, time_unit="us"
+    )
+    # As microseconds: a year before 1 (read from "-024-…") has no Python datetime.
+    as_number = pl.Int64
+    assert parse(parsing.parse_datetime("v").cast(as_number), values) == parse(
+        normalised.cast(as_number), values
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet="ab \t\u00a0\u3000x"))))
+def test_tidy_text_is_trimming_with_blanks_as_null(values: list[str | None]) -> None:
+    trimmed = pl.col("v").str.strip_chars()
+    assert parse(parsing.text("v"), values) == parse(
+        pl.when(trimmed.str.len_chars() > 0).then(trimmed), values
+    )

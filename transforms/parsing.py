@@ -122,7 +122,27 @@ def parse_datetime(column: str, date_format: str | None = None) -> pl.Expr:
     raw = text(column)
     if date_format:
         return raw.str.to_datetime(date_format, strict=False, time_unit="us")
-    return _iso_normalised(raw).str.to_datetime(ISO_DATETIME_FORMAT, strict=False, time_unit="us")
+    return raw.map_batches(iso_datetimes, return_dtype=pl.Datetime("us"), is_elementwise=True)
+
+
+def iso_datetimes(values: pl.Series) -> pl.Series:
+    """ISO 8601 text (trimmed) as Datetime(us), null where it is not one of the shapes.
+
+    A batch of bare dates (the usual export: every value 10 characters) is read as
+    YYYY-MM-DD at once, which is what its normalised form " 00:00:00" reads as;
+    other batches are normalised to one shape first, which costs a copy of each value.
+    """
+    if (values.str.len_chars() == 10).all():
+        return values.str.to_datetime("%Y-%m-%d", strict=False, time_unit="us")
+    return (
+        values.to_frame("text")
+        .select(
+            _iso_normalised(pl.col("text")).str.to_datetime(
+                ISO_DATETIME_FORMAT, strict=False, time_unit="us"
+            )
+        )
+        .to_series()
+    )
 
 
 def is_valid_datetime(column: str, date_format: str | None = None) -> pl.Expr:
