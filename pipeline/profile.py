@@ -23,6 +23,7 @@ from pipeline.stages import (
     company_attributes,
     timed,
 )
+from schemas.vocabulary import GOALS, TIERS
 from transforms.leads import conversion_auc, lead_scores
 from transforms.persona_cards import (
     purchase_habits,
@@ -39,7 +40,6 @@ from transforms.profiles import (
     target_profile,
     title_ladder,
 )
-from transforms.revenue_tiers import TIERS
 from transforms.segmentation import with_age
 from transforms.transitions import TRANSITION_BASES, segment_transitions
 
@@ -57,7 +57,6 @@ PROFILE_COLUMNS = [
     "is_distinguishing",
 ]
 FEEDBACK_FIELDS = ("goal", "pain_point", "motivation", "info_source")
-GOALS = ("growth", "profit", "loyalty")
 
 
 @dataclass

@@ -71,11 +71,18 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import polars.selectors as cs
 
-from schemas.outputs import PARETO_CLASSES, PERSONA_KINDS, SHARE_TOLERANCE
-from transforms.revenue_tiers import TIERS
-from transforms.segmentation import BASES
+from schemas.outputs import SHARE_TOLERANCE
+from schemas.vocabulary import BASES, TIERS
 from transforms.transitions import LOST
-from warehouse.tables import DATA_TABLES, QUARANTINE
+from warehouse.tables import (
+    DATA_TABLES,
+    QUARANTINE,
+    AtLeast,
+    Between,
+    InSet,
+    OutputTable,
+    Share,
+)
 
 # The quarantine lists input problems; its rows have no invariants of their own to check.
 CHECKED_TABLES = tuple(spec for spec in DATA_TABLES if spec is not QUARANTINE)
@@ -386,21 +393,58 @@ def _suites(
         "pareto_summary": lambda: _pareto_summary(reference),
         "pareto_curve": lambda: _pareto_curve(reference),
         "segment_summary": lambda: _segment_summary(reference),
-        "personas": _personas,
-        "persona_cards": lambda: _keys("persona_id"),
-        "lead_scores": _lead_scores,
+        "personas": list,
+        "persona_cards": list,
+        "lead_scores": list,
         "segment_transitions": lambda: _segment_transitions(
             reference, tables["segment_transitions"]
         ),
-        "attribute_mix": lambda: [
-            *_keys("attribute", "value"),
-            _fraction("share", 0.0, 1.0),
-        ],
+        "attribute_mix": list,
     }
     frames = {name: tables[name] for name in builders}
     # The curve's monotonic checks read rows in order: validate it in customer_pct order.
     frames["pareto_curve"] = frames["pareto_curve"].sort("customer_pct", nulls_last=True)
-    return [_Suite(name, frames[name], build()) for name, build in builders.items()]
+    specs = {spec.name: spec for spec in CHECKED_TABLES}
+    return [
+        _Suite(name, frames[name], [*_declared(specs[name], frames[name].columns), *build()])
+        for name, build in builders.items()
+    ]
+
+
+def _declared(spec: OutputTable, present: Sequence[str]) -> list[Expectation]:
+    """The table's own contract (`warehouse.tables`) as expectations: its keys, and each
+    column's allowed values and range (a set that skips nulls is paired with not-null
+    where the column is required). Shares of revenue are left to `_shares`, which knows
+    the refresh's revenue. Only the `present` columns: a missing one is the output
+    contract's failure (`schemas.outputs`), checked before these."""
+    expectations = []
+    for column in (c for c in spec.columns if c.name in present):
+        if column.rule.unique:
+            expectations += _keys(column.name)
+        for check in column.rule.checks:
+            if isinstance(check, InSet):
+                if not column.rule.nullable and not column.rule.unique:
+                    expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=column.name))
+                expectations.append(
+                    gxe.ExpectColumnValuesToBeInSet(
+                        column=column.name, value_set=sorted(check.values)
+                    )
+                )
+            elif isinstance(check, Share):
+                expectations.append(_fraction(column.name, 0.0, 1.0))
+            elif isinstance(check, Between):
+                expectations.append(
+                    gxe.ExpectColumnValuesToBeBetween(
+                        column=column.name, min_value=check.low, max_value=check.high
+                    )
+                )
+            elif isinstance(check, AtLeast):
+                expectations.append(
+                    gxe.ExpectColumnValuesToBeBetween(column=column.name, min_value=check.minimum)
+                )
+    if spec.key and set(spec.key) <= set(present):
+        expectations += _keys(*spec.key)
+    return expectations
 
 
 def _customer_segments(
@@ -409,11 +453,14 @@ def _customer_segments(
     segment_values: Mapping[str, Collection[str]],
     customer_bounds: tuple[int, int, str] | None,
 ) -> list[Expectation]:
-    # The fixed sets win over a caller's: the tier and class names are the contract.
-    label_sets = {**segment_values, "tier": TIERS, "pareto_class": PARETO_CLASSES}
+    # The segment labels depend on the configuration (the tier and class names are the
+    # table's own contract, declared with it).
+    label_sets = {
+        column: values
+        for column, values in segment_values.items()
+        if column not in ("tier", "pareto_class")
+    }
     expectations = [
-        *_keys("customer_id"),
-        *_keys("pareto_rank"),
         gxe.ExpectColumnValuesToBeBetween(
             column="pareto_rank", min_value=1, max_value=max(reference.customers, 1)
         ),
@@ -425,10 +472,6 @@ def _customer_segments(
                 gxe.ExpectColumnValuesToNotBeNull(column=column),
                 gxe.ExpectColumnValuesToBeInSet(column=column, value_set=sorted(values)),
             )
-        ),
-        *(
-            gxe.ExpectColumnValuesToBeBetween(column=score, min_value=1, max_value=5)
-            for score in ("r_score", "f_score", "m_score")
         ),
         *_shares("cumulative_share", reference, null_when_no_revenue=False),
     ]
@@ -444,8 +487,6 @@ def _customer_segments(
 
 def _tier_summary(reference: _Reference) -> list[Expectation]:
     return [
-        *_keys("tier"),
-        gxe.ExpectColumnValuesToBeInSet(column="tier", value_set=list(TIERS)),
         gxe.ExpectTableRowCountToEqual(value=len(TIERS)),
         _customer_total(reference),
         *_shares("sales_share", reference, sums_to_one=True),
@@ -462,13 +503,7 @@ def _pareto_summary(reference: _Reference) -> list[Expectation]:
 
 def _pareto_curve(reference: _Reference) -> list[Expectation]:
     share = "cumulative_revenue_share"
-    expectations = [
-        *_keys("customer_pct"),
-        gxe.ExpectColumnValuesToBeBetween(
-            column="customer_pct", min_value=0, max_value=CURVE_POINTS - 1
-        ),
-        gxe.ExpectTableRowCountToEqual(value=CURVE_POINTS),
-    ]
+    expectations: list[Expectation] = [gxe.ExpectTableRowCountToEqual(value=CURVE_POINTS)]
     if reference.share_bounds is None:
         return expectations  # no revenue: only the 0% point has a share
     expectations += _shares(share, reference)
@@ -495,10 +530,7 @@ def _pareto_curve(reference: _Reference) -> list[Expectation]:
 
 
 def _segment_summary(reference: _Reference) -> list[Expectation]:
-    expectations = [
-        *_keys("base", "segment"),
-        gxe.ExpectColumnValuesToBeInSet(column="base", value_set=list(BASES)),
-    ]
+    expectations = []
     # Every base's segments cover all customers. GX has no group-by: one conditional
     # expectation per base (a missing base sums to 0 and fails).
     for base in BASES:
@@ -510,26 +542,8 @@ def _segment_summary(reference: _Reference) -> list[Expectation]:
     return expectations
 
 
-def _personas() -> list[Expectation]:
-    return [
-        *_keys("persona_id", "kind", "attribute", "value"),
-        gxe.ExpectColumnValuesToBeInSet(column="kind", value_set=list(PERSONA_KINDS)),
-        *(
-            _fraction(column, 0.0, 1.0)
-            for column in ("support", "population_share", "ci_low", "ci_high")
-        ),
-    ]
-
-
-def _lead_scores() -> list[Expectation]:
-    return [
-        *_keys("lead_id"),
-        _fraction("fit_score", 0.0, 1.0),
-    ]
-
-
 def _segment_transitions(reference: _Reference, frame: pl.DataFrame) -> list[Expectation]:
-    expectations = _keys("base", "from_segment", "to_segment")
+    expectations = []
     # Per base, everyone in this refresh moved somewhere (or stayed): the rows not going
     # to "(lost)" count every current customer. Bases as published (an empty table, when
     # there is nothing to compare, has none).

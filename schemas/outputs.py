@@ -9,10 +9,10 @@ The columns, their order-free set, descriptions and dtypes come from
 `warehouse.tables` (the same specs drive the DDL), so a contract cannot drift
 from what is written: a SQL type maps to exactly one polars dtype, the dtype
 the pipeline really hands to `publish` (Int64 counts, Float64 shares,
-Decimal(38, scale) money, Datetime(us) timestamps; no coercion). What the
-specs cannot say is declared here, per column (`RULES`): whether it may be
-null, whether it is a key, and the values it may hold. Every table is
-`strict`: an extra column is a failure too.
+Decimal(38, scale) money, Datetime(us) timestamps; no coercion). Each
+column's rule (null or not, key or not, the values it may hold) is declared
+with the column in its spec too; here it becomes pandera checks. Every table
+is `strict`: an extra column is a failure too.
 
 These are row-level invariants of each table on its own. The checks that need
 the whole refresh (counts that agree across tables, shares that sum to 1,
@@ -22,9 +22,8 @@ refresh) are Great Expectations' job in `quality.published_checks`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, get_args
+from collections.abc import Mapping
+from typing import Any
 
 import pandera.polars as pa
 import polars as pl
@@ -32,21 +31,19 @@ import sqlalchemy as sa
 from pandera.config import ValidationDepth, config_context
 from pandera.errors import SchemaError, SchemaErrors
 
-from config.settings import PersonaSettings
-from schemas.inputs import SOURCE_COLUMNS
-from schemas.quarantine import CLEARED, REJECTED
-from transforms.revenue_tiers import TIERS
-from transforms.segmentation import BASES
-from transforms.transitions import TRANSITION_BASES
-from warehouse.tables import DATA_TABLES, OutputTable
+from warehouse.tables import (
+    DATA_TABLES,
+    AtLeast,
+    Between,
+    InSet,
+    OutputTable,
+    RevenueShare,
+    Share,
+    ValueCheck,
+)
 
 # Shares are float divisions of exact decimals: 1 can come out as 1.0000000000000002.
 SHARE_TOLERANCE = 1e-9
-PARETO_CLASSES = ("A", "B", "C")
-PERSONA_KINDS = ("company", "buyer", "target", "purchase")
-GOALS: tuple[str, ...] = get_args(PersonaSettings.model_fields["goal"].annotation)
-TRANSITION_BASE_NAMES = tuple(base for base, _ in TRANSITION_BASES)
-QUARANTINE_ACTIONS = (REJECTED, CLEARED)
 SHOWN_ROWS = 5  # row numbers quoted per failure line before "and N more"
 
 
@@ -81,23 +78,21 @@ def polars_dtype(sql_type: sa.types.TypeEngine) -> pl.DataType:
 # --- value checks ----------------------------------------------------------------------------
 
 
-def _isin(values: Sequence[str]) -> pa.Check:
-    return pa.Check.isin(list(values))
-
-
-def _at_least(minimum: int) -> pa.Check:
-    return pa.Check.ge(minimum)
-
-
-def _between(low: int, high: int) -> pa.Check:
-    return pa.Check.in_range(low, high)
-
-
-def _share() -> pa.Check:
-    """A proportion: 0..1, up to float rounding."""
-    return pa.Check.in_range(
-        -SHARE_TOLERANCE, 1 + SHARE_TOLERANCE, error=f"in_range(0, 1) ± {SHARE_TOLERANCE:g}"
-    )
+def pandera_check(check: ValueCheck) -> pa.Check:
+    """A declared value check (`warehouse.tables`) as the pandera check that enforces it."""
+    if isinstance(check, InSet):
+        return pa.Check.isin(list(check.values))
+    if isinstance(check, AtLeast):
+        return pa.Check.ge(check.minimum)
+    if isinstance(check, Between):
+        return pa.Check.in_range(check.low, check.high)
+    if isinstance(check, Share):
+        return pa.Check.in_range(
+            -SHARE_TOLERANCE, 1 + SHARE_TOLERANCE, error=f"in_range(0, 1) ± {SHARE_TOLERANCE:g}"
+        )
+    if isinstance(check, RevenueShare):
+        return _revenue_share(check.group, check.revenue)
+    raise TypeError(f"no pandera check for {check!r}")
 
 
 def _revenue_share(group: str | None = None, revenue: str = "revenue") -> pa.Check:
@@ -136,232 +131,32 @@ def _revenue_share(group: str | None = None, revenue: str = "revenue") -> pa.Che
     )
 
 
-# --- per-column rules --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rule:
-    """What a column's spec cannot say: null allowed, single-column key, value checks."""
-
-    nullable: bool
-    unique: bool = False
-    checks: tuple[pa.Check, ...] = ()
-
-
-def key(*checks: pa.Check) -> Rule:
-    """A single-column key: never null, never repeated."""
-    return Rule(nullable=False, unique=True, checks=checks)
-
-
-def required(*checks: pa.Check) -> Rule:
-    """Always has a value."""
-    return Rule(nullable=False, checks=checks)
-
-
-def optional(*checks: pa.Check) -> Rule:
-    """May be null (checks skip nulls)."""
-    return Rule(nullable=True, checks=checks)
-
-
-COUNT = _at_least(0)
-SCORE = _between(1, 5)  # RFM scores: 1-5 (the pymc preset uses 1-4)
-
-RULES: dict[str, dict[str, Rule]] = {
-    "customer_segments": {
-        "customer_id": key(),
-        "revenue": required(),  # net of refunds: may be negative
-        # the grain is a customer with at least one valid order line
-        "order_count": required(_at_least(1)),
-        "quantity": optional(),  # null when the source has no quantities; negative for returns
-        "first_order_at": required(),
-        "last_order_at": required(),
-        "recency_days": required(COUNT),  # lines after as_of are ignored
-        "tenure_days": required(COUNT),
-        "avg_order_value": required(),
-        "tier": required(_isin(TIERS)),
-        "pareto_rank": key(_at_least(1)),
-        # null when total revenue is 0; above 1 before the negative-revenue customers
-        "cumulative_share": optional(_revenue_share()),
-        "pareto_class": required(_isin(PARETO_CLASSES)),
-        "r_score": required(SCORE),
-        "f_score": required(SCORE),
-        "m_score": required(SCORE),
-        # the label sets depend on the configuration: GX checks them
-        "rfm_segment": required(),
-        "demographic_segment": required(),
-        "geographic_segment": required(),
-        "psychographic_segment": required(),
-        "behavioural_segment": required(),
-        "key_tier_revenue": required(),  # 0 for a customer who never bought in the key tier
-        "is_best_customer": required(),
-        "persona_id": optional(),  # only best customers define the persona
-        "reason": required(),
-    },
-    "tier_summary": {
-        "tier": key(_isin(TIERS)),
-        # money bounds under order_value / quantity / revenue; null where a tier has none
-        "lower_bound": optional(),
-        "upper_bound": optional(),
-        "bounds_basis": required(),
-        "purchases": required(COUNT),
-        "sales_revenue": required(),  # 0 for an empty tier; refunds subtract
-        # null when total revenue is 0; outside 0..1 only beside a tier of net refunds
-        "sales_share": optional(_revenue_share(revenue="sales_revenue")),
-        "buying_customers": required(COUNT),
-        "customers": required(COUNT),
-        "deal_days": optional(),  # null without the data (no repeat orders, no leads)
-        "deal_days_basis": required(),
-        "paid_on_time_share": optional(_share()),  # null without due dates
-        "repeat_rate": required(_share()),
-        "is_key_tier": required(),
-        "is_majority": required(),
-        "decided_by": required(),
-        "key_reason": required(),
-    },
-    "pareto_summary": {
-        "customers": required(COUNT),
-        "revenue": required(),
-        "top_share_customers": required(_share()),
-        "top_customers": required(COUNT),
-        # Null when total revenue is 0. Not bounded: with negative-revenue customers the
-        # top customers' share exceeds 1.
-        "top_share_revenue": optional(),
-        "customers_for_80pct": required(COUNT),
-        # over revenue clipped at 0, so 0..1; null when no customer has any
-        "gini": optional(_share()),
-    },
-    "pareto_curve": {
-        "customer_pct": key(_between(0, 100)),
-        # null past 0% when total revenue is 0; unbounded for the reason above (no
-        # revenue column here to tell)
-        "cumulative_revenue_share": optional(),
-    },
-    "segment_summary": {
-        "base": required(_isin(BASES)),
-        "segment": required(),
-        "customers": required(COUNT),
-        "revenue": required(),
-        "revenue_share": optional(_revenue_share(group="base")),
-    },
-    "personas": {
-        "persona_id": required(),
-        "kind": required(_isin(PERSONA_KINDS)),
-        "attribute": required(),
-        "value": required(),
-        "support": required(_share()),
-        "lift": required(COUNT),
-        "customers": required(COUNT),
-        "population_share": required(_share()),
-        "ci_low": required(_share()),
-        "ci_high": required(_share()),
-        "p_value": required(_share()),
-        "q_value": required(_share()),
-        "is_distinguishing": required(),
-    },
-    "persona_cards": {
-        "persona_id": key(),
-        "name": required(),
-        "key_tier": required(_isin(TIERS)),
-        "goal": required(_isin(GOALS)),
-        "best_basis": required(),
-        "best_customers": required(COUNT),
-        "decision_makers": required(COUNT),
-        "profile_note": optional(),  # null when nothing is wrong with the profile
-        # null without a feedback source, or when nothing distinguishes a channel
-        "goals": optional(),
-        "pain_points": optional(),
-        "motivations": optional(),
-        "info_sources": optional(),
-        "preferred_channels": optional(),
-        "quote": optional(),
-        "top_purchases": optional(),  # null without product ids
-        "best_repeat_rate": optional(_share()),
-        "others_repeat_rate": optional(_share()),  # null when every customer is best
-        "best_median_order_value": optional(),
-        "others_median_order_value": optional(),
-    },
-    "lead_scores": {
-        "lead_id": key(),
-        "fit_score": required(_share()),
-        "is_target": required(),
-        "matched_persona_id": optional(),  # only target leads match a persona
-        "matched_attributes": required(),  # "" when nothing matches
-    },
-    "segment_transitions": {
-        "base": required(_isin(TRANSITION_BASE_NAMES)),
-        "from_segment": required(),  # "(new)" rather than null
-        "to_segment": required(),  # "(lost)" rather than null
-        "customers": required(COUNT),
-        "revenue": required(),
-    },
-    "attribute_mix": {
-        "attribute": required(),
-        "value": required(),  # "(unknown)" rather than null
-        "customers": required(_at_least(1)),
-        "share": required(_share()),
-    },
-    "quarantine": {
-        "source": required(_isin(list(SOURCE_COLUMNS))),
-        "row_number": required(_at_least(1)),
-        "key": optional(),  # a missing key is itself a problem
-        "column": optional(),  # null: the row as a whole
-        "problem": required(),
-        "value": optional(),  # null for row-level problems
-        "action": required(_isin(QUARANTINE_ACTIONS)),
-    },
-}
-
-# Keys of more than one column: the table's grain.
-COMPOUND_KEYS: dict[str, tuple[str, ...]] = {
-    "segment_summary": ("base", "segment"),
-    "personas": ("persona_id", "kind", "attribute", "value"),
-    "segment_transitions": ("base", "from_segment", "to_segment"),
-    "attribute_mix": ("attribute", "value"),
-}
-
-
 # --- schemas -----------------------------------------------------------------------------------
 
 
 def output_schema(spec: OutputTable, *, scale: int) -> pa.DataFrameSchema:
-    """The pandera schema of one published table, as `publish` receives it.
-
-    Tables without rules in `RULES` (refresh_runs) get dtypes and descriptions only,
-    every column nullable.
+    """The pandera schema of one published table, as `publish` receives it, from its spec:
+    each column's dtype, description and rule, the table's compound key.
 
     Args:
         spec: the table's spec from `warehouse.tables`.
         scale: the money scale (`[money] scale`): money columns are Decimal(38, scale).
-
-    Raises:
-        ValueError: `RULES` and the spec disagree on the columns (a column was added
-            or renamed without deciding its rule).
     """
-    rules = RULES.get(spec.name)
-    if rules is not None and set(rules) != set(spec.column_names):
-        missing = sorted(set(spec.column_names) - set(rules))
-        stale = sorted(set(rules) - set(spec.column_names))
-        raise ValueError(
-            f"the output contract of {spec.name} is out of date: columns without a rule "
-            f"{missing}, rules without a column {stale}"
-        )
-    columns = {}
-    for column in spec.columns:
-        rule = rules[column.name] if rules is not None else optional()
-        dtype = polars_dtype(column.type(scale))
-        columns[column.name] = pa.Column(
-            dtype,
-            nullable=rule.nullable,
-            unique=rule.unique,
-            checks=list(rule.checks),
+    columns = {
+        column.name: pa.Column(
+            polars_dtype(column.type(scale)),
+            nullable=column.rule.nullable,
+            unique=column.rule.unique,
+            checks=[pandera_check(check) for check in column.rule.checks],
             coerce=False,  # the contract states the published dtype, it does not make it
             required=True,
             description=column.description,
         )
-    compound = COMPOUND_KEYS.get(spec.name)
+        for column in spec.columns
+    }
     return pa.DataFrameSchema(
         columns,
-        unique=list(compound) if compound else None,
+        unique=list(spec.key) if spec.key else None,
         strict=True,
         name=spec.name,
         description=f"{spec.name}: one row per {spec.grain}",
@@ -437,7 +232,7 @@ def _lines(table: str, frame: pl.DataFrame, cases: pl.DataFrame) -> list[str]:
 
 def _duplicate_keys(table: str, frame: pl.DataFrame, indices: list[int]) -> list[str]:
     """One line per repeated compound key, with the rows that repeat it."""
-    names = COMPOUND_KEYS[table]
+    names = _SPECS[table].key
     rows: dict[tuple, list[int]] = {}
     for index in indices:
         values = frame.row(index, named=True)

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS
+from schemas.vocabulary import CLEARED, REJECTED
 
-REJECTED = "row rejected"
-CLEARED = "value cleared"
 QUARANTINE_SCHEMA = {
     "source": pl.String,
     "row_number": pl.Int64,

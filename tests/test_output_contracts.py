@@ -11,16 +11,19 @@ from datetime import date
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
+from typing import get_args
 
 import polars as pl
 import pytest
 
 from config.loader import load_config
-from config.settings import Settings
+from config.settings import PersonaSettings, Settings
 from pipeline.profile import profile, transitions
 from pipeline.stages import NonPositiveRevenueError, extract, transform, validate
 from sampledata import SAMPLE_END_DATE, generate_sample
-from schemas.outputs import RULES, check_outputs, output_schema
+from schemas.inputs import SOURCE_COLUMNS
+from schemas.outputs import check_outputs, output_schema
+from schemas.vocabulary import GOALS, SOURCES
 from warehouse.tables import DATA_TABLES, PERSONA_CARDS, TIER_SUMMARY
 
 SCALE = 4
@@ -176,14 +179,28 @@ def test_empty_tables_of_the_published_dtypes_keep_every_contract() -> None:
     assert check_outputs(empty, scale=SCALE) == []
 
 
-def test_every_column_of_every_data_table_has_a_rule_and_its_description() -> None:
+def test_the_contract_is_the_declared_one_column_for_column() -> None:
     for spec in DATA_TABLES:
-        assert set(RULES[spec.name]) == set(spec.column_names), spec.name
         schema = output_schema(spec, scale=SCALE)
         assert schema.strict is True
-        assert {name: column.description for name, column in schema.columns.items()} == {
-            column.name: column.description for column in spec.columns
-        }
+        assert list(schema.columns) == spec.column_names
+        for column in spec.columns:
+            contract = schema.columns[column.name]
+            assert contract.description == column.description
+            assert (contract.nullable, contract.unique) == (
+                column.rule.nullable,
+                column.rule.unique,
+            ), f"{spec.name}.{column.name}"
+            assert len(contract.checks) == len(column.rule.checks)
+        assert set(spec.key) <= set(spec.column_names), spec.name
+        assert schema.unique == (list(spec.key) or None)
+
+
+def test_the_vocabulary_is_the_configurations() -> None:
+    # The goals a persona may be chosen by are the config's; the sources are the inputs'.
+    goal = PersonaSettings.model_fields["goal"].annotation
+    assert set(get_args(goal)) == set(GOALS)
+    assert set(SOURCE_COLUMNS) == set(SOURCES)
 
 
 def test_a_table_without_a_contract_is_a_caller_error() -> None:

@@ -34,12 +34,12 @@ from functools import partial
 import polars as pl
 
 from schemas.inputs import ROW_NUMBER
+from schemas.vocabulary import TIERS
 from transforms.key_tier import KeyTierDecision, decide_key_tier, tier_measures
 from transforms.pareto import ceil_share_of
 from transforms.purchases import PURCHASE_KEY, purchases_of_lines
 from transforms.size_bands import SizeBounds, natural_bounds, roundest_between, tier_of
 
-TIERS: tuple[str, str, str] = ("Large", "Medium", "Small")
 _TIER_ORDER = {tier: position for position, tier in enumerate(TIERS)}  # 0 is the largest
 
 

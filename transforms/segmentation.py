@@ -22,7 +22,7 @@ from decimal import Decimal
 
 import polars as pl
 
-BASES: tuple[str, ...] = ("demographic", "geographic", "psychographic", "behavioural")
+from schemas.vocabulary import BASES
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,14 @@
-"""The published tables: names, columns, types and the comments BI tools show.
+"""The published tables, each declared once: columns, types, comments, nullability, keys
+and the values each column may hold.
 
-Produces `OUTPUT_TABLES` (one spec per contract table: its grain and its
-columns with a description each) and `history_table`, the SQLAlchemy table
-that keeps every refresh of a spec, keyed by `refresh_id`. The same specs
-drive the DDL, the column comments and the README's data dictionary.
+Produces `OUTPUT_TABLES` (one spec per contract table: its grain, its key and its
+columns, each with a description and a `Rule`) and `history_table`, the
+SQLAlchemy table that keeps every refresh of a spec, keyed by `refresh_id`.
+Everything else derives from these specs: the DDL and column comments (here),
+the pandera output contracts (`schemas.outputs`), the per-column expectations of
+the published-table checks (`quality.published_checks`) and the README's data
+dictionary. The checks are declared as plain values, not pandera or Great
+Expectations objects, so the warehouse layer needs neither to create a table.
 """
 
 from __future__ import annotations
@@ -12,6 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+
+from schemas.vocabulary import (
+    BASES,
+    GOALS,
+    PARETO_CLASSES,
+    PERSONA_KINDS,
+    QUARANTINE_ACTIONS,
+    SOURCES,
+    TIERS,
+    TRANSITION_BASE_NAMES,
+)
 
 TypeFactory = Callable[[int], sa.types.TypeEngine]  # money scale -> SQL type
 
@@ -45,12 +61,86 @@ def _day(_: int) -> sa.types.TypeEngine:
 
 
 @dataclass(frozen=True)
+class InSet:
+    """Only these values."""
+
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AtLeast:
+    """A whole number at least `minimum`."""
+
+    minimum: int
+
+
+@dataclass(frozen=True)
+class Between:
+    """A number within [low, high]."""
+
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
+class Share:
+    """A proportion: 0..1, up to float rounding."""
+
+
+@dataclass(frozen=True)
+class RevenueShare:
+    """A share of revenue: 0..1 while no revenue it is a share of is negative (a customer
+    whose refunds exceed its purchases can push a part past the whole).
+
+    group: the column whose rows share one total (None: the whole table);
+    revenue: the revenue column the share is of.
+    """
+
+    group: str | None = None
+    revenue: str = "revenue"
+
+
+ValueCheck = InSet | AtLeast | Between | Share | RevenueShare
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a column may hold: null or not, repeated or not (a single-column key), and
+    the checks its non-null values pass."""
+
+    nullable: bool
+    unique: bool = False
+    checks: tuple[ValueCheck, ...] = ()
+
+
+def key(*checks: ValueCheck) -> Rule:
+    """A single-column key: never null, never repeated."""
+    return Rule(nullable=False, unique=True, checks=checks)
+
+
+def required(*checks: ValueCheck) -> Rule:
+    """Always has a value."""
+    return Rule(nullable=False, checks=checks)
+
+
+def optional(*checks: ValueCheck) -> Rule:
+    """May be null (checks skip nulls)."""
+    return Rule(nullable=True, checks=checks)
+
+
+COUNT = AtLeast(0)
+SCORE = Between(1, 5)  # RFM scores: 1-5 (the pymc preset uses 1-4)
+SHARE = Share()
+
+
+@dataclass(frozen=True)
 class OutputColumn:
     """One published column."""
 
     name: str
     type: TypeFactory
     description: str
+    rule: Rule
 
 
 @dataclass(frozen=True)
@@ -62,6 +152,7 @@ class OutputTable:
     grain: str
     columns: tuple[OutputColumn, ...]
     lookup: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()  # a key of several columns: the table's grain
 
     @property
     def column_names(self) -> list[str]:
@@ -70,30 +161,47 @@ class OutputTable:
 
 
 O = OutputColumn  # noqa: E741 - short alias keeps the column tables readable
-REFRESH_ID = O("refresh_id", _text, "the refresh this row belongs to (as_of date + config hash)")
+REFRESH_ID = O(
+    "refresh_id", _text, "the refresh this row belongs to (as_of date + config hash)", optional()
+)
 
 REFRESH_RUNS = OutputTable(
     "refresh_runs",
     "one refresh attempt; the view shows the attempt that published the current refresh",
     (
-        O("run_id", _text, "unique id of this attempt"),
-        O("as_of", _day, "reference date: orders dated after it were ignored"),
-        O("started_at", _timestamp, "when the attempt started (UTC)"),
-        O("finished_at", _timestamp, "when the attempt ended (UTC)"),
-        O("status", _text, "succeeded or failed"),
-        O("trigger", _text, "schedule / ad-hoc / drift / launch"),
-        O("reason", _text, "why the refresh was run, as given by whoever started it"),
-        O("config_hash", _text, "hash of the effective configuration"),
-        O("rows_in", _whole, "input rows read across all sources"),
-        O("rows_accepted", _whole, "input rows that went on (rows_in − rows_quarantined)"),
-        O("rows_quarantined", _whole, "input rows rejected into the quarantine"),
-        O("customers", _whole, "customers published"),
-        O("lead_score_auc", _share, "AUC of fit_score, converted vs unconverted leads"),
-        O("next_due_at", _timestamp, "when the next refresh is due (finished_at + cadence)"),
-        O("notes", _text, "sources used and outputs skipped for lack of a source"),
-        O("error", _text, "one-line error of a failed attempt"),
-        O("personas_version", _text, "version of personas that ran the attempt"),
-        O("pruned_at", _timestamp, "when retention removed this refresh's rows (null: kept)"),
+        O("run_id", _text, "unique id of this attempt", optional()),
+        O("as_of", _day, "reference date: orders dated after it were ignored", optional()),
+        O("started_at", _timestamp, "when the attempt started (UTC)", optional()),
+        O("finished_at", _timestamp, "when the attempt ended (UTC)", optional()),
+        O("status", _text, "succeeded or failed", optional()),
+        O("trigger", _text, "schedule / ad-hoc / drift / launch", optional()),
+        O("reason", _text, "why the refresh was run, as given by whoever started it", optional()),
+        O("config_hash", _text, "hash of the effective configuration", optional()),
+        O("rows_in", _whole, "input rows read across all sources", optional()),
+        O(
+            "rows_accepted",
+            _whole,
+            "input rows that went on (rows_in − rows_quarantined)",
+            optional(),
+        ),
+        O("rows_quarantined", _whole, "input rows rejected into the quarantine", optional()),
+        O("customers", _whole, "customers published", optional()),
+        O("lead_score_auc", _share, "AUC of fit_score, converted vs unconverted leads", optional()),
+        O(
+            "next_due_at",
+            _timestamp,
+            "when the next refresh is due (finished_at + cadence)",
+            optional(),
+        ),
+        O("notes", _text, "sources used and outputs skipped for lack of a source", optional()),
+        O("error", _text, "one-line error of a failed attempt", optional()),
+        O("personas_version", _text, "version of personas that ran the attempt", optional()),
+        O(
+            "pruned_at",
+            _timestamp,
+            "when retention removed this refresh's rows (null: kept)",
+            optional(),
+        ),
     ),
     lookup=("run_id",),
 )
@@ -102,31 +210,111 @@ CUSTOMER_SEGMENTS = OutputTable(
     "customer_segments",
     "one customer with at least one valid order line up to as_of",
     (
-        O("customer_id", _text, "customer key, as text exactly as in the source"),
-        O("revenue", _money, "sum of valid order-line amounts up to as_of (refunds negative)"),
-        O("order_count", _whole, "distinct orders (order_id, else the customer's calendar day)"),
-        O("quantity", _whole, "sum of quantities of valid lines (null if the source has none)"),
-        O("first_order_at", _timestamp, "first valid order line"),
-        O("last_order_at", _timestamp, "last valid order line up to as_of"),
-        O("recency_days", _whole, "as_of − date of last_order_at, whole days"),
-        O("tenure_days", _whole, "as_of − date of first_order_at, whole days"),
-        O("avg_order_value", _money, "revenue / order_count, rounded to the money scale"),
-        O("tier", _text, "own tier: the tier bringing most of the customer's revenue"),
-        O("pareto_rank", _whole, "1-based rank by revenue descending, ties by customer_id"),
-        O("cumulative_share", _share, "revenue share of customers ranked 1..pareto_rank"),
-        O("pareto_class", _text, "A: shortest prefix to 80% of revenue, B: to 95%, C: rest"),
-        O("r_score", _whole, "recency score, higher is more recent (1-5; 1-4 in the pymc preset)"),
-        O("f_score", _whole, "frequency score, higher buys more often"),
-        O("m_score", _whole, "monetary score, higher spends more"),
-        O("rfm_segment", _text, "named RFM segment (Champions, Loyal … Lost; pymc preset names)"),
-        O("demographic_segment", _text, "segment on the demographic base (size, type, age …)"),
-        O("geographic_segment", _text, "segment on the geographic base (country, region, city)"),
-        O("psychographic_segment", _text, "segment on the psychographic base (values, attitude)"),
-        O("behavioural_segment", _text, "segment on the behavioural base (loyalty, usage)"),
-        O("key_tier_revenue", _money, "the customer's sales in the key tier (0: none)"),
-        O("is_best_customer", _flag, "among the best customers of the key tier by the goal"),
-        O("persona_id", _text, "the persona this customer defines (best customers), else null"),
-        O("reason", _text, "why each label: the rule that fired and its cut points"),
+        O("customer_id", _text, "customer key, as text exactly as in the source", key()),
+        O(
+            "revenue",
+            _money,
+            "sum of valid order-line amounts up to as_of (refunds negative)",
+            required(),
+        ),
+        O(
+            "order_count",
+            _whole,
+            "distinct orders (order_id, else the customer's calendar day)",
+            required(AtLeast(1)),
+        ),
+        O(
+            "quantity",
+            _whole,
+            "sum of quantities of valid lines (null if the source has none)",
+            optional(),
+        ),
+        O("first_order_at", _timestamp, "first valid order line", required()),
+        O("last_order_at", _timestamp, "last valid order line up to as_of", required()),
+        O("recency_days", _whole, "as_of − date of last_order_at, whole days", required(COUNT)),
+        O("tenure_days", _whole, "as_of − date of first_order_at, whole days", required(COUNT)),
+        O(
+            "avg_order_value",
+            _money,
+            "revenue / order_count, rounded to the money scale",
+            required(),
+        ),
+        O(
+            "tier",
+            _text,
+            "own tier: the tier bringing most of the customer's revenue",
+            required(InSet(TIERS)),
+        ),
+        O(
+            "pareto_rank",
+            _whole,
+            "1-based rank by revenue descending, ties by customer_id",
+            key(AtLeast(1)),
+        ),
+        O(
+            "cumulative_share",
+            _share,
+            "revenue share of customers ranked 1..pareto_rank",
+            optional(RevenueShare()),
+        ),
+        O(
+            "pareto_class",
+            _text,
+            "A: shortest prefix to 80% of revenue, B: to 95%, C: rest",
+            required(InSet(PARETO_CLASSES)),
+        ),
+        O(
+            "r_score",
+            _whole,
+            "recency score, higher is more recent (1-5; 1-4 in the pymc preset)",
+            required(SCORE),
+        ),
+        O("f_score", _whole, "frequency score, higher buys more often", required(SCORE)),
+        O("m_score", _whole, "monetary score, higher spends more", required(SCORE)),
+        O(
+            "rfm_segment",
+            _text,
+            "named RFM segment (Champions, Loyal … Lost; pymc preset names)",
+            required(),
+        ),
+        O(
+            "demographic_segment",
+            _text,
+            "segment on the demographic base (size, type, age …)",
+            required(),
+        ),
+        O(
+            "geographic_segment",
+            _text,
+            "segment on the geographic base (country, region, city)",
+            required(),
+        ),
+        O(
+            "psychographic_segment",
+            _text,
+            "segment on the psychographic base (values, attitude)",
+            required(),
+        ),
+        O(
+            "behavioural_segment",
+            _text,
+            "segment on the behavioural base (loyalty, usage)",
+            required(),
+        ),
+        O("key_tier_revenue", _money, "the customer's sales in the key tier (0: none)", required()),
+        O(
+            "is_best_customer",
+            _flag,
+            "among the best customers of the key tier by the goal",
+            required(),
+        ),
+        O(
+            "persona_id",
+            _text,
+            "the persona this customer defines (best customers), else null",
+            optional(),
+        ),
+        O("reason", _text, "why each label: the rule that fired and its cut points", required()),
     ),
     lookup=("customer_id",),
 )
@@ -135,27 +323,88 @@ TIER_SUMMARY = OutputTable(
     "tier_summary",
     "one revenue tier (always Large, Medium and Small)",
     (
-        O("tier", _text, "Large / Medium / Small"),
-        O("lower_bound", _money, "smallest purchase size in the tier (null: no lower bound)"),
-        O("upper_bound", _money, "purchase sizes in the tier are below this (null: none)"),
-        O("bounds_basis", _text, "what the bounds measure and how they were set or derived"),
+        O("tier", _text, "Large / Medium / Small", key(InSet(TIERS))),
+        O(
+            "lower_bound",
+            _money,
+            "smallest purchase size in the tier (null: no lower bound)",
+            optional(),
+        ),
+        O(
+            "upper_bound",
+            _money,
+            "purchase sizes in the tier are below this (null: none)",
+            optional(),
+        ),
+        O(
+            "bounds_basis",
+            _text,
+            "what the bounds measure and how they were set or derived",
+            required(),
+        ),
         O(
             "purchases",
             _whole,
             "purchases of positive value in the tier (orders; lines by package)",
+            required(COUNT),
         ),
-        O("sales_revenue", _money, "revenue of the purchases in the tier (refunds subtract)"),
-        O("sales_share", _share, "sales_revenue / all revenue (0-1); null when revenue <= 0"),
-        O("buying_customers", _whole, "customers with a purchase in the tier"),
-        O("customers", _whole, "customers whose own tier it is (most of their revenue)"),
-        O("deal_days", _share, "median days lead to first order (else first to second order)"),
-        O("deal_days_basis", _text, "what deal_days measures: lead to first order, or orders"),
-        O("paid_on_time_share", _share, "share of purchases paid by their due date (0-1)"),
-        O("repeat_rate", _share, "share of the tier's own customers with 2+ orders (0-1)"),
-        O("is_key_tier", _flag, "the key revenue source: largest sales, or decided (key_reason)"),
-        O("is_majority", _flag, "the tier's sales bring more than 50% of all revenue"),
-        O("decided_by", _text, "majority / largest sales / a preference / fixed order / re-cut"),
-        O("key_reason", _text, "why this key tier, with the measured values"),
+        O(
+            "sales_revenue",
+            _money,
+            "revenue of the purchases in the tier (refunds subtract)",
+            required(),
+        ),
+        O(
+            "sales_share",
+            _share,
+            "sales_revenue / all revenue (0-1); null when revenue <= 0",
+            optional(RevenueShare(revenue="sales_revenue")),
+        ),
+        O("buying_customers", _whole, "customers with a purchase in the tier", required(COUNT)),
+        O(
+            "customers",
+            _whole,
+            "customers whose own tier it is (most of their revenue)",
+            required(COUNT),
+        ),
+        O(
+            "deal_days",
+            _share,
+            "median days lead to first order (else first to second order)",
+            optional(),
+        ),
+        O(
+            "deal_days_basis",
+            _text,
+            "what deal_days measures: lead to first order, or orders",
+            required(),
+        ),
+        O(
+            "paid_on_time_share",
+            _share,
+            "share of purchases paid by their due date (0-1)",
+            optional(SHARE),
+        ),
+        O(
+            "repeat_rate",
+            _share,
+            "share of the tier's own customers with 2+ orders (0-1)",
+            required(SHARE),
+        ),
+        O(
+            "is_key_tier",
+            _flag,
+            "the key revenue source: largest sales, or decided (key_reason)",
+            required(),
+        ),
+        O("is_majority", _flag, "the tier's sales bring more than 50% of all revenue", required()),
+        O(
+            "decided_by",
+            _text,
+            "majority / largest sales / a preference / fixed order / re-cut",
+            required(),
+        ),
+        O("key_reason", _text, "why this key tier, with the measured values", required()),
     ),
     lookup=("tier",),
 )
@@ -164,13 +413,33 @@ PARETO_SUMMARY = OutputTable(
     "pareto_summary",
     "one refresh",
     (
-        O("customers", _whole, "customers ranked"),
-        O("revenue", _money, "total revenue"),
-        O("top_share_customers", _share, "the share of customers looked at (0.20)"),
-        O("top_customers", _whole, "ceil(top_share_customers × customers)"),
-        O("top_share_revenue", _share, "revenue share of the top_customers first customers"),
-        O("customers_for_80pct", _whole, "customers needed to reach 80% of revenue (class A)"),
-        O("gini", _share, "Gini coefficient of customer revenue (0 equal, 1 concentrated)"),
+        O("customers", _whole, "customers ranked", required(COUNT)),
+        O("revenue", _money, "total revenue", required()),
+        O(
+            "top_share_customers",
+            _share,
+            "the share of customers looked at (0.20)",
+            required(SHARE),
+        ),
+        O("top_customers", _whole, "ceil(top_share_customers × customers)", required(COUNT)),
+        O(
+            "top_share_revenue",
+            _share,
+            "revenue share of the top_customers first customers",
+            optional(),
+        ),
+        O(
+            "customers_for_80pct",
+            _whole,
+            "customers needed to reach 80% of revenue (class A)",
+            required(COUNT),
+        ),
+        O(
+            "gini",
+            _share,
+            "Gini coefficient of customer revenue (0 equal, 1 concentrated)",
+            optional(SHARE),
+        ),
     ),
 )
 
@@ -178,8 +447,18 @@ PARETO_CURVE = OutputTable(
     "pareto_curve",
     "one whole percent of customers, 0 to 100",
     (
-        O("customer_pct", _whole, "percent of customers, in Pareto order (0-100)"),
-        O("cumulative_revenue_share", _share, "revenue share of the first customer_pct percent"),
+        O(
+            "customer_pct",
+            _whole,
+            "percent of customers, in Pareto order (0-100)",
+            key(Between(0, 100)),
+        ),
+        O(
+            "cumulative_revenue_share",
+            _share,
+            "revenue share of the first customer_pct percent",
+            optional(),
+        ),
     ),
     lookup=("customer_pct",),
 )
@@ -187,12 +466,23 @@ SEGMENT_SUMMARY = OutputTable(
     "segment_summary",
     "one (base, segment): every base's segments cover all customers",
     (
-        O("base", _text, "demographic / geographic / psychographic / behavioural"),
-        O("segment", _text, "segment name from the base's rules (or its default)"),
-        O("customers", _whole, "customers in the segment"),
-        O("revenue", _money, "revenue of those customers"),
-        O("revenue_share", _share, "segment revenue / all revenue (0-1)"),
+        O(
+            "base",
+            _text,
+            "demographic / geographic / psychographic / behavioural",
+            required(InSet(BASES)),
+        ),
+        O("segment", _text, "segment name from the base's rules (or its default)", required()),
+        O("customers", _whole, "customers in the segment", required(COUNT)),
+        O("revenue", _money, "revenue of those customers", required()),
+        O(
+            "revenue_share",
+            _share,
+            "segment revenue / all revenue (0-1)",
+            optional(RevenueShare(group="base")),
+        ),
     ),
+    key=("base", "segment"),
     lookup=("base", "segment"),
 )
 PERSONAS = OutputTable(
@@ -201,20 +491,56 @@ PERSONAS = OutputTable(
     "buyer persona of the decision makers, target = the distinguishing values of both, "
     "purchase = the categories (or products) the best customers bought",
     (
-        O("persona_id", _text, "the persona (P1: the key tier's best customers)"),
-        O("kind", _text, "company / buyer / target / purchase"),
-        O("attribute", _text, "attribute profiled (industry, city, title_level …)"),
-        O("value", _text, "the attribute's value"),
-        O("support", _share, "share of the best customers (or their decision makers) with it"),
-        O("lift", _share, "support / population_share: how much more common among the best"),
-        O("customers", _whole, "best customers (or decision makers) with the value; >= k"),
-        O("population_share", _share, "share of all customers (or decision makers) with it"),
-        O("ci_low", _share, "95% Wilson interval of the support, lower bound"),
-        O("ci_high", _share, "95% Wilson interval of the support, upper bound"),
-        O("p_value", _share, "one-sided hypergeometric p: this common among the best by chance"),
-        O("q_value", _share, "Benjamini-Hochberg adjusted p over every value tested"),
-        O("is_distinguishing", _flag, "support and lift reach their minimums, q_value <= q"),
+        O("persona_id", _text, "the persona (P1: the key tier's best customers)", required()),
+        O("kind", _text, "company / buyer / target / purchase", required(InSet(PERSONA_KINDS))),
+        O("attribute", _text, "attribute profiled (industry, city, title_level …)", required()),
+        O("value", _text, "the attribute's value", required()),
+        O(
+            "support",
+            _share,
+            "share of the best customers (or their decision makers) with it",
+            required(SHARE),
+        ),
+        O(
+            "lift",
+            _share,
+            "support / population_share: how much more common among the best",
+            required(COUNT),
+        ),
+        O(
+            "customers",
+            _whole,
+            "best customers (or decision makers) with the value; >= k",
+            required(COUNT),
+        ),
+        O(
+            "population_share",
+            _share,
+            "share of all customers (or decision makers) with it",
+            required(SHARE),
+        ),
+        O("ci_low", _share, "95% Wilson interval of the support, lower bound", required(SHARE)),
+        O("ci_high", _share, "95% Wilson interval of the support, upper bound", required(SHARE)),
+        O(
+            "p_value",
+            _share,
+            "one-sided hypergeometric p: this common among the best by chance",
+            required(SHARE),
+        ),
+        O(
+            "q_value",
+            _share,
+            "Benjamini-Hochberg adjusted p over every value tested",
+            required(SHARE),
+        ),
+        O(
+            "is_distinguishing",
+            _flag,
+            "support and lift reach their minimums, q_value <= q",
+            required(),
+        ),
     ),
+    key=("persona_id", "kind", "attribute", "value"),
     lookup=("persona_id", "kind", "attribute", "value"),
 )
 
@@ -222,25 +548,65 @@ PERSONA_CARDS = OutputTable(
     "persona_cards",
     "one persona: its name and what its best customers want, fear and say",
     (
-        O("persona_id", _text, "the persona"),
-        O("name", _text, "readable name from its strongest distinguishing values"),
-        O("key_tier", _text, "the revenue tier the best customers come from"),
-        O("goal", _text, "growth / profit / loyalty: how the best customers were chosen"),
-        O("best_basis", _text, "the measure actually used, with any fallback"),
-        O("best_customers", _whole, "best customers behind the persona"),
-        O("decision_makers", _whole, "decision makers at those customers"),
-        O("profile_note", _text, "a warning about the profile, e.g. too few best customers"),
-        O("goals", _text, "most frequent goals in their feedback, with shares"),
-        O("pain_points", _text, "most frequent pain points, with shares"),
-        O("motivations", _text, "most frequent motivations, with shares"),
-        O("info_sources", _text, "where they look for information, with shares"),
-        O("preferred_channels", _text, "distinguishing preferred channels, with support"),
-        O("quote", _text, "a real, representative feedback text (rule in the README)"),
-        O("top_purchases", _text, "what most best customers bought: share of them, lift vs all"),
-        O("best_repeat_rate", _share, "share of the best customers with 2+ orders"),
-        O("others_repeat_rate", _share, "share of all other customers with 2+ orders"),
-        O("best_median_order_value", _share, "median value of a best customer's order"),
-        O("others_median_order_value", _share, "median value of another customer's order"),
+        O("persona_id", _text, "the persona", key()),
+        O("name", _text, "readable name from its strongest distinguishing values", required()),
+        O(
+            "key_tier",
+            _text,
+            "the revenue tier the best customers come from",
+            required(InSet(TIERS)),
+        ),
+        O(
+            "goal",
+            _text,
+            "growth / profit / loyalty: how the best customers were chosen",
+            required(InSet(GOALS)),
+        ),
+        O("best_basis", _text, "the measure actually used, with any fallback", required()),
+        O("best_customers", _whole, "best customers behind the persona", required(COUNT)),
+        O("decision_makers", _whole, "decision makers at those customers", required(COUNT)),
+        O(
+            "profile_note",
+            _text,
+            "a warning about the profile, e.g. too few best customers",
+            optional(),
+        ),
+        O("goals", _text, "most frequent goals in their feedback, with shares", optional()),
+        O("pain_points", _text, "most frequent pain points, with shares", optional()),
+        O("motivations", _text, "most frequent motivations, with shares", optional()),
+        O("info_sources", _text, "where they look for information, with shares", optional()),
+        O(
+            "preferred_channels",
+            _text,
+            "distinguishing preferred channels, with support",
+            optional(),
+        ),
+        O("quote", _text, "a real, representative feedback text (rule in the README)", optional()),
+        O(
+            "top_purchases",
+            _text,
+            "what most best customers bought: share of them, lift vs all",
+            optional(),
+        ),
+        O(
+            "best_repeat_rate",
+            _share,
+            "share of the best customers with 2+ orders",
+            optional(SHARE),
+        ),
+        O(
+            "others_repeat_rate",
+            _share,
+            "share of all other customers with 2+ orders",
+            optional(SHARE),
+        ),
+        O("best_median_order_value", _share, "median value of a best customer's order", optional()),
+        O(
+            "others_median_order_value",
+            _share,
+            "median value of another customer's order",
+            optional(),
+        ),
     ),
     lookup=("persona_id",),
 )
@@ -249,11 +615,26 @@ LEAD_SCORES = OutputTable(
     "lead_scores",
     "one lead",
     (
-        O("lead_id", _text, "lead key"),
-        O("fit_score", _share, "weight of matched target values / all (0-1); weights ln(lift)"),
-        O("is_target", _flag, "fit_score >= threshold: a target customer, not merely potential"),
-        O("matched_persona_id", _text, "the persona matched when is_target"),
-        O("matched_attributes", _text, "the target values the lead has (attribute=value; …)"),
+        O("lead_id", _text, "lead key", key()),
+        O(
+            "fit_score",
+            _share,
+            "weight of matched target values / all (0-1); weights ln(lift)",
+            required(SHARE),
+        ),
+        O(
+            "is_target",
+            _flag,
+            "fit_score >= threshold: a target customer, not merely potential",
+            required(),
+        ),
+        O("matched_persona_id", _text, "the persona matched when is_target", optional()),
+        O(
+            "matched_attributes",
+            _text,
+            "the target values the lead has (attribute=value; …)",
+            required(),
+        ),
     ),
     lookup=("lead_id",),
 )
@@ -262,12 +643,28 @@ SEGMENT_TRANSITIONS = OutputTable(
     "segment_transitions",
     "one (base, from_segment, to_segment) since the previous refresh",
     (
-        O("base", _text, "tier / rfm / demographic / geographic / psychographic / behavioural"),
-        O("from_segment", _text, "segment in the previous refresh, (new) if not a customer then"),
-        O("to_segment", _text, "segment in this refresh, (lost) if no longer a customer"),
-        O("customers", _whole, "customers making this move"),
-        O("revenue", _money, "their revenue in this refresh (previous one for lost)"),
+        O(
+            "base",
+            _text,
+            "tier / rfm / demographic / geographic / psychographic / behavioural",
+            required(InSet(TRANSITION_BASE_NAMES)),
+        ),
+        O(
+            "from_segment",
+            _text,
+            "segment in the previous refresh, (new) if not a customer then",
+            required(),
+        ),
+        O(
+            "to_segment",
+            _text,
+            "segment in this refresh, (lost) if no longer a customer",
+            required(),
+        ),
+        O("customers", _whole, "customers making this move", required(COUNT)),
+        O("revenue", _money, "their revenue in this refresh (previous one for lost)", required()),
     ),
+    key=("base", "from_segment", "to_segment"),
     lookup=("base", "from_segment", "to_segment"),
 )
 ATTRIBUTE_MIX = OutputTable(
@@ -275,24 +672,50 @@ ATTRIBUTE_MIX = OutputTable(
     "one (attribute, value) of a company attribute among all customers; the shares of "
     "each attribute sum to 1",
     (
-        O("attribute", _text, "company attribute (industry, city, employee_band …)"),
-        O("value", _text, "its value; (unknown) when missing, (other) pools values of < k"),
-        O("customers", _whole, "customers with the value"),
-        O("share", _share, "customers / all customers (0-1): the drift monitor's baseline"),
+        O("attribute", _text, "company attribute (industry, city, employee_band …)", required()),
+        O(
+            "value",
+            _text,
+            "its value; (unknown) when missing, (other) pools values of < k",
+            required(),
+        ),
+        O("customers", _whole, "customers with the value", required(AtLeast(1))),
+        O(
+            "share",
+            _share,
+            "customers / all customers (0-1): the drift monitor's baseline",
+            required(SHARE),
+        ),
     ),
+    key=("attribute", "value"),
     lookup=("attribute", "value"),
 )
 QUARANTINE = OutputTable(
     "quarantine",
     "one problem found in an input row (a row with two problems has two)",
     (
-        O("source", _text, "input source: orders, customers, contacts, products, leads, feedback"),
-        O("row_number", _whole, "1-based position of the row among the source's data rows"),
-        O("key", _text, "the row's key (customer_id / order_id for orders)"),
-        O("column", _text, "the column at fault (null: the row as a whole)"),
-        O("problem", _text, "what is wrong, in words"),
-        O("value", _text, "the offending value as read (null for row-level problems)"),
-        O("action", _text, "row rejected (left out) or value cleared (row kept, value null)"),
+        O(
+            "source",
+            _text,
+            "input source: orders, customers, contacts, products, leads, feedback",
+            required(InSet(SOURCES)),
+        ),
+        O(
+            "row_number",
+            _whole,
+            "1-based position of the row among the source's data rows",
+            required(AtLeast(1)),
+        ),
+        O("key", _text, "the row's key (customer_id / order_id for orders)", optional()),
+        O("column", _text, "the column at fault (null: the row as a whole)", optional()),
+        O("problem", _text, "what is wrong, in words", required()),
+        O("value", _text, "the offending value as read (null for row-level problems)", optional()),
+        O(
+            "action",
+            _text,
+            "row rejected (left out) or value cleared (row kept, value null)",
+            required(InSet(QUARANTINE_ACTIONS)),
+        ),
     ),
     lookup=("source", "row_number"),
 )
