@@ -162,7 +162,7 @@ class OutputTable:
 
 O = OutputColumn  # noqa: E741 - short alias keeps the column tables readable
 REFRESH_ID = O(
-    "refresh_id", _text, "the refresh this row belongs to (as_of date + config hash)", optional()
+    "refresh_id", _text, "the refresh this row belongs to (as_of date + config hash)", required()
 )
 
 REFRESH_RUNS = OutputTable(
@@ -211,18 +211,21 @@ CUSTOMER_SEGMENTS = OutputTable(
     "one customer with at least one valid order line up to as_of",
     (
         O("customer_id", _text, "customer key, as text exactly as in the source", key()),
+        # net of refunds: may be negative
         O(
             "revenue",
             _money,
             "sum of valid order-line amounts up to as_of (refunds negative)",
             required(),
         ),
+        # the grain is a customer with at least one valid order line
         O(
             "order_count",
             _whole,
             "distinct orders (order_id, else the customer's calendar day)",
             required(AtLeast(1)),
         ),
+        # null when the source has no quantities; negative for returns
         O(
             "quantity",
             _whole,
@@ -231,6 +234,7 @@ CUSTOMER_SEGMENTS = OutputTable(
         ),
         O("first_order_at", _timestamp, "first valid order line", required()),
         O("last_order_at", _timestamp, "last valid order line up to as_of", required()),
+        # lines after as_of are ignored
         O("recency_days", _whole, "as_of − date of last_order_at, whole days", required(COUNT)),
         O("tenure_days", _whole, "as_of − date of first_order_at, whole days", required(COUNT)),
         O(
@@ -251,6 +255,7 @@ CUSTOMER_SEGMENTS = OutputTable(
             "1-based rank by revenue descending, ties by customer_id",
             key(AtLeast(1)),
         ),
+        # null when total revenue is 0; above 1 before the negative-revenue customers
         O(
             "cumulative_share",
             _share,
@@ -271,6 +276,7 @@ CUSTOMER_SEGMENTS = OutputTable(
         ),
         O("f_score", _whole, "frequency score, higher buys more often", required(SCORE)),
         O("m_score", _whole, "monetary score, higher spends more", required(SCORE)),
+        # the label sets depend on the configuration: GX checks them
         O(
             "rfm_segment",
             _text,
@@ -301,6 +307,7 @@ CUSTOMER_SEGMENTS = OutputTable(
             "segment on the behavioural base (loyalty, usage)",
             required(),
         ),
+        # 0 for a customer who never bought in the key tier
         O("key_tier_revenue", _money, "the customer's sales in the key tier (0: none)", required()),
         O(
             "is_best_customer",
@@ -308,6 +315,7 @@ CUSTOMER_SEGMENTS = OutputTable(
             "among the best customers of the key tier by the goal",
             required(),
         ),
+        # only best customers define the persona
         O(
             "persona_id",
             _text,
@@ -324,6 +332,7 @@ TIER_SUMMARY = OutputTable(
     "one revenue tier (always Large, Medium and Small)",
     (
         O("tier", _text, "Large / Medium / Small", key(InSet(TIERS))),
+        # money bounds under order_value / quantity / revenue; null where a tier has none
         O(
             "lower_bound",
             _money,
@@ -348,12 +357,14 @@ TIER_SUMMARY = OutputTable(
             "purchases of positive value in the tier (orders; lines by package)",
             required(COUNT),
         ),
+        # 0 for an empty tier; refunds subtract
         O(
             "sales_revenue",
             _money,
             "revenue of the purchases in the tier (refunds subtract)",
             required(),
         ),
+        # null when total revenue is 0; outside 0..1 only beside a tier of net refunds
         O(
             "sales_share",
             _share,
@@ -367,6 +378,7 @@ TIER_SUMMARY = OutputTable(
             "customers whose own tier it is (most of their revenue)",
             required(COUNT),
         ),
+        # null without the data (no repeat orders, no leads)
         O(
             "deal_days",
             _share,
@@ -379,6 +391,7 @@ TIER_SUMMARY = OutputTable(
             "what deal_days measures: lead to first order, or orders",
             required(),
         ),
+        # null without due dates
         O(
             "paid_on_time_share",
             _share,
@@ -422,6 +435,8 @@ PARETO_SUMMARY = OutputTable(
             required(SHARE),
         ),
         O("top_customers", _whole, "ceil(top_share_customers × customers)", required(COUNT)),
+        # Null when total revenue is 0. Not bounded: with negative-revenue customers the top
+        # customers' share exceeds 1.
         O(
             "top_share_revenue",
             _share,
@@ -434,6 +449,7 @@ PARETO_SUMMARY = OutputTable(
             "customers needed to reach 80% of revenue (class A)",
             required(COUNT),
         ),
+        # over revenue clipped at 0, so 0..1; null when no customer has any
         O(
             "gini",
             _share,
@@ -453,6 +469,8 @@ PARETO_CURVE = OutputTable(
             "percent of customers, in Pareto order (0-100)",
             key(Between(0, 100)),
         ),
+        # null past 0% when total revenue is 0; unbounded for the reason above (no revenue
+        # column here to tell)
         O(
             "cumulative_revenue_share",
             _share,
@@ -565,12 +583,14 @@ PERSONA_CARDS = OutputTable(
         O("best_basis", _text, "the measure actually used, with any fallback", required()),
         O("best_customers", _whole, "best customers behind the persona", required(COUNT)),
         O("decision_makers", _whole, "decision makers at those customers", required(COUNT)),
+        # null when nothing is wrong with the profile
         O(
             "profile_note",
             _text,
             "a warning about the profile, e.g. too few best customers",
             optional(),
         ),
+        # null without a feedback source, or when nothing distinguishes a channel
         O("goals", _text, "most frequent goals in their feedback, with shares", optional()),
         O("pain_points", _text, "most frequent pain points, with shares", optional()),
         O("motivations", _text, "most frequent motivations, with shares", optional()),
@@ -582,6 +602,7 @@ PERSONA_CARDS = OutputTable(
             optional(),
         ),
         O("quote", _text, "a real, representative feedback text (rule in the README)", optional()),
+        # null without product ids
         O(
             "top_purchases",
             _text,
@@ -594,6 +615,7 @@ PERSONA_CARDS = OutputTable(
             "share of the best customers with 2+ orders",
             optional(SHARE),
         ),
+        # null when every customer is best
         O(
             "others_repeat_rate",
             _share,
@@ -628,7 +650,9 @@ LEAD_SCORES = OutputTable(
             "fit_score >= threshold: a target customer, not merely potential",
             required(),
         ),
+        # only target leads match a persona
         O("matched_persona_id", _text, "the persona matched when is_target", optional()),
+        # "" when nothing matches
         O(
             "matched_attributes",
             _text,
@@ -649,12 +673,14 @@ SEGMENT_TRANSITIONS = OutputTable(
             "tier / rfm / demographic / geographic / psychographic / behavioural",
             required(InSet(TRANSITION_BASE_NAMES)),
         ),
+        # "(new)" rather than null
         O(
             "from_segment",
             _text,
             "segment in the previous refresh, (new) if not a customer then",
             required(),
         ),
+        # "(lost)" rather than null
         O(
             "to_segment",
             _text,
@@ -673,6 +699,7 @@ ATTRIBUTE_MIX = OutputTable(
     "each attribute sum to 1",
     (
         O("attribute", _text, "company attribute (industry, city, employee_band …)", required()),
+        # "(unknown)" rather than null
         O(
             "value",
             _text,
@@ -706,9 +733,12 @@ QUARANTINE = OutputTable(
             "1-based position of the row among the source's data rows",
             required(AtLeast(1)),
         ),
+        # a missing key is itself a problem
         O("key", _text, "the row's key (customer_id / order_id for orders)", optional()),
+        # null: the row as a whole
         O("column", _text, "the column at fault (null: the row as a whole)", optional()),
         O("problem", _text, "what is wrong, in words", required()),
+        # null for row-level problems
         O("value", _text, "the offending value as read (null for row-level problems)", optional()),
         O(
             "action",
