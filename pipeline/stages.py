@@ -385,10 +385,10 @@ def transform(
 ) -> Computed:
     """Customer metrics, Pareto, tiers, RFM, segments and best customers, in lazy plans."""
     with timed("transform") as facts, _overflow_named(inputs.orders, settings):
-        # The valid lines and the customers' metrics are made once and kept: every later
-        # plan reads them.
+        # The valid lines stay a plan over the staged lines (kept, they would be a second
+        # copy of every line); they are summed once per order, and the metrics, tiers and
+        # best customers read those orders.
         lines = valid_order_lines(inputs.orders, as_of=as_of)
-        # Summed once per order: the metrics, the tiers and the best customers read these.
         orders = purchases_of_lines(lines).collect().lazy()
         metrics = metrics_of_purchases(orders, as_of=as_of).collect().lazy()
         ranked = pareto_ranks(
