@@ -119,8 +119,10 @@ def best_customers(
     keep = pl.max_horizontal(
         ceil_share_of(candidates, share), pl.min_horizontal(candidates, min_customers)
     )
-    return (
-        ranked.with_columns(_in_key=in_key)
+    # The ranking sorts only the columns it reads, and the choice is joined back: sorting
+    # every column of every customer (long reason texts among them) costs seconds.
+    chosen = (
+        ranked.select("customer_id", "best_measure", "key_tier_revenue", _in_key=in_key)
         .sort(
             [
                 pl.col("_in_key").not_(),
@@ -131,13 +133,14 @@ def best_customers(
             nulls_last=True,
         )
         .with_columns(_position=pl.int_range(1, pl.len() + 1).over("_in_key"))
-        .with_columns(
+        .select(
+            "customer_id",
             is_best_customer=pl.col("_in_key")
             & pl.col("best_measure").is_not_null()
-            & (pl.col("_position") <= keep)
+            & (pl.col("_position") <= keep),
         )
-        .drop("_in_key", "_position")
     )
+    return ranked.join(chosen, on="customer_id", how="left", maintain_order="left")
 
 
 def wilson_interval(successes: pl.Expr, trials: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
