@@ -286,6 +286,8 @@ def _scored(long: pl.LazyFrame, population: pl.LazyFrame) -> pl.LazyFrame:
 
 def _over_representation(counts: pl.Series) -> pl.Series:
     """P(X >= k) for X ~ Hypergeometric(N everyone, K with the value, n best)."""
+    if counts.is_empty():  # nothing to test: scipy.stats (slow to import) is not needed
+        return pl.Series(dtype=pl.Float64)
     from scipy.stats import hypergeom
 
     fields = counts.struct.unnest()
@@ -315,11 +317,13 @@ def controlled(
     lift reach their minimums. Values fewer than `min_people` best members share are
     dropped (privacy). Each profile comes back in its order: attribute, support desc.
     """
-    from scipy.stats import false_discovery_control
-
     sizes = [frame.height for frame in profiles]
     p_values = np.concatenate([frame["p_value"].to_numpy() for frame in profiles] + [np.empty(0)])
-    q_values = false_discovery_control(p_values, method="bh") if p_values.size else p_values
+    q_values = p_values
+    if p_values.size:  # scipy.stats costs half a second to import: only when there are values
+        from scipy.stats import false_discovery_control
+
+        q_values = false_discovery_control(p_values, method="bh")
     results, start = [], 0
     for frame, size in zip(profiles, sizes, strict=True):
         q = pl.Series("q_value", q_values[start : start + size], dtype=pl.Float64)
