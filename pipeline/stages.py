@@ -271,14 +271,7 @@ def _order_line_key(rows: pl.DataFrame, settings: Settings) -> list[str] | None:
 
 def _identical_lines(raw: pl.DataFrame, accepted: pl.LazyFrame, settings: Settings) -> int:
     """Accepted order lines identical, as read, to an earlier accepted line."""
-    key = _order_line_key(raw, settings)
-    # Only lines without a whole line key can be kept repeats: where every line has one
-    # (most exports), there is nothing to look up.
-    unkeyed = raw.filter(~pl.all_horizontal(pl.col(key).is_not_null())) if key else raw
-    if unkeyed.is_empty():
-        return 0
-    kept = unkeyed.join(accepted.select(ROW_NUMBER).collect(), on=ROW_NUMBER, how="semi")
-    return identical_order_lines(kept, key=key)
+    return identical_order_lines(raw, key=_order_line_key(raw, settings), kept=accepted)
 
 
 def _contract_problems(

@@ -455,18 +455,13 @@ def _customer_segments(
 ) -> list[Expectation]:
     # The segment labels depend on the configuration (the tier and class names are the
     # table's own contract, declared with it).
-    label_sets = {
-        column: values
-        for column, values in segment_values.items()
-        if column not in ("tier", "pareto_class")
-    }
     expectations = [
         gxe.ExpectColumnValuesToBeBetween(
             column="pareto_rank", min_value=1, max_value=max(reference.customers, 1)
         ),
         *(
             expectation
-            for column, values in label_sets.items()
+            for column, values in segment_values.items()
             for expectation in (
                 # in-set skips nulls: every customer has a label on every base
                 gxe.ExpectColumnValuesToNotBeNull(column=column),

@@ -136,15 +136,24 @@ def duplicate_order_lines(
     return pl.concat(found).unique("row_number", keep="first", maintain_order=True)
 
 
-def identical_order_lines(orders: pl.DataFrame, *, key: Sequence[str] | None = None) -> int:
+def identical_order_lines(
+    orders: pl.DataFrame,
+    *,
+    key: Sequence[str] | None = None,
+    kept: pl.LazyFrame | None = None,
+) -> int:
     """How many lines repeat an earlier line in every column (kept: separate purchases).
 
     Lines with a whole line key are skipped: two identical ones share their key, so
     the later one is a duplicate, never a kept repeat; only lines without one can be.
+    `kept` (its `_row_number`s) limits the count to the lines validation accepted; it is
+    looked up only for the lines without a key, which most exports have none of.
     """
     columns = [c for c in orders.columns if c != ROW_NUMBER]
     if key:
         orders = orders.filter(~pl.all_horizontal(pl.col(list(key)).is_not_null()))
+    if kept is not None and not orders.is_empty():
+        orders = orders.join(kept.select(ROW_NUMBER).collect(), on=ROW_NUMBER, how="semi")
     if orders.is_empty() or not columns:
         return 0
     return orders.height - orders.select(pl.struct(columns).n_unique()).item()

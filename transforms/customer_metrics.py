@@ -19,7 +19,7 @@ from datetime import date
 
 import polars as pl
 
-from transforms.purchases import purchases_of_lines
+from transforms.purchases import profit_of_purchases, purchases_of_lines
 
 CANCELLED_STATUSES = ("cancelled", "canceled", "void", "voided")
 REFUNDED_STATUSES = ("refunded", "refund", "returned", "return")
@@ -86,11 +86,7 @@ def gross_profit(lines: pl.LazyFrame) -> pl.LazyFrame:
     (`valid_order_lines`): a refund's amount and cost are both negative there, so it
     subtracts its amount and gives its cost back.
     """
-    return (
-        lines.filter(pl.col("cost").is_not_null())
-        .group_by("customer_id")
-        .agg(gross_profit=(pl.col("amount") - pl.col("cost")).sum())
-    )
+    return profit_of_purchases(purchases_of_lines(lines))
 
 
 def customer_metrics(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
@@ -106,13 +102,9 @@ def customer_metrics(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
         recency_days, tenure_days, avg_order_value (revenue / order_count,
         rounded to the money scale), sorted by customer_id.
     """
-    return metrics_of_lines(valid_order_lines(orders, as_of=as_of), as_of=as_of)
-
-
-def metrics_of_lines(lines: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
-    """`customer_metrics` from lines already made valid (`valid_order_lines`), so a caller
-    that keeps those lines does not make them twice."""
-    return metrics_of_purchases(purchases_of_lines(lines), as_of=as_of)
+    return metrics_of_purchases(
+        purchases_of_lines(valid_order_lines(orders, as_of=as_of)), as_of=as_of
+    )
 
 
 def metrics_of_purchases(purchases: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:

@@ -14,16 +14,18 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from transforms.segmentation import BASES
+from schemas.vocabulary import BASES, TRANSITION_BASE_NAMES
 
 NEW, LOST = "(new)", "(lost)"
 
 
 # Each base whose movement is published: (base name, customer_segments column).
-TRANSITION_BASES = (
-    ("tier", "tier"),
-    ("rfm", "rfm_segment"),
-    *((base, f"{base}_segment") for base in BASES),
+TRANSITION_BASES = tuple(
+    zip(
+        TRANSITION_BASE_NAMES,
+        ("tier", "rfm_segment", *(f"{base}_segment" for base in BASES)),
+        strict=True,
+    )
 )
 
 
