@@ -355,6 +355,50 @@ class RfmSettings(_Section):
         return self
 
 
+class ClvSettings(_Section):
+    """Predicted customer value: BG/NBD purchases and P(alive), Gamma-Gamma spend, CLV."""
+
+    enabled: bool = Field(
+        False,
+        description="fit the models each refresh and publish p_alive, expected_purchases and "
+        "predicted_clv (needs the clv extra: pip install 'personas[clv]')",
+    )
+    time_unit: Literal["days", "weeks"] = Field(
+        "weeks",
+        description="unit of recency and T in the fit (the parameters are in it; the "
+        "predictions are not affected)",
+    )
+    horizon_months: int = Field(
+        12, ge=1, le=240, description="expected_purchases and predicted_clv cover this many months"
+    )
+    annual_discount_rate: Decimal = Field(
+        Decimal(0),
+        ge=0,
+        lt=1,
+        description="discount of future spend per year (0: undiscounted); applied monthly",
+    )
+    fit_method: Literal["map", "mcmc"] = Field(
+        "map",
+        description="map: maximum likelihood (flat priors), seconds for a million customers; "
+        "mcmc: the full posterior by NUTS, predictions are its means (minutes)",
+    )
+    mcmc_draws: int = Field(1000, ge=10, description="mcmc: draws per chain")
+    mcmc_tune: int = Field(1000, ge=10, description="mcmc: tuning steps per chain")
+    mcmc_chains: int = Field(2, ge=1, le=8, description="mcmc: chains")
+    min_repeat_customers: int = Field(
+        10,
+        ge=2,
+        description="fit only when at least this many customers bought on two days or more; "
+        "below it the three columns stay null and clv_model says why",
+    )
+    holdout_days: int = Field(
+        0,
+        ge=0,
+        description="also fit on the data up to as_of minus this many days and compare its "
+        "predicted purchases with those made since (0: no holdout check)",
+    )
+
+
 class SegmentCondition(_Section):
     """A condition on one attribute: a set of values, a set to avoid, or a numeric band."""
 
@@ -529,6 +573,11 @@ class PersonaSettings(_Section):
     lead_fit_threshold: float = Field(
         0.5, ge=0, le=1, description="a lead is a target customer from this fit score"
     )
+    best_by: Literal["goal", "predicted_clv", "p_alive"] = Field(
+        "goal",
+        description="rank the best customers of the profit or loyalty goal by the goal's own "
+        "measure, or by the predicted value or P(alive) of [clv] (needs it enabled)",
+    )
 
 
 class ScheduleSettings(_Section):
@@ -691,6 +740,7 @@ class Settings(_Section):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    clv: ClvSettings = Field(default_factory=ClvSettings)
 
     @field_validator("sources")
     @classmethod
@@ -714,6 +764,20 @@ class Settings(_Section):
                     f"sources.{name}: line_key and reject_identical_lines apply to "
                     "sources.orders only (other sources have a unique key)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _best_by_has_its_model(self) -> Settings:
+        best_by, goal = self.personas.best_by, self.personas.goal
+        if best_by == "goal":
+            return self
+        if goal == "growth":
+            raise ValueError(
+                f"personas.best_by = {best_by!r} applies to the profit and loyalty goals; "
+                "the growth goal ranks by days from lead to first order"
+            )
+        if not self.clv.enabled:
+            raise ValueError(f"personas.best_by = {best_by!r} needs [clv] enabled = true")
         return self
 
     @model_validator(mode="after")

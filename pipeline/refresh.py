@@ -154,6 +154,7 @@ def run_refresh(
                     _lines_after(inputs.orders, as_of),
                     identical_lines_note(inputs.identical_lines),
                     f"best customers: {computed.best_basis}",
+                    *computed.notes,
                     *profiles.notes,
                     *_compared_with(state.previous),
                 ]

@@ -40,6 +40,7 @@ from schemas.quarantine import REJECTED, SourceSplit, empty_quarantine, split_so
 from schemas.validation import PROBLEM_SCHEMA, screened_problems, summarise_problems
 from sources.extract import line_key_columns, read_source
 from transforms.customer_metrics import metrics_of_purchases, valid_order_lines
+from transforms.customer_value import CustomerValue, no_customer_value, predict_customer_value
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
 from transforms.privacy import mask_contact_data, protect_pii
 from transforms.profiles import attribute_mix, best_customers, with_bands
@@ -367,6 +368,7 @@ class Computed:
     tiering: Tiering
     best_basis: str
     lead_days: pl.LazyFrame | None  # customer_id, lead_to_order_days where leads say
+    notes: tuple[str, ...] = ()  # for the run record: the customer-value fit
 
     @property
     def key_tier(self) -> str:
@@ -400,7 +402,16 @@ def transform(
             orders=orders,
         )
         tiered, summary, key_tier = tiering.customers, tiering.summary, tiering.key_tier
-        scored = _with_rfm(tiered, lines, settings, as_of)
+        value = predicted_value(orders, settings, as_of)
+        scored = _with_rfm(tiered, lines, settings, as_of).join(
+            value.predictions.lazy().with_columns(
+                pl.col("predicted_clv")
+                .round(settings.money.scale)
+                .cast(orders.collect_schema()["amount"])
+            ),
+            on="customer_id",
+            how="left",
+        )
         attributes = customer_attributes(scored, inputs.customers, as_of=as_of)
         segmented = assign_segments(attributes, bases=segment_bases(settings, attributes)).cache()
         chosen = choose_best_customers(
@@ -459,8 +470,24 @@ def transform(
         "pareto_curve": curve,
         "segment_summary": by_segment,
         "attribute_mix": mix_frame,
+        "clv_model": value.model,
     }
-    return Computed(tables, customers, tiering, customers["best_basis"][0], lead_days)
+    return Computed(
+        tables, customers, tiering, customers["best_basis"][0], lead_days, tuple(value.notes)
+    )
+
+
+def predicted_value(orders: pl.LazyFrame, settings: Settings, as_of: date) -> CustomerValue:
+    """P(alive), expected purchases and CLV per customer when `[clv]` is enabled (the
+    models are fitted on the `orders`, the valid lines summed per order)."""
+    if not settings.clv.enabled:
+        return no_customer_value()
+    with timed("customer value") as facts:
+        value = predict_customer_value(orders, as_of=as_of, settings=settings.clv)
+        facts["customers"] = value.predictions.height
+    for note in value.notes:
+        stage_logger().info("%s", note)
+    return value
 
 
 @contextmanager
@@ -539,6 +566,13 @@ def days_from_lead_to_order(
     )
 
 
+# What `[personas] best_by` ranks on, in the words of best_basis ({} the horizon's months).
+BEST_BY_WORDS = {
+    "predicted_clv": "predicted customer value over {} months (BG/NBD × Gamma-Gamma)",
+    "p_alive": "probability still active (BG/NBD P(alive))",
+}
+
+
 def choose_best_customers(
     customers: pl.LazyFrame,
     purchases: pl.LazyFrame,
@@ -555,6 +589,11 @@ def choose_best_customers(
     of those sales; the growth goal reads `lead_days`.
     """
     personas = settings.personas
+    goal = goal or personas.goal
+    # best_by ranks the configured goal's best customers; compared goals keep their own
+    by = None
+    if personas.best_by != "goal" and goal == personas.goal:
+        by = (personas.best_by, BEST_BY_WORDS[personas.best_by].format(settings.clv.horizon_months))
     in_tier = purchases.filter(pl.col("sale_tier") == key_tier)
     money = purchases.collect_schema()["amount"]
     key_sales = in_tier.group_by("customer_id").agg(key_tier_revenue=pl.col("amount").sum())
@@ -564,7 +603,8 @@ def choose_best_customers(
         customers.join(key_sales, on="customer_id", how="left").with_columns(
             pl.col("key_tier_revenue").fill_null(pl.lit(0).cast(money)).cast(money)
         ),
-        goal=goal or personas.goal,
+        goal=goal,
+        by=by,
         share=personas.best_share,
         profit=profit,
         lead_days=lead_days,

@@ -400,6 +400,7 @@ def _suites(
             reference, tables["segment_transitions"]
         ),
         "attribute_mix": list,
+        "clv_model": list,
     }
     frames = {name: tables[name] for name in builders}
     # The curve's monotonic checks read rows in order: validate it in customer_pct order.

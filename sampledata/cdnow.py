@@ -1,10 +1,14 @@
-"""The CDNOW master transaction log as the CSV export a user would have.
+"""The CDNOW transaction logs as the CSV exports a user would have.
 
 Produces `write_cdnow_csv(folder)`: `cdnow.csv` (customer_id, date, number_of_cds,
 dollar_value; 69,659 lines, no order ids) written from `CDNOW_master.txt`, the
-real log (Fader & Hardie) that the `lifetimes` package ships. The package is
-only located, never imported: it is a test dependency, and the tests and
-benchmarks that refresh a real log read it from here.
+real log (Fader & Hardie) of the 23,570 customers who first bought in the first
+12 weeks of 1997; and `write_cdnow_sample_csv(folder)`: `cdnow_sample.csv`, the
+same columns for the 1-in-10 sample of that cohort (2,357 customers, 6,919
+lines) on which Fader, Hardie & Lee (2005) fitted the BG/NBD model. The
+`lifetimes` package ships both logs; it is only located, never imported: it is a
+test dependency, and the tests and benchmarks that refresh a real log read it
+from here.
 """
 
 from __future__ import annotations
@@ -14,15 +18,21 @@ from pathlib import Path
 
 HEADER = "customer_id,date,number_of_cds,dollar_value"
 LINES = 69_659
+SAMPLE_LINES = 6_919
+
+
+def _log(name: str) -> list[list[str]]:
+    """The fields of each record of a log that `lifetimes` ships in its datasets folder."""
+    spec = importlib.util.find_spec("lifetimes")  # locates the package, runs none of it
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the CDNOW logs ship with lifetimes: pip install -e '.[test]'")
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / name
+    return [line.split() for line in path.read_text().splitlines() if line.strip()]
 
 
 def cdnow_lines() -> list[str]:
-    """The log's lines as CSV records, header first."""
-    spec = importlib.util.find_spec("lifetimes")  # locates the package, runs none of it
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the CDNOW log ships with lifetimes: pip install -e '.[test]'")
-    master = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "CDNOW_master.txt"
-    rows = [line.split() for line in master.read_text().splitlines()[1:] if line.strip()]
+    """The master log's lines as CSV records, header first."""
+    rows = _log("CDNOW_master.txt")[1:]  # the file has a header of its own
     return [HEADER, *(",".join(row) for row in rows)]
 
 
@@ -32,5 +42,17 @@ def write_cdnow_csv(folder: Path, *, limit: int | None = None) -> Path:
     if limit is not None:
         lines = lines[: limit + 1]
     path = folder / ("cdnow.csv" if limit is None else f"first{limit}.csv")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_cdnow_sample_csv(folder: Path) -> Path:
+    """Write `cdnow_sample.csv`, the 2,357-customer sample, into `folder`; its path.
+
+    The sample's records are: master customer id, sample id, date, CDs, dollars; the
+    master id is kept (the customer_id of `cdnow.csv`), the sample id left out."""
+    rows = _log("CDNOW_sample.txt")
+    path = folder / "cdnow_sample.csv"
+    lines = [HEADER, *(",".join([master, *rest]) for master, _, *rest in rows)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -1,8 +1,8 @@
 """The fixed words of the published tables: the values their contracts allow.
 
 Produces the tier names, Pareto classes, segmentation bases, the bases of
-segment movement, persona kinds, persona goals, quarantine actions and source
-names, each spelled once. The transforms write these words and the table
+segment movement, persona kinds, persona goals, quarantine actions, source names and the
+customer-value models, each spelled once. The transforms write these words and the table
 specs (`warehouse.tables`) declare them as the allowed values of their
 columns; this module imports nothing, so both can read it.
 """
@@ -20,3 +20,5 @@ REJECTED = "row rejected"
 CLEARED = "value cleared"
 QUARANTINE_ACTIONS = (REJECTED, CLEARED)
 SOURCES = ("orders", "customers", "contacts", "products", "leads", "feedback")
+# the customer-value models of `clv_model`: purchases and P(alive), spend, the holdout check
+CLV_MODELS = ("bg_nbd", "gamma_gamma", "holdout")

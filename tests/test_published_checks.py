@@ -53,11 +53,11 @@ CUSTOMERS = {
     "is_best_customer": [True, False, False, False],
     "persona_id": ["P1", None, None, None],
 }
-# 10 data tables: each table's declared contract (keys, value sets with not-null where the
-# column is required, ranges and shares) and the checks across tables. customer_segments 26,
+# 11 data tables: each table's declared contract (keys, value sets with not-null where the
+# column is required, ranges and shares) and the checks across tables. customer_segments 29,
 # tier_summary 13, pareto_summary 7, pareto_curve 7, segment_summary 16, personas 13,
-# persona_cards 4, lead_scores 3, segment_transitions 9, attribute_mix 5.
-EXPECTATIONS = 103
+# persona_cards 4, lead_scores 3, segment_transitions 9, attribute_mix 5, clv_model 5.
+EXPECTATIONS = 111
 
 Mutation = Callable[[dict[str, pl.DataFrame]], None]
 
@@ -81,6 +81,11 @@ def published(revenues: Sequence[str] = ("600", "300", "60", "40")) -> dict[str,
             "pareto_rank": list(range(1, n + 1)),
             "cumulative_share": pl.Series([_share(c, total) for c in cumulative], dtype=pl.Float64),
             "reason": ["rule fired"] * n,
+            "p_alive": [0.9, 1.0, 0.4, None],  # null: no purchase day to predict from
+            "expected_purchases": [2.5, 1.0, 0.3, None],
+            "predicted_clv": pl.Series(
+                [Decimal("120.50"), Decimal("40"), Decimal("0"), None], dtype=MONEY
+            ),
         }
     )
 
@@ -205,6 +210,14 @@ def published(revenues: Sequence[str] = ("600", "300", "60", "40")) -> dict[str,
                 "value": ["(unknown)", "Phần mềm"],
                 "customers": [1, 3],
                 "share": [0.25, 0.75],
+            }
+        ),
+        "clv_model": pl.DataFrame(
+            {
+                "model": ["bg_nbd", "bg_nbd", "gamma_gamma"],
+                "measure": ["r", "fitted", "fitted"],
+                "value": [0.24, 1.0, 0.0],
+                "note": ["shape", "fitted by map", "not fitted: too few repeat customers"],
             }
         ),
     }
@@ -396,7 +409,7 @@ def test_docs_are_written_to_docs_dir_and_nowhere_else(
     page = pages[0].read_text(encoding="utf-8")
     assert "20240601-0123456789ab" in page
     assert "Huge" in page  # the failed expectation's unexpected value is on the page
-    assert len(list(docs.glob("validations/*/20240601-0123456789ab/*/*.html"))) == 10
+    assert len(list(docs.glob("validations/*/20240601-0123456789ab/*/*.html"))) == 11
     assert "20240601-0123456789ab" in outcome.docs_index.read_text(encoding="utf-8")
     assert list(cwd.iterdir()) == []
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cwd", "docs"]

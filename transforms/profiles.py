@@ -28,7 +28,10 @@ Best customers by goal (fallbacks are reported in `best_basis`):
 - profit: gross profit of the key-tier sales (amount − cost); without costs,
   key-tier sales;
 - loyalty: longest tenure among customers still active (last order within
-  `active_days`); when nobody is active, longest tenure.
+  `active_days`); when nobody is active, longest tenure;
+- profit or loyalty with `best_by` = predicted_clv or p_alive: the highest
+  predicted customer value or P(alive) (`transforms.customer_value`); when no
+  candidate has one (the models were not fitted), key-tier sales.
 Ties are broken by key-tier sales, then customer_id.
 """
 
@@ -55,6 +58,7 @@ def best_customers(
     lead_days: pl.LazyFrame | None = None,
     active_days: int = 365,
     min_customers: int = 0,
+    by: tuple[str, str] | None = None,
 ) -> pl.LazyFrame:
     """Mark the best customers among those who bought in the key tier, by goal.
 
@@ -69,9 +73,15 @@ def best_customers(
         active_days: loyalty goal: still active means recency_days <= active_days.
         min_customers: widen the set to at least this many candidates (in rank order)
             when the share gives fewer; 0 keeps the share.
+        by: (column of `customers`, its words): rank on that column, larger first,
+            instead of the goal's own measure (`[personas] best_by`: predicted_clv,
+            p_alive); when no candidate has it, key-tier sales.
     """
     frame = customers
-    if goal == "profit" and profit is not None:
+    if by is not None:
+        column, words = by
+        measure, smaller, basis = pl.col(column), False, f"{goal}: {words}"
+    elif goal == "profit" and profit is not None:
         frame = frame.join(profit, on="customer_id", how="left")
         measure, smaller, basis = pl.col("gross_profit"), False, "profit: gross profit"
     elif goal == "growth" and lead_days is not None:
@@ -96,7 +106,7 @@ def best_customers(
     in_key = pl.col("key_tier_revenue") > 0
     ranked = frame.with_columns(best_measure=measure.cast(pl.Float64))
     has_measure = (in_key & pl.col("best_measure").is_not_null()).any()
-    if goal == "loyalty":
+    if goal == "loyalty" and by is None:
         # nobody active: fall back to the longest tenure overall
         ranked = ranked.with_columns(
             best_measure=pl.when(has_measure)

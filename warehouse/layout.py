@@ -27,6 +27,9 @@ Schema versions:
    q_value; `persona_cards` gains profile_note and what the best customers buy
    and how they behave (top_purchases, repeat rates, median order values). Rows
    of older refreshes have nulls in the new columns.
+6. predicted customer value: `customer_segments` gains p_alive,
+   expected_purchases and predicted_clv; `clv_model` (with `clv_model_history`):
+   the fitted parameters and diagnostics. Older refreshes: null, no rows.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from warehouse.tables import (
     history_index_name,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 VERSION_TABLE = "_schema_version"
 # Dialects that speak COMMENT ON (others keep their tables, without comments).
 COMMENT_ON_DIALECTS = ("postgresql", "duckdb")
@@ -202,8 +205,27 @@ _ADDED_IN_5 = {
 }
 
 
+_ADDED_IN_6 = {"customer_segments": ["p_alive", "expected_purchases", "predicted_clv"]}
+
+
 def _sales_tiers(connection: sa.Connection, layout: Layout) -> None:
-    """Version 4 -> 5: the tier, persona and card columns of tiers by purchase size.
+    """Version 4 -> 5: the tier, persona and card columns of tiers by purchase size."""
+    _alter_history_tables(connection, layout, _ADDED_IN_5, _RENAMED_IN_5)
+
+
+def _customer_value(connection: sa.Connection, layout: Layout) -> None:
+    """Version 5 -> 6: customer_segments gains the predicted customer value (clv_model is
+    a new table: `create_all` creates it)."""
+    _alter_history_tables(connection, layout, _ADDED_IN_6, {})
+
+
+def _alter_history_tables(
+    connection: sa.Connection,
+    layout: Layout,
+    added: dict[str, list[str]],
+    renamed: dict[str, dict[str, str]],
+) -> None:
+    """Rename and add columns of existing history tables.
 
     The views go first (PostgreSQL cannot replace a view whose columns move; they are
     recreated after every migration) and so do the history indexes of the tables
@@ -212,7 +234,7 @@ def _sales_tiers(connection: sa.Connection, layout: Layout) -> None:
     present = set(sa.inspect(connection).get_table_names(schema=layout.metadata.schema))
     for spec in OUTPUT_TABLES:
         connection.exec_driver_sql(f"DROP VIEW IF EXISTS {layout.qualified(spec.name)}")
-    for name in _ADDED_IN_5:
+    for name in added:
         table = layout.history[name]
         if table.name not in present:
             continue
@@ -220,13 +242,13 @@ def _sales_tiers(connection: sa.Connection, layout: Layout) -> None:
         index = layout.qualified(history_index_name(spec))
         connection.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
         found = _columns_present(connection, layout, table)
-        for old, new in _RENAMED_IN_5.get(name, {}).items():
+        for old, new in renamed.get(name, {}).items():
             if old in found and new not in found:
                 connection.exec_driver_sql(
                     f"ALTER TABLE {layout.qualified(table.name)} "
                     f"RENAME COLUMN {layout.quote(old)} TO {layout.quote(new)}"
                 )
-        _add_columns(connection, layout, name, _ADDED_IN_5[name])
+        _add_columns(connection, layout, name, added[name])
     _index_history_tables(connection, layout)
 
 
@@ -235,6 +257,7 @@ _MIGRATIONS: dict[int, Callable[[sa.Connection, Layout], None]] = {
     # 2 -> 3 only adds a table (quarantine), which `create_all` creates.
     3: _index_history_tables,
     4: _sales_tiers,
+    5: _customer_value,
 }
 
 

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from schemas.vocabulary import (
     BASES,
+    CLV_MODELS,
     GOALS,
     PARETO_CLASSES,
     PERSONA_KINDS,
@@ -48,6 +49,10 @@ def _share(_: int) -> sa.types.TypeEngine:
     return sa.Double()
 
 
+def _real(_: int) -> sa.types.TypeEngine:
+    return sa.Double()
+
+
 def _flag(_: int) -> sa.types.TypeEngine:
     return sa.Boolean()
 
@@ -69,7 +74,7 @@ class InSet:
 
 @dataclass(frozen=True)
 class AtLeast:
-    """A whole number at least `minimum`."""
+    """A number at least `minimum`."""
 
     minimum: int
 
@@ -323,6 +328,26 @@ CUSTOMER_SEGMENTS = OutputTable(
             optional(),
         ),
         O("reason", _text, "why each label: the rule that fired and its cut points", required()),
+        # null when [clv] is off or its models were not fitted (clv_model says why), and for a
+        # customer with no purchase day (only refunds)
+        O(
+            "p_alive",
+            _share,
+            "probability the customer is still active at as_of (BG/NBD; null: not predicted)",
+            optional(SHARE),
+        ),
+        O(
+            "expected_purchases",
+            _real,
+            "purchase days expected in the next [clv] horizon_months (BG/NBD)",
+            optional(COUNT),
+        ),
+        O(
+            "predicted_clv",
+            _money,
+            "spend expected in the next horizon_months, discounted (BG/NBD × Gamma-Gamma)",
+            optional(COUNT),
+        ),
     ),
     lookup=("customer_id",),
 )
@@ -717,6 +742,31 @@ ATTRIBUTE_MIX = OutputTable(
     key=("attribute", "value"),
     lookup=("attribute", "value"),
 )
+CLV_MODEL = OutputTable(
+    "clv_model",
+    "one fitted parameter or diagnostic of the refresh's customer-value models (no rows "
+    "when [clv] is off)",
+    (
+        O(
+            "model",
+            _text,
+            "bg_nbd (purchases, P(alive)), gamma_gamma (spend per purchase) or holdout (the "
+            "calibration/holdout check)",
+            required(InSet(CLV_MODELS)),
+        ),
+        O(
+            "measure",
+            _text,
+            "parameter (r, alpha, a, b; p, q, v) or diagnostic (customers, log_likelihood, "
+            "fitted, aggregate_error, mae_per_customer …)",
+            required(),
+        ),
+        O("value", _real, "its value (fitted: 1 yes, 0 no; null: not defined)", optional()),
+        O("note", _text, "what it is, or why the model was not fitted", required()),
+    ),
+    key=("model", "measure"),
+    lookup=("model", "measure"),
+)
 QUARANTINE = OutputTable(
     "quarantine",
     "one problem found in an input row (a row with two problems has two)",
@@ -763,6 +813,7 @@ DATA_TABLES: tuple[OutputTable, ...] = (
     LEAD_SCORES,
     SEGMENT_TRANSITIONS,
     ATTRIBUTE_MIX,
+    CLV_MODEL,
     QUARANTINE,
 )
 OUTPUT_TABLES: tuple[OutputTable, ...] = (REFRESH_RUNS, *DATA_TABLES)
