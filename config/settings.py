@@ -398,6 +398,16 @@ class ClvSettings(_Section):
         "predicted purchases with those made since (0: no holdout check)",
     )
 
+    @field_validator("enabled")
+    @classmethod
+    def _models_installed(cls, value: bool) -> bool:
+        import importlib.util
+
+        # Found when the config is read, not after the data has been read and validated.
+        if value and importlib.util.find_spec("pymc_marketing") is None:
+            raise ValueError("needs pymc-marketing: pip install 'personas[clv]'")
+        return value
+
 
 class SegmentCondition(_Section):
     """A condition on one attribute: a set of values, a set to avoid, or a numeric band."""

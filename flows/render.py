@@ -142,6 +142,7 @@ def print_refresh_summary(console: Console, result: RefreshResult) -> None:
             f"Leads: {int(leads['is_target'].sum()):,} of {leads.height:,} are target "
             f"customers{auc}"
         )
+    _print_customer_value(console, result.tables)
     docs = result.report_dir / "data_docs" / "index.html"
     console.print(
         f"Report: {result.report_path or 'not written (see the warning above)'}"
@@ -167,6 +168,41 @@ def print_refresh_summary(console: Console, result: RefreshResult) -> None:
         f"{result.schema}: views {views} (each with a _history table). "
         f"Current as_of {result.as_of}. Next refresh due {result.next_due_at:%Y-%m-%d}."
     )
+
+
+def _print_customer_value(console: Console, tables: dict[str, pl.DataFrame]) -> None:
+    """The customer-value models in a line or two, when [clv] fitted (or tried to)."""
+    model = {
+        (row["model"], row["measure"]): row for row in tables["clv_model"].iter_rows(named=True)
+    }
+    if not model:
+        return
+    fitted = model["bg_nbd", "fitted"]
+    if not fitted["value"]:
+        console.print(f"Customer value: {fitted['note']}", markup=False)
+        return
+    customers = tables["customer_segments"]
+    value = customers["predicted_clv"].sum()
+    spend = (
+        ""
+        if customers["predicted_clv"].null_count() == customers.height
+        else (f"; predicted spend of all customers {value:,.0f}")
+    )
+    console.print(
+        f"Customer value: mean P(alive) {customers['p_alive'].mean():.2f}; "
+        f"{customers['expected_purchases'].sum():,.0f} purchases expected over the horizon"
+        f"{spend} (table clv_model)",
+        markup=False,
+    )
+    if ("holdout", "mae_per_customer") in model:
+        error = model["holdout", "aggregate_error"]["value"]
+        console.print(
+            f"  holdout: {model['holdout', 'predicted_purchases']['value']:,.0f} purchases "
+            f"predicted, {model['holdout', 'actual_purchases']['value']:,.0f} made"
+            f"{'' if error is None else f' ({error:+.1%})'}; MAE "
+            f"{model['holdout', 'mae_per_customer']['value']:.3f} per customer",
+            markup=False,
+        )
 
 
 def print_runs(

@@ -297,6 +297,22 @@ def test_best_by_needs_the_models_and_a_goal_it_fits() -> None:
     )
 
 
+def test_enabling_the_models_without_pymc_marketing_is_refused_when_the_config_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "pymc_marketing" else found(name)
+    )
+    with pytest.raises(
+        ValidationError, match=r"needs pymc-marketing: pip install 'personas\[clv\]'"
+    ):
+        ClvSettings(enabled=True)
+    ClvSettings(enabled=False)
+
+
 # --- through `personas refresh` -------------------------------------------------------------
 
 CDNOW_CONFIG = """[sources.orders]
