@@ -145,6 +145,26 @@ def test_the_fit_on_the_cdnow_cohort_gives_the_published_parameters(cdnow_sample
     assert (one_timers["p_alive"] == 1.0).all()
 
 
+def test_the_full_posterior_is_near_the_maximum_likelihood_and_seeded(cdnow_sample: Path) -> None:
+    settings = ClvSettings(
+        enabled=True, fit_method="mcmc", mcmc_draws=100, mcmc_tune=100, mcmc_chains=1
+    )
+    orders = cdnow_purchases(cdnow_sample).filter(pl.col("order_day") <= CALIBRATION_END)
+    value = predict_customer_value(orders, as_of=CALIBRATION_END, settings=settings)
+    fitted = {(m, k): v for m, k, v, _ in value.model.rows()}
+    # posterior means: r and alpha are well determined, a and b (skewed posteriors) less so
+    assert fitted["bg_nbd", "r"] == pytest.approx(PUBLISHED_BG_NBD["r"], rel=0.1)
+    assert fitted["bg_nbd", "alpha"] == pytest.approx(PUBLISHED_BG_NBD["alpha"], rel=0.1)
+    assert fitted["gamma_gamma", "p"] == pytest.approx(PUBLISHED_GAMMA_GAMMA["p"], rel=0.2)
+    assert fitted["bg_nbd", "fitted"] == fitted["gamma_gamma", "fitted"] == 1
+    predictions = value.predictions
+    assert predictions.height == 2357 and predictions.null_count().sum_horizontal().item() == 0
+    assert predictions["p_alive"].is_between(0, 1).all()
+    # the sampler is seeded: a rerun publishes the same numbers
+    again = predict_customer_value(orders, as_of=CALIBRATION_END, settings=settings)
+    assert again.predictions.equals(predictions) and again.model.equals(value.model)
+
+
 def test_p_alive_does_not_depend_on_the_time_unit(cdnow_sample: Path) -> None:
     orders = cdnow_purchases(cdnow_sample).filter(pl.col("order_day") <= CALIBRATION_END)
     weeks, days = (
