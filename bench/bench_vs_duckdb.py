@@ -63,18 +63,21 @@ def without_prefect_api(home: Path) -> dict[str, str]:
 
 
 def prepare(directory: Path, lines: int, file_format: str) -> Path:
-    """Generate `lines` order lines (orders only) and a config; return the config."""
-    from sampledata import generate_sample
+    """Generate `lines` order lines (orders only) and a config; return the config.
 
+    The data is generated in a process of its own: Linux hands a child the peak memory
+    of its parent at fork time, so generating it here would inflate every peak measured
+    after it."""
     data = directory / "data"
     if not (data / f"orders.{file_format}").exists():
-        generate_sample(
-            data,
-            customers=max(lines // 20, 10),
-            order_lines=lines,
-            seed=7,
-            file_format=file_format,
+        script = (
+            "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+            "from sampledata import generate_sample; "
+            "generate_sample(Path(sys.argv[2]), customers=int(sys.argv[3]), "
+            "order_lines=int(sys.argv[4]), seed=7, file_format=sys.argv[5])"
         )
+        arguments = [str(ROOT), str(data), str(max(lines // 20, 10)), str(lines), file_format]
+        subprocess.run([sys.executable, "-c", script, *arguments], check=True)
     config = directory / "personas.toml"
     config.write_text(
         '[warehouse]\nurl = "duckdb:///warehouse/bench.duckdb"\n\n'

@@ -124,6 +124,44 @@ def test_a_version_3_warehouse_gains_its_indexes_and_attribute_mix(warehouse_url
     warehouse.dispose()
 
 
+def downgrade_to_version_5(warehouse: Warehouse) -> None:
+    """Turn a current warehouse into version 5's layout: no predicted customer value."""
+    segments = warehouse._qualified("customer_segments_history")
+    with warehouse.engine.begin() as connection:
+        for view in ("customer_segments", "clv_model"):
+            connection.exec_driver_sql(f"DROP VIEW {warehouse._qualified(view)}")
+        connection.exec_driver_sql(f"DROP TABLE {warehouse._qualified('clv_model_history')}")
+        index = warehouse._qualified(history_index_name(CUSTOMER_SEGMENTS))
+        connection.exec_driver_sql(f"DROP INDEX {index}")  # DuckDB alters no indexed table
+        for column in ("p_alive", "expected_purchases", "predicted_clv"):
+            connection.exec_driver_sql(f"ALTER TABLE {segments} DROP COLUMN {column}")
+        connection.exec_driver_sql(
+            f"DELETE FROM {warehouse._qualified('_schema_version')} WHERE version > 5"
+        )
+        connection.exec_driver_sql(
+            f"INSERT INTO {warehouse._qualified('_schema_version')} VALUES "
+            "(5, TIMESTAMP '2026-06-01 00:00:00', '0.1.0')"
+        )
+
+
+def test_a_version_5_warehouse_gains_the_predicted_value_with_nulls_for_old_refreshes(
+    warehouse_url: str,
+) -> None:
+    warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
+    warehouse.ensure_schema()
+    warehouse.publish(tables_for({"old": "1"}), run_for("r1", "a"))
+    downgrade_to_version_5(warehouse)
+    change = warehouse.ensure_schema()
+    assert str(change) == f"migrated from schema version 5 to {SCHEMA_VERSION}"
+    customers = warehouse.read_current("customer_segments")
+    assert customers.select(
+        "customer_id", "p_alive", "expected_purchases", "predicted_clv"
+    ).rows() == [("old", None, None, None)]
+    assert warehouse.read_current("clv_model").height == 0
+    assert history_indexes(warehouse) >= {history_index_name(spec) for spec in OUTPUT_TABLES}
+    warehouse.dispose()
+
+
 def downgrade_to_version_1(warehouse: Warehouse) -> None:
     """Turn a current warehouse into the layout personas wrote before versions existed."""
     downgrade_to_version_3(warehouse)

@@ -134,13 +134,11 @@ def predict_customer_value(
         ("bg_nbd", "repeat_customers", repeat, "customers with two purchase days or more"),
     ]
     if repeat < settings.min_repeat_customers:
-        reason = (
-            f"not fitted: {repeat:,} customers bought on two days or more, fewer than "
-            f"[clv] min_repeat_customers {settings.min_repeat_customers:,}"
+        return _not_fitted(
+            rows,
+            f"{repeat:,} customers bought on two days or more, fewer than [clv] "
+            f"min_repeat_customers {settings.min_repeat_customers:,}",
         )
-        rows.append(("bg_nbd", "fitted", 0, reason))
-        notes = [f"customer value: {reason}; p_alive, expected_purchases, predicted_clv null"]
-        return CustomerValue(pl.DataFrame(schema=PREDICTIONS_SCHEMA), _model_frame(rows), notes)
 
     options = clv_fit.FitOptions(
         method=settings.fit_method,
@@ -152,13 +150,7 @@ def predict_customer_value(
     unit = settings.time_unit
     fit = _fit_purchases(clv_fit, data, options)
     if fit is None:
-        reason = (
-            "not fitted: the likelihood has no maximum, with flat or default priors (the "
-            "customers' purchase histories differ too little)"
-        )
-        rows.append(("bg_nbd", "fitted", 0, reason))
-        notes = [f"customer value: {reason}; p_alive, expected_purchases, predicted_clv null"]
-        return CustomerValue(pl.DataFrame(schema=PREDICTIONS_SCHEMA), _model_frame(rows), notes)
+        return _not_fitted(rows, NO_MAXIMUM)
     model, fitted, priors = fit
     rows.append(("bg_nbd", "flat_priors", float(priors == FLAT), priors))
     rows += [
@@ -187,7 +179,10 @@ def predict_customer_value(
             "predicted_clv": clv,
         },
         schema=PREDICTIONS_SCHEMA,
-    ).with_columns(pl.col(pl.Float64).fill_nan(None))
+    ).with_columns(  # NaN or infinite (a numerical failure) is published as unknown
+        pl.when(pl.col(name).is_finite()).then(name).alias(name)
+        for name in ("p_alive", "expected_purchases", "predicted_clv")
+    )
     unfinite = predictions.height - predictions.drop_nulls(["p_alive", "expected_purchases"]).height
     if unfinite:
         notes.append(f"customer value: {unfinite:,} customers' predictions were not finite (null)")
@@ -196,7 +191,18 @@ def predict_customer_value(
     return CustomerValue(predictions, _model_frame(rows), notes)
 
 
+def _not_fitted(rows: list[Row], reason: str) -> CustomerValue:
+    """No predictions: the model rows so far, `fitted` 0 and why."""
+    rows.append(("bg_nbd", "fitted", 0, f"not fitted: {reason}"))
+    note = f"customer value: not fitted: {reason}; p_alive, expected_purchases, predicted_clv null"
+    return CustomerValue(pl.DataFrame(schema=PREDICTIONS_SCHEMA), _model_frame(rows), [note])
+
+
 FLAT = "flat priors: the maximum-likelihood fit"
+NO_MAXIMUM = (
+    "the likelihood has no maximum, with flat or default priors (the customers' purchase "
+    "histories differ too little)"
+)
 # A parameter past this: the likelihood grows without bound (r, alpha → ∞ is every customer
 # buying at one rate), so there is no estimate to publish.
 DIVERGED = 1e6
@@ -315,7 +321,12 @@ def _holdout(
         notes.append(f"customer value holdout: {reason}")
         return
     data = _model_input(calibration)
-    model = clv_fit.fit_purchase_model(data, options)
+    fit = _fit_purchases(clv_fit, data, options)
+    if fit is None:
+        rows.append(("holdout", "fitted", 0, f"not run: {NO_MAXIMUM}"))
+        notes.append(f"customer value holdout: not run: {NO_MAXIMUM}")
+        return
+    model = fit[0]
     units = settings.holdout_days / UNIT_DAYS[settings.time_unit]
     since = (pl.col("order_day") > end) & (pl.col("order_day") <= as_of)
     compared = (
