@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_vs_duckdb import measure, without_prefect_api  # noqa: E402
-from sampledata.cdnow import write_cdnow_csv, write_cdnow_sample_csv  # noqa: E402
+from sampledata.cdnow import cdnow_config, write_cdnow_csv, write_cdnow_sample_csv  # noqa: E402
 
 PUBLISHED = {
     ("bg_nbd", "r"): 0.243,
@@ -50,21 +50,8 @@ PUBLISHED = {
     ("gamma_gamma", "q"): 3.74,
     ("gamma_gamma", "v"): 15.44,
 }
-CONFIG = """[warehouse]
-url = "duckdb:///warehouse/clv.duckdb"
-
-[sources.orders]
-path = "{log}"
-date_format = "%Y%m%d"
-[sources.orders.columns]
-order_date = "date"
-quantity = "number_of_cds"
-amount = "dollar_value"
-
-[money]
-currency = "USD"
-scale = 2
-
+WAREHOUSE = '[warehouse]\nurl = "duckdb:///warehouse/clv.duckdb"\n\n'
+CLV = """
 [clv]
 enabled = {enabled}
 time_unit = "weeks"
@@ -76,7 +63,8 @@ def refresh(folder: Path, log: Path, *, as_of: str, enabled: bool, holdout: int)
     """One whole `personas refresh` process; its wall seconds."""
     config = folder / "personas.toml"
     config.write_text(
-        CONFIG.format(log=log.as_posix(), enabled=str(enabled).lower(), holdout=holdout),
+        WAREHOUSE
+        + cdnow_config(log.as_posix(), CLV.format(enabled=str(enabled).lower(), holdout=holdout)),
         encoding="utf-8",
     )
     command = [sys.executable, "-m", "flows.cli", "refresh", "--config", str(config)]

@@ -26,24 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from bench_vs_duckdb import Measured, measure, without_prefect_api
 
-from sampledata.cdnow import write_cdnow_csv
-
-CDNOW_CONFIG = """[sources.orders]
-path = "cdnow.csv"
-date_format = "%Y%m%d"
-[sources.orders.columns]
-order_date = "date"
-quantity = "number_of_cds"
-amount = "dollar_value"
-
-[money]
-currency = "USD"
-"""
+from sampledata.cdnow import cdnow_config, write_cdnow_csv
 
 
 def cdnow_csv(folder: Path) -> Path:
     """The CDNOW log as a CSV export, and its config, in `folder`."""
-    (folder / "personas.toml").write_text(CDNOW_CONFIG, encoding="utf-8")
+    (folder / "personas.toml").write_text(cdnow_config("cdnow.csv"), encoding="utf-8")
     return write_cdnow_csv(folder)
 
 

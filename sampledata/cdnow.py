@@ -5,7 +5,8 @@ dollar_value; 69,659 lines, no order ids) written from `CDNOW_master.txt`, the
 real log (Fader & Hardie) of the 23,570 customers who first bought in the first
 12 weeks of 1997; and `write_cdnow_sample_csv(folder)`: `cdnow_sample.csv`, the
 same columns for the 1-in-10 sample of that cohort (2,357 customers, 6,919
-lines) on which Fader, Hardie & Lee (2005) fitted the BG/NBD model. The
+lines) on which Fader, Hardie & Lee (2005) fitted the BG/NBD model; and
+`cdnow_config(path)`, the config of a refresh that reads such a CSV. The
 `lifetimes` package ships both logs; it is only located, never imported: it is a
 test dependency, and the tests and benchmarks that refresh a real log read it
 from here.
@@ -17,6 +18,19 @@ import importlib.util
 from pathlib import Path
 
 HEADER = "customer_id,date,number_of_cds,dollar_value"
+# The orders source and money of a personas config that reads such a CSV at {path}.
+ORDERS_CONFIG = """[sources.orders]
+path = "{path}"
+date_format = "%Y%m%d"
+[sources.orders.columns]
+order_date = "date"
+quantity = "number_of_cds"
+amount = "dollar_value"
+
+[money]
+currency = "USD"
+scale = 2
+"""
 LINES = 69_659
 SAMPLE_LINES = 6_919
 
@@ -56,3 +70,8 @@ def write_cdnow_sample_csv(folder: Path) -> Path:
     lines = [HEADER, *(",".join([master, *rest]) for master, _, *rest in rows)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def cdnow_config(path: str, more: str = "") -> str:
+    """A personas config (TOML) whose orders are the CDNOW CSV at `path`, then `more`."""
+    return ORDERS_CONFIG.format(path=path) + more

@@ -24,7 +24,12 @@ from pydantic import ValidationError
 from scipy.special import hyp2f1
 
 from config.settings import ClvSettings, Settings
-from sampledata.cdnow import SAMPLE_LINES, write_cdnow_csv, write_cdnow_sample_csv
+from sampledata.cdnow import (
+    SAMPLE_LINES,
+    cdnow_config,
+    write_cdnow_csv,
+    write_cdnow_sample_csv,
+)
 from tests.conftest import read_view, without_prefect, write
 from transforms.customer_value import (
     predict_customer_value,
@@ -335,18 +340,6 @@ def test_enabling_the_models_without_pymc_marketing_is_refused_when_the_config_i
 
 # --- through `personas refresh` -------------------------------------------------------------
 
-CDNOW_CONFIG = """[sources.orders]
-path = "{log}"
-date_format = "%Y%m%d"
-[sources.orders.columns]
-order_date = "date"
-quantity = "number_of_cds"
-amount = "dollar_value"
-
-[money]
-currency = "USD"
-scale = 2
-{clv}"""
 CLV_ON = """
 [clv]
 enabled = true
@@ -360,7 +353,7 @@ best_by = "p_alive"
 
 
 def refresh(folder: Path, log: Path, as_of: date, clv: str) -> subprocess.CompletedProcess[str]:
-    config = write(folder / "personas.toml", CDNOW_CONFIG.format(log=log.as_posix(), clv=clv))
+    config = write(folder / "personas.toml", cdnow_config(log.as_posix(), clv))
     return subprocess.run(
         [
             sys.executable,

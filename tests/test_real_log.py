@@ -21,28 +21,19 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from sampledata.cdnow import write_cdnow_csv
+from sampledata.cdnow import cdnow_config, write_cdnow_csv
 from tests.conftest import read_view, write
 
 pytestmark = pytest.mark.slow
 
 AS_OF = date(1998, 6, 30)
-CONFIG = """[sources.orders]
-path = "data/cdnow.csv"
-date_format = "%Y%m%d"
-max_rejected_share = 0
-[sources.orders.columns]
-order_date = "date"
-quantity = "number_of_cds"
-amount = "dollar_value"
-
-[money]
-currency = "USD"
-scale = 2
-
+CONFIG = cdnow_config(
+    "data/cdnow.csv",
+    """
 [rfm]
 preset = "pymc"
-"""
+""",
+)
 
 INDEPENDENT = """
 with lines as (

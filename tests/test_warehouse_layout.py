@@ -91,6 +91,14 @@ def history_indexes(warehouse: Warehouse) -> set[str]:
         return set(connection.exec_driver_sql(query).scalars())
 
 
+def with_one_refresh(warehouse_url: str) -> Warehouse:
+    """A current warehouse holding one refresh (r1) of one customer ("old")."""
+    warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
+    warehouse.ensure_schema()
+    warehouse.publish(tables_for({"old": "1"}), run_for("r1", "a"))
+    return warehouse
+
+
 def downgrade_to_version_3(warehouse: Warehouse) -> None:
     """Turn a current warehouse into version 3's layout: no history indexes, no
     attribute_mix."""
@@ -111,9 +119,7 @@ def downgrade_to_version_3(warehouse: Warehouse) -> None:
 
 
 def test_a_version_3_warehouse_gains_its_indexes_and_attribute_mix(warehouse_url: str) -> None:
-    warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
-    warehouse.ensure_schema()
-    warehouse.publish(tables_for({"old": "1"}), run_for("r1", "a"))
+    warehouse = with_one_refresh(warehouse_url)
     downgrade_to_version_3(warehouse)
     assert not history_indexes(warehouse) & {history_index_name(s) for s in OUTPUT_TABLES}
     change = warehouse.ensure_schema()
@@ -147,9 +153,7 @@ def downgrade_to_version_5(warehouse: Warehouse) -> None:
 def test_a_version_5_warehouse_gains_the_predicted_value_with_nulls_for_old_refreshes(
     warehouse_url: str,
 ) -> None:
-    warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
-    warehouse.ensure_schema()
-    warehouse.publish(tables_for({"old": "1"}), run_for("r1", "a"))
+    warehouse = with_one_refresh(warehouse_url)
     downgrade_to_version_5(warehouse)
     change = warehouse.ensure_schema()
     assert str(change) == f"migrated from schema version 5 to {SCHEMA_VERSION}"
@@ -187,9 +191,7 @@ def downgrade_to_version_1(warehouse: Warehouse) -> None:
 def test_a_version_1_warehouse_is_migrated_and_keeps_its_current_refresh(
     warehouse_url: str,
 ) -> None:
-    warehouse = Warehouse(warehouse_url, schema="personas", scale=4)
-    warehouse.ensure_schema()
-    warehouse.publish(tables_for({"old": "1"}), run_for("r1", "a"))
+    warehouse = with_one_refresh(warehouse_url)
     downgrade_to_version_1(warehouse)
     warehouse.dispose()
 
