@@ -52,15 +52,31 @@ class SourceSettings(_Section):
     """Where one input comes from and how its columns map onto canonical names."""
 
     path: Path | None = Field(
-        None, description="CSV or Parquet file; relative paths are relative to the config file"
+        None,
+        description="CSV, Parquet or Excel file (.xlsx, .xlsm, .xlsb, .xls, .ods); relative "
+        "paths are relative to the config file",
     )
     url: SecretStr | None = Field(
         None, description="SQLAlchemy URL of a database source (secret: may hold a password)"
     )
     table: str | None = Field(None, description="table to read from `url`")
     query: str | None = Field(None, description="SQL query to read from `url`")
-    format: Literal["csv", "parquet"] | None = Field(
+    format: Literal["csv", "parquet", "excel"] | None = Field(
         None, description="file format; inferred from the file extension when absent"
+    )
+    sheet: str | int | None = Field(
+        None,
+        description="Excel: the sheet, by name (text) or position (1 = the first); the first "
+        "when absent",
+    )
+    header_row: int | None = Field(
+        None,
+        ge=1,
+        description="Excel: the row number of the column names (rows above it, such as a "
+        "title, are skipped); 1 when absent",
+    )
+    skip_rows: int = Field(
+        0, ge=0, description="Excel: rows right below the header to skip (e.g. a row of units)"
     )
     columns: dict[str, str] = Field(
         default_factory=dict,
@@ -134,13 +150,23 @@ class SourceSettings(_Section):
             raise ValueError("`table` and `query` only apply to a database source (`url`)")
         return self
 
+    @model_validator(mode="after")
+    def _sheet_settings_on_workbooks(self) -> SourceSettings:
+        given = self.sheet is not None or self.header_row is not None or self.skip_rows
+        if given and (self.path is None or self.file_format != "excel"):
+            raise ValueError("sheet, header_row and skip_rows apply to an Excel file only")
+        return self
+
     @property
-    def file_format(self) -> Literal["csv", "parquet"]:
+    def file_format(self) -> Literal["csv", "parquet", "excel"]:
         """The file format, from `format` or else the file extension."""
         if self.format:
             return self.format
         assert self.path is not None
-        return "parquet" if self.path.suffix.lower() in {".parquet", ".pq"} else "csv"
+        suffix = self.path.suffix.lower()
+        if suffix in {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}:
+            return "excel"
+        return "parquet" if suffix in {".parquet", ".pq"} else "csv"
 
 
 class WarehouseSettings(_Section):

@@ -38,6 +38,7 @@ from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS, raw_contract
 from schemas.outputs import check_outputs
 from schemas.quarantine import REJECTED, SourceSplit, empty_quarantine, split_source
 from schemas.validation import PROBLEM_SCHEMA, screened_problems, summarise_problems
+from sources.excel import sheet_name
 from sources.extract import line_key_columns, read_source
 from transforms.customer_metrics import metrics_of_purchases, valid_order_lines
 from transforms.customer_value import CustomerValue, no_customer_value, predict_customer_value
@@ -210,6 +211,12 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
     """
     splits: dict[str, SourceSplit] = {}
     fatal: list[pl.DataFrame] = []
+    # An Excel source's problems name its sheet (their row numbers are the sheet's).
+    sheets = {
+        name: sheet_name(source.path, source.sheet or 1)
+        for name, source in settings.sources.items()
+        if name in raw and source.path is not None and source.file_format == "excel"
+    }
     staged: dict[str, pl.LazyFrame] = {}
     for name, rows in raw.items():
         with timed(f"validate {name}") as facts:
@@ -219,7 +226,11 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
             problems = _contract_problems(name, rows, settings, values)
             fatal.append(problems.filter(pl.col("row_number").is_null()))
             splits[name] = split_source(
-                name, rows, problems.filter(pl.col("row_number").is_not_null()), values
+                name,
+                rows,
+                problems.filter(pl.col("row_number").is_not_null()),
+                values,
+                sheet=sheets.get(name),
             )
             staged[name] = _completed(name, splits[name].accepted)
             facts["rows"], facts["rejected"] = rows.height, splits[name].rows_rejected
@@ -227,7 +238,7 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
     if not unusable.is_empty():  # e.g. a required column is missing: nothing to stage
         raise DataValidationError(unusable, splits=splits)
     for name, problems in _cross_source_problems(staged).items():
-        again = split_source(name, staged[name].collect(), problems)
+        again = split_source(name, staged[name].collect(), problems, sheet=sheets.get(name))
         staged[name] = again.accepted.lazy()
         first = splits[name]
         splits[name] = SourceSplit(

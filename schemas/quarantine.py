@@ -2,7 +2,8 @@
 
 Produces, from a source's rows and the problems its contract found, the rows
 that go on (`accepted`) and one quarantine row per problem (`source`,
-`row_number`, `key`, `column`, `problem`, `value`, `action`). A problem either
+`row_number`, `key`, `column`, `problem`, `value`, `action`, and `sheet` for a
+row of an Excel sheet, whose row number is then the one Excel shows). A problem either
 rejects its row (`row rejected`: every problem in an order line, a missing or
 duplicate key anywhere, a row-level check) or, in a descriptive source
 (customers, contacts, products, leads, feedback), clears just the bad value
@@ -27,6 +28,7 @@ QUARANTINE_SCHEMA = {
     "problem": pl.String,
     "value": pl.String,
     "action": pl.String,
+    "sheet": pl.String,
 }
 # What identifies a row in the quarantine, besides its row number.
 KEY_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -55,7 +57,12 @@ class SourceSplit:
 
 
 def split_source(
-    source: str, rows: pl.DataFrame, problems: pl.DataFrame, staged: pl.DataFrame | None = None
+    source: str,
+    rows: pl.DataFrame,
+    problems: pl.DataFrame,
+    staged: pl.DataFrame | None = None,
+    *,
+    sheet: str | None = None,
 ) -> SourceSplit:
     """Apply `problems` (PROBLEM_SCHEMA, row-level only) to `rows`.
 
@@ -65,6 +72,7 @@ def split_source(
         problems: what its contract and the cross-source checks found.
         staged: the same rows typed, when the accepted rows are to come from them (the
             default: `rows` themselves).
+        sheet: the Excel sheet the rows were read from (their row numbers are Excel's).
     """
     if problems["row_number"].null_count():
         raise ValueError(f"{source}: file-level problems stop the run; they are not quarantined")
@@ -85,7 +93,7 @@ def split_source(
         kept if numbers.is_empty() else kept.filter(~pl.col(ROW_NUMBER).is_in(numbers.implode()))
     )
     accepted = _clear_values(accepted, problems.filter(pl.col("action") == CLEARED))
-    quarantine = _with_keys(source, rows, problems)
+    quarantine = _with_keys(source, rows, problems.with_columns(sheet=pl.lit(sheet, pl.String)))
     rows_rejected = rejected.n_unique()
     if accepted.height + rows_rejected != rows.height:  # the invariant users rely on
         raise AssertionError(

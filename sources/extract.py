@@ -42,6 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import SourceSettings
 from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS
+from sources.excel import SheetError, read_sheet
 from sources.text_formats import (
     UTF8_BOM,
     UTF16_BOMS,
@@ -141,6 +142,8 @@ def _read_file(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set[str
         raise SourceError(f"sources.{name}.path: file not found: {path}")
     if path.stat().st_size == 0:
         raise SourceError(f"sources.{name}: {path} is empty (expected a header row)")
+    if source.file_format == "excel":
+        return _read_workbook(name, source, path), set()
     if source.file_format == "parquet":
         frame = pl.scan_parquet(path)
         schema = _header(name, path, frame)
@@ -162,6 +165,23 @@ def _read_file(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set[str
     if is_utf8(codec):
         return _scan_utf8_csv(name, source, path), set()
     return _read_decoded_csv(name, source, path, codec), set()
+
+
+def _read_workbook(name: str, source: SourceSettings, path: Path) -> pl.LazyFrame:
+    """One sheet's rows as text, `_row_number` the row number Excel shows."""
+    kinds = _kinds_by_source_column(name, source)
+    try:
+        rows = read_sheet(
+            path,
+            sheet=source.sheet or 1,
+            header_row=source.header_row or 1,
+            skip_rows=source.skip_rows,
+            date_columns=[column for column, kind in kinds.items() if kind in DATE_KINDS],
+            date_format=source.date_format,
+        )
+    except SheetError as exc:
+        raise SourceError(f"sources.{name}: {exc}") from None
+    return rows.lazy()
 
 
 def _used_columns(name: str, source: SourceSettings) -> set[str]:

@@ -30,6 +30,7 @@ Schema versions:
 6. predicted customer value: `customer_segments` gains p_alive,
    expected_purchases and predicted_clv; `clv_model` (with `clv_model_history`):
    the fitted parameters and diagnostics. Older refreshes: null, no rows.
+7. Excel sources: `quarantine` gains `sheet` (older refreshes: null).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from warehouse.tables import (
     history_index_name,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 VERSION_TABLE = "_schema_version"
 # Dialects that speak COMMENT ON (others keep their tables, without comments).
 COMMENT_ON_DIALECTS = ("postgresql", "duckdb")
@@ -206,6 +207,7 @@ _ADDED_IN_5 = {
 
 
 _ADDED_IN_6 = {"customer_segments": ["p_alive", "expected_purchases", "predicted_clv"]}
+_ADDED_IN_7 = {"quarantine": ["sheet"]}
 
 
 def _sales_tiers(connection: sa.Connection, layout: Layout) -> None:
@@ -217,6 +219,11 @@ def _customer_value(connection: sa.Connection, layout: Layout) -> None:
     """Version 5 -> 6: customer_segments gains the predicted customer value (clv_model is
     a new table: `create_all` creates it)."""
     _alter_history_tables(connection, layout, _ADDED_IN_6, {})
+
+
+def _excel_sheets(connection: sa.Connection, layout: Layout) -> None:
+    """Version 6 -> 7: a quarantined row of an Excel source names its sheet."""
+    _alter_history_tables(connection, layout, _ADDED_IN_7, {})
 
 
 def _alter_history_tables(
@@ -258,6 +265,7 @@ _MIGRATIONS: dict[int, Callable[[sa.Connection, Layout], None]] = {
     3: _index_history_tables,
     4: _sales_tiers,
     5: _customer_value,
+    6: _excel_sheets,
 }
 
 

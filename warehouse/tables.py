@@ -780,7 +780,8 @@ QUARANTINE = OutputTable(
         O(
             "row_number",
             _whole,
-            "1-based position of the row among the source's data rows",
+            "1-based position of the row among the source's data rows; on an Excel "
+            "sheet, the row number Excel shows",
             required(AtLeast(1)),
         ),
         # a missing key is itself a problem
@@ -796,6 +797,8 @@ QUARANTINE = OutputTable(
             "row rejected (left out) or value cleared (row kept, value null)",
             required(InSet(QUARANTINE_ACTIONS)),
         ),
+        # null for CSV, Parquet and database sources
+        O("sheet", _text, "the Excel sheet the row is on (row_number: Excel's)", optional()),
     ),
     lookup=("source", "row_number"),
 )

@@ -1,0 +1,219 @@
+"""Read one sheet of an Excel workbook as text rows, numbered as Excel numbers them.
+
+Produces `read_sheet`: a DataFrame of the sheet's table (the header on
+`header_row`, data below it after `skip_rows`), every cell as text, and a
+`_row_number` column holding the row number Excel shows, so each problem found
+later names the row a user opens. Read with fastexcel (the calamine engine that
+`polars.read_excel` uses), cell by cell as text:
+
+- ids, codes and phone numbers stay text: a text cell `00017` stays `00017`; a
+  cell Excel turned into a number reads as its digits (`17`, `912345678`), not
+  `17.0`;
+- cells of a merged range take the value of its top-left cell (a customer id
+  merged over its three order lines is on all three); merges are read from the
+  workbook's own sheet XML (.xlsx, .xlsm);
+- rows with nothing in them are left out (not rows of data: they are neither
+  accepted nor rejected), and the row numbers of the others stay Excel's;
+- date columns (`date_kinds`): a cell Excel stores as a date, and a whole
+  number of days in Excel's 1900 date system (an unformatted date: 45296 is
+  2024-01-05), are written in the source's `date_format` (ISO when it has
+  none), so they validate like the text dates beside them.
+
+Every problem (no such file or sheet, an unreadable workbook) is a `SheetError`
+with one line naming the sheet, and the sheets the workbook has.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Collection
+from pathlib import Path, PurePosixPath
+
+import polars as pl
+
+from schemas.inputs import ROW_NUMBER
+
+# Excel's 1900 date system: serial 1 is 1900-01-01, counted from 1899-12-30 because
+# Excel keeps Lotus 1-2-3's phantom 29 February 1900; 2958465 is 9999-12-31.
+EPOCH = "1899-12-30"
+LAST_SERIAL = 2_958_465
+# How fastexcel writes a cell stored as a date or a date-time, when read as text.
+DATE_CELL = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?$"
+SERIAL = r"^\d{1,7}(\.\d+)?$"
+
+
+class SheetError(Exception):
+    """The workbook or the sheet cannot be read as configured."""
+
+
+def read_sheet(
+    path: Path,
+    *,
+    sheet: str | int,
+    header_row: int = 1,
+    skip_rows: int = 0,
+    date_columns: Collection[str] = (),
+    date_format: str | None = None,
+) -> pl.DataFrame:
+    """The sheet's rows as text with `_row_number` (Excel's row number).
+
+    Args:
+        path: the workbook.
+        sheet: the sheet's name, or its position (1 = the first sheet).
+        header_row: the Excel row number of the column names (rows above are skipped:
+            titles, notes, blank rows).
+        skip_rows: rows right below the header to skip (a second header line of units).
+        date_columns: the sheet's columns that hold dates.
+        date_format: how the source writes dates as text (None: ISO 8601).
+    """
+    import fastexcel  # only for Excel sources
+
+    try:
+        reader = fastexcel.read_excel(path)
+    except Exception as exc:  # fastexcel raises its own errors, and OSError
+        raise SheetError(f"cannot read the workbook {path.name}: {_first_line(exc)}") from None
+    names = list(reader.sheet_names)
+    index = _sheet_index(sheet, names, path)
+    try:
+        loaded = reader.load_sheet(
+            index, header_row=header_row - 1, skip_rows=skip_rows or None, dtypes="string"
+        )
+        frame = loaded.to_polars()
+    except Exception as exc:
+        raise SheetError(
+            f"cannot read sheet {names[index]!r} of {path.name} with its header on row "
+            f"{header_row}: {_first_line(exc)}"
+        ) from None
+    if frame.width == 0:
+        raise SheetError(f"sheet {names[index]!r} of {path.name} has no header on row {header_row}")
+    first_data_row = header_row + skip_rows + 1
+    frame = frame.with_row_index(ROW_NUMBER, offset=first_data_row)
+    columns = {info.name: info.absolute_index for info in loaded.selected_columns}
+    frame = _fill_merged_cells(frame, _merged_ranges(path, index), columns, first_data_row)
+    blank = pl.all_horizontal(
+        pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in columns
+    )
+    frame = frame.filter(~blank)
+    present = [column for column in date_columns if column in frame.columns]
+    return frame.with_columns(_excel_dates(pl.col(c), date_format) for c in present).select(
+        ROW_NUMBER, *columns
+    )
+
+
+def sheet_name(path: Path, sheet: str | int) -> str:
+    """The name of the sheet `read_sheet` reads (`sheet`: a name, or 1 for the first)."""
+    import fastexcel
+
+    names = list(fastexcel.read_excel(path).sheet_names)
+    return names[_sheet_index(sheet, names, path)]
+
+
+def _sheet_index(sheet: str | int, names: list[str], path: Path) -> int:
+    present = ", ".join(repr(name) for name in names)
+    if isinstance(sheet, int):
+        if 1 <= sheet <= len(names):
+            return sheet - 1
+        raise SheetError(
+            f"{path.name} has no sheet {sheet} (it has {len(names)}: {present}; sheet = 1 is "
+            "the first)"
+        )
+    if sheet in names:
+        return names.index(sheet)
+    raise SheetError(f"{path.name} has no sheet {sheet!r}; its sheets: {present}")
+
+
+def _excel_dates(cell: pl.Expr, date_format: str | None) -> pl.Expr:
+    """Date cells and serial numbers as the source writes its dates; other text as read."""
+    from_cell = cell.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False)
+    serial = cell.cast(pl.Float64, strict=False)
+    from_serial = pl.lit(EPOCH).str.to_datetime("%Y-%m-%d") + pl.duration(
+        milliseconds=(serial * 86_400_000).round(0).cast(pl.Int64)
+    )
+    as_date = (
+        pl.when(cell.str.contains(DATE_CELL))
+        .then(from_cell)
+        .when(cell.str.contains(SERIAL) & serial.is_between(1, LAST_SERIAL))
+        .then(from_serial)
+    )
+    written = as_date.dt.strftime(date_format or "%Y-%m-%d %H:%M:%S")
+    return pl.coalesce(written, cell).alias(cell.meta.output_name())
+
+
+def _fill_merged_cells(
+    frame: pl.DataFrame,
+    merged: list[tuple[int, int, int, int]],
+    columns: dict[str, int],
+    first: int,
+) -> pl.DataFrame:
+    """Every cell of a merged range in the data takes its top-left cell's value (a loop
+    over the merged cells, which are few, never over the rows)."""
+    by_position = {position: name for name, position in columns.items()}
+    fills = []  # (column to fill, its row, the column holding the value, its row)
+    for top, left, bottom, right in merged:
+        if top < first or left not in by_position:
+            continue  # a merged title or header, or a value outside the table read
+        for position in range(left, right + 1):
+            for row in range(top, bottom + 1):
+                if position in by_position and (row, position) != (top, left):
+                    fills.append((by_position[position], row, by_position[left], top))
+    if not fills:
+        return frame
+    wanted = pl.DataFrame(
+        fills,
+        schema={"_column": pl.String, ROW_NUMBER: pl.UInt32, "_from": pl.String, "_top": pl.UInt32},
+        orient="row",
+    )
+    held = frame.unpivot(index=ROW_NUMBER, on=wanted["_from"].unique().sort().to_list()).rename(
+        {ROW_NUMBER: "_top", "variable": "_from"}
+    )
+    filled = (
+        wanted.join(held, on=["_from", "_top"])
+        .pivot(on="_column", index=ROW_NUMBER, values="value", sort_columns=True)
+        .cast({ROW_NUMBER: pl.UInt32})
+    )
+    return frame.update(filled, on=ROW_NUMBER, how="left")
+
+
+def _merged_ranges(path: Path, index: int) -> list[tuple[int, int, int, int]]:
+    """The merged ranges of the `index`th sheet as (top row, left column, bottom row,
+    right column): rows 1-based as Excel numbers them, columns 0-based (A = 0); none for a
+    workbook that is not a zip of XML (.xls, .xlsb)."""
+    if path.suffix.lower() not in (".xlsx", ".xlsm"):
+        return []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            xml = archive.read(_sheet_part(archive, index)).decode("utf-8", "replace")
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return []
+    ranges = []
+    for reference in re.findall(r'<mergeCell\s+ref="([A-Z]+\d+):([A-Z]+\d+)"', xml):
+        (left, top), (right, bottom) = (_cell(part) for part in reference)
+        ranges.append((top, left, bottom, right))
+    return ranges
+
+
+def _sheet_part(archive: zipfile.ZipFile, index: int) -> str:
+    """The archive path of the `index`th sheet, by the workbook's order and relations."""
+    workbook = archive.read("xl/workbook.xml").decode("utf-8", "replace")
+    ids = re.findall(r'<sheet\b[^>]*\br:id="([^"]+)"', workbook)
+    relations = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+    targets = dict(
+        re.findall(r'<Relationship\b[^>]*\bId="([^"]+)"[^>]*\bTarget="([^"]+)"', relations)
+    )
+    target = targets[ids[index]]
+    return target.lstrip("/") if target.startswith("/") else str(PurePosixPath("xl") / target)
+
+
+def _cell(reference: str) -> tuple[int, int]:
+    """`B7` as (column 1, row 7)."""
+    letters, digits = re.fullmatch(r"([A-Z]+)(\d+)", reference).groups()  # type: ignore[union-attr]
+    column = 0
+    for letter in letters:
+        column = column * 26 + ord(letter) - ord("A") + 1
+    return column - 1, int(digits)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
