@@ -435,6 +435,37 @@ class ClvSettings(_Section):
         return value
 
 
+class IdentitySettings(_Section):
+    """One customer across records: which customers records are the same customer."""
+
+    enabled: bool = Field(
+        False,
+        description="merge the customers records that share a key below (and the force_merge "
+        "groups) into one customer before anything is computed; needs [sources.customers]",
+    )
+    # not `keys`: Prefect reads an object with a `keys` attribute as a mapping
+    match_on: tuple[Literal["tax_code", "email", "phone"], ...] = Field(
+        ("tax_code", "email", "phone"),
+        description="customers columns whose equal values (normalised: tax codes without "
+        "spaces, dots or dashes; e-mails lower-cased and phones in E.164, then hashed) make "
+        "two records one customer, in the order their rule is reported",
+    )
+    id_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="another system's customer id = the customers source's id (the sales "
+        "system's '17' = 'KH-0017'): applied to the customer ids of orders, contacts, "
+        "feedback and leads as they are read",
+    )
+    force_merge: tuple[tuple[str, ...], ...] = Field(
+        (), description="groups of customer ids that are one customer, whatever their keys"
+    )
+    never_merge: tuple[tuple[str, str], ...] = Field(
+        (),
+        description="pairs of customer ids never merged: when keys link them, the second "
+        "of the pair stays a customer of its own",
+    )
+
+
 class SegmentCondition(_Section):
     """A condition on one attribute: a set of values, a set to avoid, or a numeric band."""
 
@@ -711,6 +742,12 @@ class PrivacySettings(_Section):
         "or phone numbers (a leading +, bracket, or 0 and a non-zero digit; 9+ digits), "
         "the same way in every source; false publishes them as they are",
     )
+    phone_country_code: str = Field(
+        "84",
+        pattern=r"^[1-9][0-9]{0,2}$",
+        description="country calling code of phone numbers written without one (84: Việt "
+        "Nam): 0912 345 678 is hashed as +84912345678",
+    )
 
 
 class DriftSettings(_Section):
@@ -777,6 +814,7 @@ class Settings(_Section):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
     clv: ClvSettings = Field(default_factory=ClvSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @field_validator("sources")
     @classmethod
@@ -800,6 +838,12 @@ class Settings(_Section):
                     f"sources.{name}: line_key and reject_identical_lines apply to "
                     "sources.orders only (other sources have a unique key)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _identity_has_its_records(self) -> Settings:
+        if self.identity.enabled and "customers" not in self.sources:
+            raise ValueError("identity.enabled needs the customers source ([sources.customers])")
         return self
 
     @model_validator(mode="after")

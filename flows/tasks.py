@@ -75,6 +75,7 @@ def _task(function: Callable[..., Any], name: str, *, transient_retries: bool = 
 
 extract = _task(stages.extract, "extract", transient_retries=True)
 validate = _task(stages.validate, "validate")
+resolve_customers = _task(stages.resolve_customers, "resolve identities")
 transform = _task(stages.transform, "transform")
 open_warehouse_for_run = _task(stages.open_warehouse_for_run, "open warehouse")
 check_tables = _task(stages.check_tables, "check published tables")
@@ -87,6 +88,7 @@ report_task = _task(write_refresh_report, "report")
 TASKS: dict[Callable[..., Any], Task] = {
     stages.extract: extract,
     stages.validate: validate,
+    stages.resolve_customers: resolve_customers,
     stages.transform: transform,
     stages.open_warehouse_for_run: open_warehouse_for_run,
     stages.check_tables: check_tables,

@@ -36,6 +36,7 @@ from pipeline.stages import (
     extract,
     open_warehouse_for_run,
     publish,
+    resolve_customers,
     stage_logger,
     transform,
     validate,
@@ -103,6 +104,7 @@ def run_refresh(
         try:
             # The text rows live only while they are validated: the typed rows go on.
             inputs = stages.run(validate, stages.run(extract, settings, retry=True), settings)
+            inputs = stages.run(resolve_customers, inputs, settings)
         except DataValidationError as exc:
             rows_in = sum(split.rows_in for split in exc.splits.values())
             rejected = sum(split.rows_rejected for split in exc.splits.values())
@@ -132,6 +134,7 @@ def run_refresh(
             **profiles.tables,
             "segment_transitions": moves,
             "quarantine": inputs.quarantine,
+            "customer_identity": inputs.identity,
         }
         previous_customers = None if state.previous is None else state.previous["customers"]
         checked = stages.run(
@@ -153,6 +156,7 @@ def run_refresh(
                     _notes(config),
                     _lines_after(inputs.orders, as_of),
                     identical_lines_note(inputs.identical_lines),
+                    *inputs.notes,
                     f"best customers: {computed.best_basis}",
                     *computed.notes,
                     *profiles.notes,

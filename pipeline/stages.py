@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -42,6 +42,13 @@ from sources.excel import sheet_name
 from sources.extract import line_key_columns, read_source
 from transforms.customer_metrics import metrics_of_purchases, valid_order_lines
 from transforms.customer_value import CustomerValue, no_customer_value, predict_customer_value
+from transforms.identity import (
+    CUSTOMER_COLUMNS,
+    IDENTITY_SCHEMA,
+    merged_customers,
+    resolve_identities,
+    with_resolved_ids,
+)
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
 from transforms.privacy import mask_contact_data, protect_pii
 from transforms.profiles import attribute_mix, best_customers, with_bands
@@ -145,9 +152,20 @@ def extract(settings: Settings) -> dict[str, pl.DataFrame]:
         if source is None:
             continue
         with timed(f"extract {name}") as facts:
-            frames[name] = _without_contact_data(name, read_source(name, source), settings, key)
+            rows = _with_mapped_ids(name, read_source(name, source), settings)
+            frames[name] = _without_contact_data(name, rows, settings, key)
             facts["rows"] = frames[name].height
     return frames
+
+
+def _with_mapped_ids(name: str, rows: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    """Another system's customer ids written as the customers source's (`[identity]
+    id_map`), in the columns that name a customer, before anything checks them."""
+    column = CUSTOMER_COLUMNS.get(name)
+    id_map = settings.identity.id_map
+    if not settings.identity.enabled or not id_map or column not in rows.columns:
+        return rows
+    return rows.with_columns(pl.col(column).replace(id_map))
 
 
 def _without_contact_data(
@@ -160,10 +178,13 @@ def _without_contact_data(
     return protect_pii(
         rows,
         key=key,
-        id_columns=[c.name for c in columns if c.kind == "id"],
+        # A tax code is a key, not a contact: a 10-digit code starting with 0 only looks
+        # like a phone number.
+        id_columns=[c.name for c in columns if c.kind == "id" and c.name != "tax_code"],
         text_columns=[*free_text, *settings.sources[name].extra_columns],
         pii_columns=settings.privacy.pii_columns,
         hash_contact_ids=settings.privacy.hash_contact_ids,
+        country_code=settings.privacy.phone_country_code,
     )
 
 
@@ -183,6 +204,9 @@ class ValidatedInputs:
     counts: dict[str, tuple[int, int]]  # source -> (rows in, rows rejected)
     # Accepted order lines identical to an earlier one: separate purchases, kept and counted.
     identical_lines: int = 0
+    # Which customers records are one customer (IDENTITY_SCHEMA; empty: not resolved).
+    identity: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=IDENTITY_SCHEMA))
+    notes: tuple[str, ...] = ()  # for the run record: the identity resolution
 
     @property
     def rows_accepted(self) -> int:
@@ -274,6 +298,45 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
         quarantine=quarantine,
         counts={name: (split.rows_in, split.rows_rejected) for name, split in splits.items()},
         identical_lines=_identical_lines(raw["orders"], staged["orders"], settings),
+    )
+
+
+def resolve_customers(inputs: ValidatedInputs, settings: Settings) -> ValidatedInputs:
+    """The inputs with one customer per resolved identity (`[identity]`): the customers
+    records merged, and every source's customer ids rewritten to the resolved ones."""
+    identity = settings.identity
+    if not identity.enabled or inputs.customers is None:
+        return inputs
+    with timed("resolve identities") as facts:
+        records = inputs.customers.select(
+            "customer_id", *[k for k in identity.match_on if k in inputs.customers.collect_schema()]
+        ).collect()
+        found = resolve_identities(
+            records,
+            keys=identity.match_on,
+            force_merge=identity.force_merge,
+            never_merge=identity.never_merge,
+        )
+        facts["records"], facts["customers"] = (
+            records.height,
+            found.identity["customer_id"].n_unique(),
+        )
+    for note in found.notes:
+        stage_logger().info("%s", note)
+    sources = {
+        name: getattr(inputs, name)
+        for name in CUSTOMER_COLUMNS
+        if getattr(inputs, name) is not None
+    }
+    return replace(
+        inputs,
+        customers=merged_customers(inputs.customers, found).collect().lazy(),
+        **{
+            name: with_resolved_ids(frame, CUSTOMER_COLUMNS[name], found)
+            for name, frame in sources.items()
+        },
+        identity=found.identity,
+        notes=tuple(found.notes),
     )
 
 

@@ -83,6 +83,11 @@ SOURCE_COLUMNS: dict[str, tuple[CanonicalColumn, ...]] = {
     "customers": _cols(
         C("customer_id", "id", required=True),
         *_COMPANY_ATTRIBUTES,
+        # what identity resolution matches records of one customer on ([identity])
+        C("tax_code", "id", description="tax code (mã số thuế): one company, one code"),
+        C("email", "text", description="hashed as it is read, like every contact column"),
+        C("phone", "text", description="hashed as it is read, in E.164 (+84…)"),
+        C("address", "text"),
         C("acquisition_channel", "text"),
         C("created_at", "datetime"),
         *_PERSON_ATTRIBUTES,

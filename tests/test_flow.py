@@ -52,6 +52,7 @@ def test_the_flow_runs_each_stage_as_a_task_and_publishes(
         "profile",
         "publish",
         "report",
+        "resolve identities",
         "segment movement",
         "transform",
         "validate",

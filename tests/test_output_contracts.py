@@ -19,7 +19,13 @@ import pytest
 from config.loader import load_config
 from config.settings import PersonaSettings, Settings
 from pipeline.profile import profile, transitions
-from pipeline.stages import NonPositiveRevenueError, extract, transform, validate
+from pipeline.stages import (
+    NonPositiveRevenueError,
+    extract,
+    resolve_customers,
+    transform,
+    validate,
+)
 from sampledata import SAMPLE_END_DATE, generate_sample
 from schemas.inputs import SOURCE_COLUMNS
 from schemas.outputs import check_outputs, output_schema
@@ -31,7 +37,7 @@ SCALE = 4
 
 def refresh_tables(settings: Settings, config_hash: str, as_of: date) -> dict[str, pl.DataFrame]:
     """The tables the `refresh` flow publishes, from its own stages (no Prefect run)."""
-    inputs = validate(extract(settings), settings)
+    inputs = resolve_customers(validate(extract(settings), settings), settings)
     computed = transform(inputs, settings, as_of, config_hash)
     profiles = profile(computed, inputs, settings, as_of)
     # compared with itself, so the movement table has rows to check
@@ -41,6 +47,7 @@ def refresh_tables(settings: Settings, config_hash: str, as_of: date) -> dict[st
         **profiles.tables,
         "segment_transitions": moves,
         "quarantine": inputs.quarantine,
+        "customer_identity": inputs.identity,
     }
 
 
@@ -362,6 +369,7 @@ def test_a_quarantine_action_outside_its_set() -> None:
             "problem": ["not a decimal amount", "age outside 0-120"],
             "value": ["abc", "130"],
             "action": ["row dropped", "value cleared"],
+            "sheet": [None, "Khách hàng"],
         }
     )
     assert check_outputs({"quarantine": quarantine}, scale=SCALE) == [
@@ -380,8 +388,14 @@ def test_many_rows_with_one_bad_value_share_a_line() -> None:
             "problem": ["missing key"] * 8,
             "value": [None] * 8,
             "action": ["row rejected"] * 8,
+            "sheet": [None] * 8,
         },
-        schema_overrides={"key": pl.String, "column": pl.String, "value": pl.String},
+        schema_overrides={
+            "key": pl.String,
+            "column": pl.String,
+            "value": pl.String,
+            "sheet": pl.String,
+        },
     )
     assert check_outputs({"quarantine": quarantine}, scale=SCALE) == [
         "quarantine.source: isin(['orders', 'customers', 'contacts', 'products', 'leads', "

@@ -33,8 +33,8 @@ def test_contact_columns_are_hashed_keys_hashed_when_emails_and_text_masked() ->
     hashed = keyed_hash("an@example.vn", KEY)
     assert out["customer_id"].to_list() == [hashed, "00017", None]
     assert out["Email"].to_list() == [hashed, keyed_hash("binh@example.vn", KEY), None]
-    # one key per contact: separators and letter case do not make another person
-    assert out["so_dien_thoai"].to_list() == [keyed_hash("0912345678", KEY)] * 2 + [
+    # one key per contact, in E.164: separators and letter case do not make another person
+    assert out["so_dien_thoai"].to_list() == [keyed_hash("+84912345678", KEY)] * 2 + [
         keyed_hash("+842838234567", KEY)
     ]
     assert out["text"].to_list() == ["gọi [phone] hoặc [email]", "không có", None]
@@ -52,7 +52,7 @@ def test_contact_keys_are_one_per_person_and_phone_like_ids_are_hashed() -> None
     out = protect_pii(frame, key=KEY, id_columns=["customer_id"], text_columns=[])
     ids = out["customer_id"].to_list()
     assert ids[0] == ids[1] == keyed_hash("an@example.com", KEY)
-    assert ids[2] == keyed_hash("0912345678", KEY)
+    assert ids[2] == keyed_hash("+84912345678", KEY)
     assert ids[3:] == ["00017", "100234567", "0000012345"]  # codes, not contacts
     kept = protect_pii(
         frame, key=KEY, id_columns=["customer_id"], text_columns=[], hash_contact_ids=False

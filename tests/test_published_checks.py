@@ -53,11 +53,12 @@ CUSTOMERS = {
     "is_best_customer": [True, False, False, False],
     "persona_id": ["P1", None, None, None],
 }
-# 11 data tables: each table's declared contract (keys, value sets with not-null where the
+# 12 data tables: each table's declared contract (keys, value sets with not-null where the
 # column is required, ranges and shares) and the checks across tables. customer_segments 29,
 # tier_summary 13, pareto_summary 7, pareto_curve 7, segment_summary 16, personas 13,
-# persona_cards 4, lead_scores 3, segment_transitions 9, attribute_mix 5, clv_model 5.
-EXPECTATIONS = 111
+# persona_cards 4, lead_scores 3, segment_transitions 9, attribute_mix 5, clv_model 5,
+# customer_identity 8.
+EXPECTATIONS = 119
 
 Mutation = Callable[[dict[str, pl.DataFrame]], None]
 
@@ -210,6 +211,16 @@ def published(revenues: Sequence[str] = ("600", "300", "60", "40")) -> dict[str,
                 "value": ["(unknown)", "Phần mềm"],
                 "customers": [1, 3],
                 "share": [0.25, 0.75],
+            }
+        ),
+        "customer_identity": pl.DataFrame(
+            {
+                "source": ["customers"] * 3,
+                "source_id": ["C1", "C5", "C2"],
+                "customer_id": ["C1", "C1", "C2"],
+                "match_rule": ["tax_code", "tax_code", "self"],
+                "match_probability": [1.0, 1.0, None],
+                "records": [2, 2, 1],
             }
         ),
         "clv_model": pl.DataFrame(
@@ -409,7 +420,7 @@ def test_docs_are_written_to_docs_dir_and_nowhere_else(
     page = pages[0].read_text(encoding="utf-8")
     assert "20240601-0123456789ab" in page
     assert "Huge" in page  # the failed expectation's unexpected value is on the page
-    assert len(list(docs.glob("validations/*/20240601-0123456789ab/*/*.html"))) == 11
+    assert len(list(docs.glob("validations/*/20240601-0123456789ab/*/*.html"))) == 12
     assert "20240601-0123456789ab" in outcome.docs_index.read_text(encoding="utf-8")
     assert list(cwd.iterdir()) == []
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cwd", "docs"]

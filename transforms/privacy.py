@@ -18,9 +18,11 @@ tables) ever holds them in clear text:
 
 Before hashing, a value is brought to one form (`contact_key`): an e-mail is
 lower-cased (`An@Example.com` and `an@example.com` are one key) and a phone
-number keeps only its leading + and its digits ("0912 345 678" and
-"0912.345.678" are one key). Hashes are computed once per distinct value, not
-per row.
+number is written in E.164, + and digits ("0912 345 678", "0912.345.678",
+"+84 912 345 678" and, in a contact column, "912345678", the number Excel made
+of it, are one key, +84912345678; the country code of numbers written without
+one is `privacy.phone_country_code`, 84 by default). Hashes are computed once per
+distinct value, not per row.
 """
 
 from __future__ import annotations
@@ -51,13 +53,28 @@ def is_pii_name(column: str) -> bool:
     return bool(PII_NAME.search(column))
 
 
-def contact_key(value: str) -> str:
-    """One form per contact: e-mails lower-cased, phone numbers reduced to + and digits."""
+# A national number whose leading 0 a spreadsheet dropped (912345678): in a contact
+# column only, where a bare number of this length is a phone number.
+BARE_NATIONAL = r"^[1-9][0-9]{7,10}$"
+# The international prefix written out (0084 912 345 678), in a contact column.
+INTERNATIONAL_00 = r"^00[1-9][0-9 .()-]{6,}[0-9]$"
+
+
+def contact_key(value: str, country_code: str = "84", *, contact_column: bool = False) -> str:
+    """One form per contact: e-mails lower-cased, phone numbers in E.164 (+ and digits)."""
     value = value.strip()
     if "@" in value:
         return value.lower()
-    if re.fullmatch(PHONE_VALUE, value):
-        return ("+" if value.startswith("+") else "") + re.sub(r"[^0-9]", "", value)
+    in_contact_column = contact_column and (
+        re.fullmatch(BARE_NATIONAL, value) or re.fullmatch(INTERNATIONAL_00, value)
+    )
+    if re.fullmatch(PHONE_VALUE, value) or in_contact_column:
+        digits = re.sub(r"[^0-9]", "", value)
+        if value.startswith("+"):
+            return "+" + digits
+        if digits.startswith("00"):  # the international prefix written out
+            return "+" + digits[2:]
+        return "+" + country_code + digits.removeprefix("0")
     return value
 
 
@@ -79,6 +96,7 @@ def protect_pii(
     text_columns: Iterable[str],
     pii_columns: Iterable[str] = (),
     hash_contact_ids: bool = True,
+    country_code: str = "84",
 ) -> pl.DataFrame:
     """`frame` with contact data hashed or masked (see the module docstring).
 
@@ -90,6 +108,7 @@ def protect_pii(
         text_columns: free-text columns, masked inside.
         pii_columns: extra columns to hash whole, besides those named like contact data.
         hash_contact_ids: hash key values that are e-mails or phone numbers.
+        country_code: of phone numbers written without one (E.164, without the +).
     """
     extra = set(pii_columns)
     whole = [c for c in frame.columns if is_pii_name(c) or c in extra]
@@ -98,10 +117,10 @@ def protect_pii(
     texts = [c for c in text_columns if c in frame.columns and c not in whole and c not in ids]
     # A column hashed whole is text from here on, whatever type its source stored.
     frame = frame.with_columns(pl.col(c).cast(pl.String) for c in whole)
-    hashed = _hashes(frame, whole, ids, key)
+    hashed = _hashes(frame, whole, ids, key, country_code)
     # `replace` maps only the values hashed: an id that is no contact stays as it is.
     return frame.with_columns(
-        *(pl.col(c).replace(hashed) for c in [*whole, *ids] if hashed),
+        *(pl.col(c).replace(hashed[c]) for c in [*whole, *ids] if hashed[c]),
         *(
             pl.col(c).str.replace_all(EMAIL, "[email]").str.replace_all(PHONE, "[phone]")
             for c in texts
@@ -109,20 +128,36 @@ def protect_pii(
     )
 
 
-def _hashes(frame: pl.DataFrame, whole: list[str], ids: list[str], key: bytes) -> dict[str, str]:
-    """Keyed hashes of the distinct values that will be hashed (few, compared to rows)."""
+def _hashes(
+    frame: pl.DataFrame, whole: list[str], ids: list[str], key: bytes, country_code: str
+) -> dict[str, dict[str, str]]:
+    """Keyed hashes of the distinct values each column hashes (few, compared to rows)."""
     rows = frame.lazy()
-    parts = [rows.select(pl.col(c).alias("v")).drop_nulls().unique() for c in whole]
+    contact_values = (
+        pl.concat([rows.select(pl.col(c).alias("v")).drop_nulls().unique() for c in whole])
+        .unique()
+        .collect()["v"]
+        .to_list()
+        if whole
+        else []
+    )
+    in_contact_columns = {
+        value: keyed_hash(contact_key(value, country_code, contact_column=True), key)
+        for value in contact_values
+    }
     # One pattern on the text as it is (blanks around it allowed, as a trimmed value is
     # tested), so no trimmed copy of millions of keys is made.
     contact = pl.col("v").str.contains(rf"^\s*(?:{EMAIL}|{PHONE_VALUE[1:-1]})\s*$")
-    parts += [
+    parts = [
         # Filtered first: a scan is cheaper than the distinct values of millions of keys,
         # and the contact-like keys are few. The columns are scanned in parallel.
         rows.select(pl.col(c).alias("v")).filter(contact).unique()
         for c in ids
     ]
-    if not parts:
-        return {}
-    values = pl.concat([p.cast(pl.String) for p in parts]).unique().collect()["v"].to_list()
-    return {value: keyed_hash(contact_key(value), key) for value in values}
+    id_values = (
+        pl.concat([p.cast(pl.String) for p in parts]).unique().collect()["v"].to_list()
+        if parts
+        else []
+    )
+    in_ids = {value: keyed_hash(contact_key(value, country_code), key) for value in id_values}
+    return {**{c: in_contact_columns for c in whole}, **{c: in_ids for c in ids}}

@@ -30,7 +30,9 @@ Schema versions:
 6. predicted customer value: `customer_segments` gains p_alive,
    expected_purchases and predicted_clv; `clv_model` (with `clv_model_history`):
    the fitted parameters and diagnostics. Older refreshes: null, no rows.
-7. Excel sources: `quarantine` gains `sheet` (older refreshes: null).
+7. Excel sources: `quarantine` gains `sheet` (older refreshes: null);
+   `customer_identity` (with `customer_identity_history`): which customers records
+   were resolved to one customer.
 """
 
 from __future__ import annotations
@@ -222,7 +224,8 @@ def _customer_value(connection: sa.Connection, layout: Layout) -> None:
 
 
 def _excel_sheets(connection: sa.Connection, layout: Layout) -> None:
-    """Version 6 -> 7: a quarantined row of an Excel source names its sheet."""
+    """Version 6 -> 7: a quarantined row of an Excel source names its sheet
+    (customer_identity is a new table: `create_all` creates it)."""
     _alter_history_tables(connection, layout, _ADDED_IN_7, {})
 
 

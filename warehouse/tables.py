@@ -22,6 +22,7 @@ from schemas.vocabulary import (
     BASES,
     CLV_MODELS,
     GOALS,
+    MATCH_RULES,
     PARETO_CLASSES,
     PERSONA_KINDS,
     QUARANTINE_ACTIONS,
@@ -767,6 +768,36 @@ CLV_MODEL = OutputTable(
     key=("model", "measure"),
     lookup=("model", "measure"),
 )
+CUSTOMER_IDENTITY = OutputTable(
+    "customer_identity",
+    "one record of the customers source and the customer it was resolved to (no rows "
+    "when [identity] is off)",
+    (
+        O("source", _text, "the source of the record (customers)", required(InSet(("customers",)))),
+        O("source_id", _text, "the record's customer_id, as in the source", key()),
+        O(
+            "customer_id",
+            _text,
+            "the customer it is: the smallest id of its records, every table's customer_id",
+            required(),
+        ),
+        O(
+            "match_rule",
+            _text,
+            "self (its own customer), the key that merged it (tax_code, email, phone) or "
+            "force_merge",
+            required(InSet(MATCH_RULES)),
+        ),
+        O(
+            "match_probability",
+            _share,
+            "how sure the merge is (1: an exact key; null: not merged)",
+            optional(SHARE),
+        ),
+        O("records", _whole, "records resolved to the same customer", required(AtLeast(1))),
+    ),
+    lookup=("source_id",),
+)
 QUARANTINE = OutputTable(
     "quarantine",
     "one problem found in an input row (a row with two problems has two)",
@@ -817,6 +848,7 @@ DATA_TABLES: tuple[OutputTable, ...] = (
     SEGMENT_TRANSITIONS,
     ATTRIBUTE_MIX,
     CLV_MODEL,
+    CUSTOMER_IDENTITY,
     QUARANTINE,
 )
 OUTPUT_TABLES: tuple[OutputTable, ...] = (REFRESH_RUNS, *DATA_TABLES)

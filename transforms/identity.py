@@ -1,0 +1,212 @@
+"""One customer across records: which customers records are the same customer.
+
+Produces `resolve_identities` (grain of its `identity`: one record of the customers
+source): every record's resolved `customer_id`, the rule that merged it and the
+size of its customer, from exact matches on normalised keys:
+
+- the configured keys in order (`tax_code`, `email`, `phone`): two records with
+  the same non-empty value are one customer. Tax codes are compared upper-cased
+  without spaces, dots or dashes; e-mails and phone numbers were brought to one
+  form (lower case, E.164) and hashed as they were read, so equal hashes are
+  equal contacts and nobody's contact data is read here;
+- `force_merge` groups: one customer whatever their keys;
+- `never_merge` pairs: when the links put both records in one customer, the
+  second of the pair is cut loose (it keeps its own id), and the rest are linked
+  again without it.
+
+Merging is transitive (A shares a tax code with B, B a phone with C: one
+customer), computed as the connected components of the links (scipy). A merged
+customer keeps the smallest customer_id of its records (text order) and, for
+each attribute, the value of the first of its records that has one, that id's
+record first. `apply_identities` rewrites the customer ids of every source to
+the resolved ones, so every figure downstream counts the customer once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+IDENTITY_SCHEMA = {
+    "source": pl.String,
+    "source_id": pl.String,
+    "customer_id": pl.String,
+    "match_rule": pl.String,
+    "match_probability": pl.Float64,
+    "records": pl.Int64,
+}
+SELF = "self"
+FORCED = "force_merge"
+
+
+@dataclass(frozen=True)
+class Identities:
+    """The resolution: one row per customers record (IDENTITY_SCHEMA) and run notes."""
+
+    identity: pl.DataFrame
+    notes: list[str]
+
+    @property
+    def mapping(self) -> pl.DataFrame:
+        """source_id → customer_id, for the records merged into another id."""
+        return self.identity.filter(pl.col("source_id") != pl.col("customer_id")).select(
+            "source_id", "customer_id"
+        )
+
+
+def normalised_key(name: str) -> pl.Expr:
+    """The value two records must share to be one customer by the key `name`."""
+    value = pl.col(name).cast(pl.String).str.strip_chars()
+    if name == "tax_code":
+        value = value.str.to_uppercase().str.replace_all(r"[\s.\-]", "")
+    return pl.when(value != "").then(value)
+
+
+def resolve_identities(
+    customers: pl.DataFrame,
+    *,
+    keys: Sequence[str],
+    force_merge: Sequence[Sequence[str]] = (),
+    never_merge: Sequence[tuple[str, str]] = (),
+) -> Identities:
+    """Which records of `customers` (customer_id and the key columns) are one customer."""
+    ids = customers["customer_id"].sort()
+    position = {value: index for index, value in enumerate(ids.to_list())}
+    present = [key for key in keys if key in customers.columns]
+    indexed = customers.select(
+        pl.col("customer_id").replace_strict(position, return_dtype=pl.Int64).alias("node"),
+        *(normalised_key(key).alias(key) for key in present),
+    )
+    links = [_key_links(indexed, key) for key in present]
+    forced = [[position[i] for i in group if i in position] for group in force_merge]
+    links.append(_group_links(forced, FORCED))
+    edges = pl.concat(links)
+    never = [(position[a], position[b]) for a, b in never_merge if a in position and b in position]
+    labels, edges = _components_honouring(edges, ids.len(), never)
+    identity = _identity_rows(ids, labels, edges, rules=[*present, FORCED])
+    merged = identity.filter(pl.col("source_id") != pl.col("customer_id"))
+    counts = merged.group_by("match_rule").len().sort("match_rule").rows()
+    customers_after = identity["customer_id"].n_unique()
+    notes = [
+        f"identity: {ids.len():,} customer records are {customers_after:,} customers "
+        f"({merged.height:,} records merged"
+        + ("" if not counts else " into another: " + ", ".join(f"{r} {n:,}" for r, n in counts))
+        + ")"
+    ]
+    return Identities(identity, notes)
+
+
+def _key_links(indexed: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Each record with a value of `key` linked to the first record (lowest id) sharing it:
+    a star per value, enough to connect them, never every pair."""
+    return (
+        indexed.filter(pl.col(key).is_not_null())
+        .select("node", key)
+        .with_columns(first=pl.col("node").min().over(key))
+        .filter(pl.col("node") != pl.col("first"))
+        .select(pl.col("first").alias("a"), pl.col("node").alias("b"), rule=pl.lit(key))
+    )
+
+
+def _group_links(groups: list[list[int]], rule: str) -> pl.DataFrame:
+    pairs = [(group[0], other) for group in groups for other in group[1:]]
+    return pl.DataFrame(pairs, schema={"a": pl.Int64, "b": pl.Int64}, orient="row").with_columns(
+        rule=pl.lit(rule)
+    )
+
+
+def _components_honouring(
+    edges: pl.DataFrame, nodes: int, never: list[tuple[int, int]]
+) -> tuple[np.ndarray, pl.DataFrame]:
+    """Connected components of `edges`; while a never-merge pair shares one, the pair's
+    second record loses its links (a handful of rounds: one per pair at most)."""
+    for _ in range(len(never) + 1):
+        labels = _components(edges, nodes)
+        cut = [b for a, b in never if labels[a] == labels[b]]
+        if not cut:
+            return labels, edges
+        edges = edges.filter(~pl.col("a").is_in(cut) & ~pl.col("b").is_in(cut))
+    return _components(edges, nodes), edges
+
+
+def _components(edges: pl.DataFrame, nodes: int) -> np.ndarray:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    a, b = edges["a"].to_numpy(), edges["b"].to_numpy()
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(nodes, nodes))
+    return connected_components(graph, directed=False)[1]
+
+
+def _identity_rows(
+    ids: pl.Series, labels: np.ndarray, edges: pl.DataFrame, *, rules: list[str]
+) -> pl.DataFrame:
+    """One row per record: its customer (the component's smallest id, as the ids are
+    sorted), the first rule in `rules` order of a link that touches it, and the size."""
+    order = {rule: index for index, rule in enumerate(rules)}
+    touching = (
+        pl.concat([edges.select(node="a", rule="rule"), edges.select(node="b", rule="rule")])
+        .with_columns(rank=pl.col("rule").replace_strict(order, return_dtype=pl.Int64))
+        .group_by("node")
+        .agg(pl.col("rule").sort_by("rank").first())
+    )
+    frame = pl.DataFrame(
+        {"node": np.arange(ids.len()), "source_id": ids, "component": labels}
+    ).with_columns(
+        customer_id=pl.col("source_id").first().over("component"),
+        records=pl.len().over("component").cast(pl.Int64),
+    )
+    return (
+        frame.join(touching, on="node", how="left")
+        .select(
+            source=pl.lit("customers"),
+            source_id="source_id",
+            customer_id="customer_id",
+            match_rule=pl.when(pl.col("records") > 1)
+            .then(pl.col("rule").fill_null(SELF))
+            .otherwise(pl.lit(SELF)),
+            match_probability=pl.when(pl.col("records") > 1).then(pl.lit(1.0)),
+            records="records",
+        )
+        .sort("source_id")
+        .cast(IDENTITY_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+# The columns of each source that name a customer of the customers source.
+CUSTOMER_COLUMNS = {
+    "orders": "customer_id",
+    "contacts": "customer_id",
+    "feedback": "customer_id",
+    "leads": "converted_customer_id",
+}
+
+
+def merged_customers(customers: pl.LazyFrame, identities: Identities) -> pl.LazyFrame:
+    """One row per resolved customer: each attribute from the first of its records that
+    has one (the record whose id it keeps first, then by id)."""
+    resolved = customers.join(
+        identities.identity.lazy().select(
+            pl.col("source_id").alias("customer_id"), pl.col("customer_id").alias("_resolved")
+        ),
+        on="customer_id",
+        how="left",
+    ).with_columns(pl.col("_resolved").fill_null(pl.col("customer_id")))
+    attributes = [c for c in customers.collect_schema().names() if c != "customer_id"]
+    return (
+        resolved.sort("_resolved", pl.col("customer_id") != pl.col("_resolved"), "customer_id")
+        .group_by("_resolved", maintain_order=True)
+        .agg(pl.col(c).drop_nulls().first() for c in attributes)
+        .rename({"_resolved": "customer_id"})
+    )
+
+
+def with_resolved_ids(frame: pl.LazyFrame, column: str, identities: Identities) -> pl.LazyFrame:
+    """`frame` with its customer ids in `column` replaced by the resolved ones."""
+    mapping = identities.mapping
+    if mapping.is_empty():
+        return frame
+    return frame.with_columns(pl.col(column).replace(mapping["source_id"], mapping["customer_id"]))
