@@ -464,6 +464,40 @@ class IdentitySettings(_Section):
         description="pairs of customer ids never merged: when keys link them, the second "
         "of the pair stays a customer of its own",
     )
+    probabilistic: bool = Field(
+        False,
+        description="also match records on name, address and city with a model Splink "
+        "trains on them (needs the identity extra: pip install 'personas[identity]')",
+    )
+    match_threshold: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="probabilistic: a pair this likely or more is merged (0.5: more likely "
+        "one customer than two)",
+    )
+    review_threshold: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="probabilistic: a pair at least this likely, but below match_threshold, "
+        "is listed in identity_review instead of merged",
+    )
+
+    @model_validator(mode="after")
+    def _review_below_match(self) -> IdentitySettings:
+        if self.review_threshold > self.match_threshold:
+            raise ValueError("review_threshold must not be above match_threshold")
+        return self
+
+    @field_validator("probabilistic")
+    @classmethod
+    def _splink_installed(cls, value: bool) -> bool:
+        import importlib.util
+
+        if value and importlib.util.find_spec("splink") is None:
+            raise ValueError("needs Splink: pip install 'personas[identity]'")
+        return value
 
 
 class SegmentCondition(_Section):

@@ -135,6 +135,7 @@ def run_refresh(
             "segment_transitions": moves,
             "quarantine": inputs.quarantine,
             "customer_identity": inputs.identity,
+            "identity_review": inputs.review,
         }
         previous_customers = None if state.previous is None else state.previous["customers"]
         checked = stages.run(

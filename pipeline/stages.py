@@ -45,8 +45,11 @@ from transforms.customer_value import CustomerValue, no_customer_value, predict_
 from transforms.identity import (
     CUSTOMER_COLUMNS,
     IDENTITY_SCHEMA,
+    MATCHED_ON,
+    REVIEW_SCHEMA,
     merged_customers,
     resolve_identities,
+    review_pairs,
     with_resolved_ids,
 )
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
@@ -206,6 +209,8 @@ class ValidatedInputs:
     identical_lines: int = 0
     # Which customers records are one customer (IDENTITY_SCHEMA; empty: not resolved).
     identity: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=IDENTITY_SCHEMA))
+    # Pairs the probabilistic model was unsure of (REVIEW_SCHEMA), for a person to decide.
+    review: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REVIEW_SCHEMA))
     notes: tuple[str, ...] = ()  # for the run record: the identity resolution
 
     @property
@@ -308,15 +313,29 @@ def resolve_customers(inputs: ValidatedInputs, settings: Settings) -> ValidatedI
     if not identity.enabled or inputs.customers is None:
         return inputs
     with timed("resolve identities") as facts:
+        present = inputs.customers.collect_schema().names()
+        wanted = [*identity.match_on, *(MATCHED_ON if identity.probabilistic else ())]
         records = inputs.customers.select(
-            "customer_id", *[k for k in identity.match_on if k in inputs.customers.collect_schema()]
+            "customer_id", *[c for c in dict.fromkeys(wanted) if c in present]
         ).collect()
-        found = resolve_identities(
-            records,
-            keys=identity.match_on,
-            force_merge=identity.force_merge,
-            never_merge=identity.never_merge,
-        )
+        rules = {
+            "keys": identity.match_on,
+            "force_merge": identity.force_merge,
+            "never_merge": identity.never_merge,
+        }
+        found = resolve_identities(records, **rules)  # type: ignore[arg-type]
+        pairs = None
+        if identity.probabilistic:
+            from transforms.identity_matching import scored_pairs
+
+            # the records the exact rules joined teach the model what one customer looks like
+            pairs = scored_pairs(
+                records.join(found.labels, on="customer_id", how="left"),
+                min_probability=identity.review_threshold,
+            )
+            probable = pairs.filter(pl.col("probability") >= identity.match_threshold)
+            found = resolve_identities(records, probable=probable, **rules)  # type: ignore[arg-type]
+        review = review_pairs(pairs, found, below=identity.match_threshold)
         facts["records"], facts["customers"] = (
             records.height,
             found.identity["customer_id"].n_unique(),
@@ -336,7 +355,11 @@ def resolve_customers(inputs: ValidatedInputs, settings: Settings) -> ValidatedI
             for name, frame in sources.items()
         },
         identity=found.identity,
-        notes=tuple(found.notes),
+        review=review,
+        notes=(
+            *found.notes,
+            *([f"identity review: {review.height:,} uncertain pairs"] if pairs is not None else []),
+        ),
     )
 
 

@@ -402,6 +402,7 @@ def _suites(
         "attribute_mix": list,
         "clv_model": list,
         "customer_identity": list,
+        "identity_review": list,
     }
     frames = {name: tables[name] for name in builders}
     # The curve's monotonic checks read rows in order: validate it in customer_pct order.

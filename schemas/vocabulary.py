@@ -23,4 +23,4 @@ SOURCES = ("orders", "customers", "contacts", "products", "leads", "feedback")
 # the customer-value models of `clv_model`: purchases and P(alive), spend, the holdout check
 CLV_MODELS = ("bg_nbd", "gamma_gamma", "holdout")
 # how a customers record was resolved to its customer (`customer_identity.match_rule`)
-MATCH_RULES = ("self", "tax_code", "email", "phone", "force_merge")
+MATCH_RULES = ("self", "tax_code", "email", "phone", "force_merge", "probabilistic")

@@ -74,6 +74,7 @@ def test_every_contract_table_is_a_view_with_its_columns(demo_dir: Path) -> None
             "segment_transitions",
             "clv_model",
             "customer_identity",
+            "identity_review",
         )
         assert history[0][0] >= (0 if empty_first else 1)
 

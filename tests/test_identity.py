@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from config.settings import Settings
+from sampledata.duplicates import pair_scores, planted_duplicates
 from tests.conftest import read_view, without_prefect, write
 from transforms.identity import resolve_identities
 from transforms.privacy import contact_key
@@ -174,3 +175,75 @@ def test_a_merge_changes_the_tier_and_the_pareto_rank_as_computed_by_hand(tmp_pa
         "identity: 3 customer records are 2 customers (1 records merged into another: "
         "tax_code 1)" in notes
     )
+
+
+def test_a_probable_pair_merges_with_its_probability_and_rule() -> None:
+    probable = pl.DataFrame(
+        {"left_id": ["KH-0020"], "right_id": ["KH-0023"], "probability": [0.87]}
+    )
+    found = resolve_identities(RECORDS, keys=KEYS, probable=probable)
+    rows = {row[1]: (row[2], row[3], row[4]) for row in found.identity.rows()}
+    assert rows["KH-0023"] == ("KH-0020", "probabilistic", 0.87)
+    assert rows["KH-0022"] == ("KH-0020", "email", 1.0)  # an exact key ranks first
+
+
+PLANTED = """
+[identity]
+enabled = true
+probabilistic = true
+"""
+
+
+def test_planted_duplicates_are_resolved_with_precision_and_recall_of_at_least_095(
+    tmp_path: Path,
+) -> None:
+    records = planted_duplicates(3000, duplicate_share=0.1, seed=2)
+    records.drop("true_customer").write_csv(tmp_path / "customers.csv")
+    # one order of 100 per record: a resolved customer's revenue is 100 per record
+    records.select("customer_id", order_date=pl.lit("2024-05-01"), amount=pl.lit(100)).write_csv(
+        tmp_path / "orders.csv"
+    )
+    config = write(
+        tmp_path / "personas.toml",
+        '[sources.orders]\npath = "orders.csv"\n[sources.customers]\npath = "customers.csv"\n'
+        + PLANTED,
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "refresh",
+            "--config",
+            str(config),
+            "--as-of",
+            "2024-06-30",
+        ],
+        cwd=tmp_path,
+        env=without_prefect(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    resolved = pl.DataFrame(
+        read_view(tmp_path, "select source_id, customer_id from personas.customer_identity"),
+        schema=["source_id", "customer_id"],
+        orient="row",
+    )
+    precision, recall = pair_scores(resolved, records)
+    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+    # every figure is on the resolved ids: one row per customer, 100 per record
+    sizes = dict(read_view(tmp_path, "select customer_id, records from personas.customer_identity"))
+    published = read_view(tmp_path, "select customer_id, revenue from personas.customer_segments")
+    assert len(published) == resolved["customer_id"].n_unique()
+    assert all(revenue == 100 * sizes[customer] for customer, revenue in published)
+    ((notes,),) = read_view(tmp_path, "select notes from personas.refresh_runs")
+    assert "identity: 3,300 customer records are" in notes and "identity review:" in notes
+    review = read_view(
+        tmp_path,
+        "select min(match_probability), max(match_probability), "
+        "count(*) from personas.identity_review",
+    )
+    assert review[0][2] == 0 or 0.1 <= review[0][0] <= review[0][1] < 0.5

@@ -48,6 +48,7 @@ def refresh_tables(settings: Settings, config_hash: str, as_of: date) -> dict[st
         "segment_transitions": moves,
         "quarantine": inputs.quarantine,
         "customer_identity": inputs.identity,
+        "identity_review": inputs.review,
     }
 
 

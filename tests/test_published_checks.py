@@ -53,12 +53,12 @@ CUSTOMERS = {
     "is_best_customer": [True, False, False, False],
     "persona_id": ["P1", None, None, None],
 }
-# 12 data tables: each table's declared contract (keys, value sets with not-null where the
+# 13 data tables: each table's declared contract (keys, value sets with not-null where the
 # column is required, ranges and shares) and the checks across tables. customer_segments 29,
 # tier_summary 13, pareto_summary 7, pareto_curve 7, segment_summary 16, personas 13,
 # persona_cards 4, lead_scores 3, segment_transitions 9, attribute_mix 5, clv_model 5,
-# customer_identity 8.
-EXPECTATIONS = 119
+# customer_identity 8, identity_review 4.
+EXPECTATIONS = 123
 
 Mutation = Callable[[dict[str, pl.DataFrame]], None]
 
@@ -221,6 +221,15 @@ def published(revenues: Sequence[str] = ("600", "300", "60", "40")) -> dict[str,
                 "match_rule": ["tax_code", "tax_code", "self"],
                 "match_probability": [1.0, 1.0, None],
                 "records": [2, 2, 1],
+            }
+        ),
+        "identity_review": pl.DataFrame(
+            {
+                "left_id": ["C3"],
+                "right_id": ["C4"],
+                "match_probability": [0.42],
+                "left_customer_id": ["C3"],
+                "right_customer_id": ["C4"],
             }
         ),
         "clv_model": pl.DataFrame(
@@ -420,7 +429,7 @@ def test_docs_are_written_to_docs_dir_and_nowhere_else(
     page = pages[0].read_text(encoding="utf-8")
     assert "20240601-0123456789ab" in page
     assert "Huge" in page  # the failed expectation's unexpected value is on the page
-    assert len(list(docs.glob("validations/*/20240601-0123456789ab/*/*.html"))) == 12
+    assert len(list(docs.glob("validations/*/20240601-0123456789ab/*/*.html"))) == 13
     assert "20240601-0123456789ab" in outcome.docs_index.read_text(encoding="utf-8")
     assert list(cwd.iterdir()) == []
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cwd", "docs"]

@@ -38,8 +38,18 @@ IDENTITY_SCHEMA = {
     "match_probability": pl.Float64,
     "records": pl.Int64,
 }
+REVIEW_SCHEMA = {
+    "left_id": pl.String,
+    "right_id": pl.String,
+    "match_probability": pl.Float64,
+    "left_customer_id": pl.String,
+    "right_customer_id": pl.String,
+}
+# The customers columns the probabilistic model compares, besides the keys.
+MATCHED_ON = ("name", "address", "city", "tax_code", "email", "phone")
 SELF = "self"
 FORCED = "force_merge"
+PROBABLE = "probabilistic"
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,15 @@ class Identities:
 
     identity: pl.DataFrame
     notes: list[str]
+
+    @property
+    def labels(self) -> pl.DataFrame:
+        """customer_id, same_customer: the customer of each record merged with another
+        (null for a record on its own), as a model of matches learns from it."""
+        return self.identity.select(
+            pl.col("source_id").alias("customer_id"),
+            same_customer=pl.when(pl.col("records") > 1).then(pl.col("customer_id")),
+        )
 
     @property
     def mapping(self) -> pl.DataFrame:
@@ -71,8 +90,12 @@ def resolve_identities(
     keys: Sequence[str],
     force_merge: Sequence[Sequence[str]] = (),
     never_merge: Sequence[tuple[str, str]] = (),
+    probable: pl.DataFrame | None = None,
 ) -> Identities:
-    """Which records of `customers` (customer_id and the key columns) are one customer."""
+    """Which records of `customers` (customer_id and the key columns) are one customer.
+
+    `probable`: pairs the probabilistic model merges (left_id, right_id, probability at
+    or above the match threshold), linked after the exact keys."""
     ids = customers["customer_id"].sort()
     position = {value: index for index, value in enumerate(ids.to_list())}
     present = [key for key in keys if key in customers.columns]
@@ -83,10 +106,13 @@ def resolve_identities(
     links = [_key_links(indexed, key) for key in present]
     forced = [[position[i] for i in group if i in position] for group in force_merge]
     links.append(_group_links(forced, FORCED))
-    edges = pl.concat(links)
+    exact = pl.concat(links).with_columns(probability=pl.lit(1.0))
+    if probable is not None and not probable.is_empty():
+        exact = pl.concat([exact, _probable_links(probable, position)])
+    edges = exact
     never = [(position[a], position[b]) for a, b in never_merge if a in position and b in position]
     labels, edges = _components_honouring(edges, ids.len(), never)
-    identity = _identity_rows(ids, labels, edges, rules=[*present, FORCED])
+    identity = _identity_rows(ids, labels, edges, rules=[*present, FORCED, PROBABLE])
     merged = identity.filter(pl.col("source_id") != pl.col("customer_id"))
     counts = merged.group_by("match_rule").len().sort("match_rule").rows()
     customers_after = identity["customer_id"].n_unique()
@@ -111,7 +137,17 @@ def _key_links(indexed: pl.DataFrame, key: str) -> pl.DataFrame:
     )
 
 
+def _probable_links(pairs: pl.DataFrame, position: dict[str, int]) -> pl.DataFrame:
+    return pairs.select(
+        a=pl.col("left_id").replace_strict(position, return_dtype=pl.Int64),
+        b=pl.col("right_id").replace_strict(position, return_dtype=pl.Int64),
+        rule=pl.lit(PROBABLE),
+        probability=pl.col("probability").cast(pl.Float64),
+    )
+
+
 def _group_links(groups: list[list[int]], rule: str) -> pl.DataFrame:
+    """Each group's records linked to its first."""
     pairs = [(group[0], other) for group in groups for other in group[1:]]
     return pl.DataFrame(pairs, schema={"a": pl.Int64, "b": pl.Int64}, orient="row").with_columns(
         rule=pl.lit(rule)
@@ -148,10 +184,19 @@ def _identity_rows(
     sorted), the first rule in `rules` order of a link that touches it, and the size."""
     order = {rule: index for index, rule in enumerate(rules)}
     touching = (
-        pl.concat([edges.select(node="a", rule="rule"), edges.select(node="b", rule="rule")])
+        pl.concat(
+            [
+                edges.select(node="a", rule="rule", probability="probability"),
+                edges.select(node="b", rule="rule", probability="probability"),
+            ]
+        )
         .with_columns(rank=pl.col("rule").replace_strict(order, return_dtype=pl.Int64))
         .group_by("node")
-        .agg(pl.col("rule").sort_by("rank").first())
+        .agg(
+            pl.col("rule").sort_by("rank").first(),
+            # the surest link of the rule that merged it
+            pl.col("probability").sort_by("rank", -pl.col("probability")).first(),
+        )
     )
     frame = pl.DataFrame(
         {"node": np.arange(ids.len()), "source_id": ids, "component": labels}
@@ -168,7 +213,9 @@ def _identity_rows(
             match_rule=pl.when(pl.col("records") > 1)
             .then(pl.col("rule").fill_null(SELF))
             .otherwise(pl.lit(SELF)),
-            match_probability=pl.when(pl.col("records") > 1).then(pl.lit(1.0)),
+            match_probability=pl.when(pl.col("records") > 1).then(
+                pl.col("probability").fill_null(1.0)
+            ),
             records="records",
         )
         .sort("source_id")
@@ -210,3 +257,34 @@ def with_resolved_ids(frame: pl.LazyFrame, column: str, identities: Identities) 
     if mapping.is_empty():
         return frame
     return frame.with_columns(pl.col(column).replace(mapping["source_id"], mapping["customer_id"]))
+
+
+def review_pairs(
+    pairs: pl.DataFrame | None, identities: Identities, *, below: float
+) -> pl.DataFrame:
+    """The scored pairs below the match threshold whose records were not resolved to one
+    customer anyway (REVIEW_SCHEMA), surest first: for a person to merge (force_merge)
+    or keep apart (never_merge)."""
+    if pairs is None:
+        return pl.DataFrame(schema=REVIEW_SCHEMA)
+    customer = identities.identity.select("source_id", "customer_id")
+    return (
+        pairs.filter(pl.col("probability") < below)
+        .join(
+            customer.rename({"source_id": "left_id", "customer_id": "left_customer_id"}),
+            on="left_id",
+        )
+        .join(
+            customer.rename({"source_id": "right_id", "customer_id": "right_customer_id"}),
+            on="right_id",
+        )
+        .filter(pl.col("left_customer_id") != pl.col("right_customer_id"))
+        .select(
+            "left_id",
+            "right_id",
+            pl.col("probability").alias("match_probability"),
+            "left_customer_id",
+            "right_customer_id",
+        )
+        .sort("match_probability", "left_id", "right_id", descending=[True, False, False])
+    )

@@ -31,8 +31,8 @@ Schema versions:
    expected_purchases and predicted_clv; `clv_model` (with `clv_model_history`):
    the fitted parameters and diagnostics. Older refreshes: null, no rows.
 7. Excel sources: `quarantine` gains `sheet` (older refreshes: null);
-   `customer_identity` (with `customer_identity_history`): which customers records
-   were resolved to one customer.
+   `customer_identity` and `identity_review` (with their history tables): which
+   customers records were resolved to one customer, and the uncertain pairs.
 """
 
 from __future__ import annotations

@@ -784,19 +784,33 @@ CUSTOMER_IDENTITY = OutputTable(
         O(
             "match_rule",
             _text,
-            "self (its own customer), the key that merged it (tax_code, email, phone) or "
-            "force_merge",
+            "self (its own customer), the key that merged it (tax_code, email, phone), "
+            "force_merge or probabilistic (the Splink model)",
             required(InSet(MATCH_RULES)),
         ),
         O(
             "match_probability",
             _share,
-            "how sure the merge is (1: an exact key; null: not merged)",
+            "how sure the merge is (1: an exact key; the model's probability; null: not merged)",
             optional(SHARE),
         ),
         O("records", _whole, "records resolved to the same customer", required(AtLeast(1))),
     ),
     lookup=("source_id",),
+)
+IDENTITY_REVIEW = OutputTable(
+    "identity_review",
+    "one pair of customers records the probabilistic model was unsure of (between "
+    "review_threshold and match_threshold) and left apart",
+    (
+        O("left_id", _text, "one record's customer_id, as in the source", required()),
+        O("right_id", _text, "the other record's customer_id", required()),
+        O("match_probability", _share, "the model's probability they are one", required(SHARE)),
+        O("left_customer_id", _text, "the customer the first record is resolved to", required()),
+        O("right_customer_id", _text, "the customer the second is resolved to", required()),
+    ),
+    key=("left_id", "right_id"),
+    lookup=("left_id",),
 )
 QUARANTINE = OutputTable(
     "quarantine",
@@ -849,6 +863,7 @@ DATA_TABLES: tuple[OutputTable, ...] = (
     ATTRIBUTE_MIX,
     CLV_MODEL,
     CUSTOMER_IDENTITY,
+    IDENTITY_REVIEW,
     QUARANTINE,
 )
 OUTPUT_TABLES: tuple[OutputTable, ...] = (REFRESH_RUNS, *DATA_TABLES)
