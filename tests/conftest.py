@@ -109,6 +109,21 @@ def without_prefect(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {**environment, **extra}
 
 
+def run_without_prefect(
+    args: list[str], *, cwd: Path, python_flags: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Run `personas ARGS` in a subprocess as a user with no Prefect server configured."""
+    return subprocess.run(
+        [sys.executable, *python_flags, "-m", "flows.cli", *args],
+        cwd=cwd,
+        env=without_prefect(cwd),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
 def write(path: Path, text: str) -> Path:
     """Write a text file (UTF-8), creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -30,7 +29,7 @@ from sampledata.cdnow import (
     write_cdnow_csv,
     write_cdnow_sample_csv,
 )
-from tests.conftest import read_view, without_prefect, write
+from tests.conftest import read_view, run_without_prefect, write
 from transforms.customer_value import (
     predict_customer_value,
     purchase_days,
@@ -354,26 +353,8 @@ best_by = "p_alive"
 
 def refresh(folder: Path, log: Path, as_of: date, clv: str) -> subprocess.CompletedProcess[str]:
     config = write(folder / "personas.toml", cdnow_config(log.as_posix(), clv))
-    return subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            "-m",
-            "flows.cli",
-            "refresh",
-            "--config",
-            str(config),
-            "--as-of",
-            str(as_of),
-        ],
-        cwd=folder,
-        env=without_prefect(folder),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    arguments = ["refresh", "--config", str(config), "--as-of", str(as_of)]
+    return run_without_prefect(arguments, cwd=folder, python_flags=("-X", "importtime"))
 
 
 def test_the_refresh_publishes_the_literature_fit_of_the_cohort(

@@ -10,8 +10,6 @@ merged cells, empty rows and Vietnamese text.
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 from pathlib import Path
 
 import openpyxl
@@ -23,7 +21,7 @@ from pydantic import ValidationError
 from config.settings import SourceSettings
 from schemas.inputs import SOURCE_COLUMNS
 from sources.excel import SheetError, read_sheet
-from tests.conftest import read_view, without_prefect, write
+from tests.conftest import read_view, run_without_prefect, write
 
 SERIAL_2024_01_05 = 45296  # Excel's 1900 date system
 
@@ -162,23 +160,8 @@ def excel_twin(csv: Path, book: xlsxwriter.Workbook, sheet_name: str, source: st
 
 
 def refresh(config: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flows.cli",
-            "refresh",
-            "--config",
-            str(config),
-            "--as-of",
-            "2026-06-30",
-        ],
-        cwd=config.parent,
-        env=without_prefect(config.parent),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = run_without_prefect(
+        ["refresh", "--config", str(config), "--as-of", "2026-06-30"], cwd=config.parent
     )
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -216,24 +199,8 @@ def published(folder: Path) -> dict[str, list[tuple]]:
 
 def test_a_workbook_refreshes_to_the_same_tables_as_its_csv_twin(tmp_path: Path) -> None:
     demo = tmp_path / "csv"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flows.cli",
-            "demo",
-            "--dir",
-            str(demo),
-            "--customers",
-            "300",
-            "--order-lines",
-            "3000",
-        ],
-        env=without_prefect(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = run_without_prefect(
+        ["demo", "--dir", str(demo), "--customers", "300", "--order-lines", "3000"], cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr[-3000:]
     twin = tmp_path / "excel"

@@ -4,8 +4,6 @@ exactly as computed by hand."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -14,7 +12,7 @@ from pydantic import ValidationError
 
 from config.settings import Settings
 from sampledata.duplicates import pair_scores, planted_duplicates
-from tests.conftest import read_view, without_prefect, write
+from tests.conftest import read_view, run_without_prefect, write
 from transforms.identity import resolve_identities
 from transforms.privacy import contact_key
 
@@ -118,23 +116,8 @@ def refreshed(folder: Path, identity: str) -> list[tuple]:
     write(folder / "customers.csv", CUSTOMERS)
     write(folder / "orders.csv", ORDERS)
     config = write(folder / "personas.toml", CONFIG.format(identity=identity))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flows.cli",
-            "refresh",
-            "--config",
-            str(config),
-            "--as-of",
-            "2024-06-30",
-        ],
-        cwd=folder,
-        env=without_prefect(folder),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = run_without_prefect(
+        ["refresh", "--config", str(config), "--as-of", "2024-06-30"], cwd=folder
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return read_view(
@@ -208,23 +191,8 @@ def test_planted_duplicates_are_resolved_with_precision_and_recall_of_at_least_0
         '[sources.orders]\npath = "orders.csv"\n[sources.customers]\npath = "customers.csv"\n'
         + PLANTED,
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flows.cli",
-            "refresh",
-            "--config",
-            str(config),
-            "--as-of",
-            "2024-06-30",
-        ],
-        cwd=tmp_path,
-        env=without_prefect(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = run_without_prefect(
+        ["refresh", "--config", str(config), "--as-of", "2024-06-30"], cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr[-3000:]
     resolved = pl.DataFrame(
