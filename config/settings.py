@@ -44,6 +44,16 @@ def _usable_url(value: SecretStr | None) -> SecretStr | None:
     return value
 
 
+def _needs(enabled: bool, module: str, package: str, extra: str) -> bool:
+    """An optional part switched on needs its package: found when the config is read, not
+    after the data has been read and validated."""
+    import importlib.util
+
+    if enabled and importlib.util.find_spec(module) is None:
+        raise ValueError(f"needs {package}: pip install 'personas[{extra}]'")
+    return enabled
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -424,15 +434,9 @@ class ClvSettings(_Section):
         "predicted purchases with those made since (0: no holdout check)",
     )
 
-    @field_validator("enabled")
-    @classmethod
-    def _models_installed(cls, value: bool) -> bool:
-        import importlib.util
-
-        # Found when the config is read, not after the data has been read and validated.
-        if value and importlib.util.find_spec("pymc_marketing") is None:
-            raise ValueError("needs pymc-marketing: pip install 'personas[clv]'")
-        return value
+    _models_installed = field_validator("enabled")(
+        lambda value: _needs(value, "pymc_marketing", "pymc-marketing", "clv")
+    )
 
 
 class IdentitySettings(_Section):
@@ -490,14 +494,9 @@ class IdentitySettings(_Section):
             raise ValueError("review_threshold must not be above match_threshold")
         return self
 
-    @field_validator("probabilistic")
-    @classmethod
-    def _splink_installed(cls, value: bool) -> bool:
-        import importlib.util
-
-        if value and importlib.util.find_spec("splink") is None:
-            raise ValueError("needs Splink: pip install 'personas[identity]'")
-        return value
+    _splink_installed = field_validator("probabilistic")(
+        lambda value: _needs(value, "splink", "Splink", "identity")
+    )
 
 
 class SegmentCondition(_Section):

@@ -215,3 +215,19 @@ def test_planted_duplicates_are_resolved_with_precision_and_recall_of_at_least_0
         "count(*) from personas.identity_review",
     )
     assert review[0][2] == 0 or 0.1 <= review[0][0] <= review[0][1] < 0.5
+
+
+def test_probabilistic_matching_without_splink_is_refused_when_the_config_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "splink" else found(name)
+    )
+    with pytest.raises(ValidationError, match=r"needs Splink: pip install 'personas\[identity\]'"):
+        Settings(
+            sources={"orders": {"path": "o.csv"}, "customers": {"path": "c.csv"}},
+            identity={"enabled": True, "probabilistic": True},
+        )
