@@ -83,7 +83,8 @@ class SourceSettings(_Section):
         None,
         ge=1,
         description="Excel: the row number of the column names (rows above it, such as a "
-        "title, are skipped); 1 when absent",
+        "title, are skipped); when absent, the first row that holds the names of the "
+        "source's required columns (customer_id … as mapped)",
     )
     skip_rows: int = Field(
         0, ge=0, description="Excel: rows right below the header to skip (e.g. a row of units)"

@@ -318,12 +318,13 @@ def resolve_customers(inputs: ValidatedInputs, settings: Settings) -> ValidatedI
         records = inputs.customers.select(
             "customer_id", *[c for c in dict.fromkeys(wanted) if c in present]
         ).collect()
-        rules = {
-            "keys": identity.match_on,
-            "force_merge": identity.force_merge,
-            "never_merge": identity.never_merge,
-        }
-        found = resolve_identities(records, **rules)  # type: ignore[arg-type]
+        resolve = partial(
+            resolve_identities,
+            keys=identity.match_on,
+            force_merge=identity.force_merge,
+            never_merge=identity.never_merge,
+        )
+        found = resolve(records)
         pairs = None
         if identity.probabilistic:
             from transforms.identity_matching import scored_pairs
@@ -334,7 +335,7 @@ def resolve_customers(inputs: ValidatedInputs, settings: Settings) -> ValidatedI
                 min_probability=identity.review_threshold,
             )
             probable = pairs.filter(pl.col("probability") >= identity.match_threshold)
-            found = resolve_identities(records, probable=probable, **rules)  # type: ignore[arg-type]
+            found = resolve(records, probable=probable)
         review = review_pairs(pairs, found, below=identity.match_threshold)
         facts["records"], facts["customers"] = (
             records.height,

@@ -1,7 +1,8 @@
 """Read one sheet of an Excel workbook as text rows, numbered as Excel numbers them.
 
 Produces `read_sheet`: a DataFrame of the sheet's table (the header on
-`header_row`, data below it after `skip_rows`), every cell as text, and a
+`header_row`, or on the first row that names the source's required columns when
+it is not set; data below it after `skip_rows`), every cell as text, and a
 `_row_number` column holding the row number Excel shows, so each problem found
 later names the row a user opens. Read with fastexcel (the calamine engine that
 `polars.read_excel` uses), cell by cell as text:
@@ -51,10 +52,11 @@ def read_sheet(
     path: Path,
     *,
     sheet: str | int,
-    header_row: int = 1,
+    header_row: int | None = 1,
     skip_rows: int = 0,
     date_columns: Collection[str] = (),
     date_format: str | None = None,
+    header_names: Collection[str] = (),
 ) -> pl.DataFrame:
     """The sheet's rows as text with `_row_number` (Excel's row number).
 
@@ -62,7 +64,8 @@ def read_sheet(
         path: the workbook.
         sheet: the sheet's name, or its position (1 = the first sheet).
         header_row: the Excel row number of the column names (rows above are skipped:
-            titles, notes, blank rows).
+            titles, notes, blank rows); None: the first of the sheet's first 50 rows that
+            holds every one of `header_names` (the first row with a value when none given).
         skip_rows: rows right below the header to skip (a second header line of units).
         date_columns: the sheet's columns that hold dates.
         date_format: how the source writes dates as text (None: ISO 8601).
@@ -75,6 +78,10 @@ def read_sheet(
         raise SheetError(f"cannot read the workbook {path.name}: {_first_line(exc)}") from None
     names = list(reader.sheet_names)
     index = _sheet_index(sheet, names, path)
+    if header_row is None:
+        header_row = _header_row(
+            reader, index, header_names, f"sheet {names[index]!r} of {path.name}"
+        )
     try:
         loaded = reader.load_sheet(
             index, header_row=header_row - 1, skip_rows=skip_rows or None, dtypes="string"
@@ -121,6 +128,26 @@ def _sheet_index(sheet: str | int, names: list[str], path: Path) -> int:
     if sheet in names:
         return names.index(sheet)
     raise SheetError(f"{path.name} has no sheet {sheet!r}; its sheets: {present}")
+
+
+HEADER_SEARCH_ROWS = 50
+
+
+def _header_row(reader: object, index: int, wanted: Collection[str], sheet: str) -> int:
+    """The Excel row number of the first row (of the first 50) holding every wanted name."""
+    top = reader.load_sheet(  # type: ignore[attr-defined]
+        index, header_row=None, skip_rows=0, n_rows=HEADER_SEARCH_ROWS, dtypes="string"
+    ).to_polars()
+    needed = set(wanted)
+    for number, row in enumerate(top.iter_rows(), start=1):
+        values = {value.strip() for value in row if value is not None and value.strip()}
+        if values and needed <= values:
+            return number
+    listed = ", ".join(repr(name) for name in sorted(needed))
+    raise SheetError(
+        f"no row among the first {HEADER_SEARCH_ROWS} of {sheet} holds the columns {listed}: "
+        "set header_row to the row of the column names"
+    )
 
 
 def _excel_dates(cell: pl.Expr, date_format: str | None) -> pl.Expr:

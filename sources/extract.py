@@ -174,7 +174,10 @@ def _read_workbook(name: str, source: SourceSettings, path: Path) -> pl.LazyFram
         rows = read_sheet(
             path,
             sheet=source.sheet or 1,
-            header_row=source.header_row or 1,
+            header_row=source.header_row,
+            header_names=[
+                source.columns.get(c.name, c.name) for c in SOURCE_COLUMNS[name] if c.required
+            ],
             skip_rows=source.skip_rows,
             date_columns=[column for column, kind in kinds.items() if kind in DATE_KINDS],
             date_format=source.date_format,

@@ -115,6 +115,18 @@ def test_an_openpyxl_workbook_with_a_fractional_serial_and_a_datetime_cell(tmp_p
     ]
 
 
+def test_without_a_header_row_the_row_naming_the_columns_is_the_header(tmp_path: Path) -> None:
+    book = crm_export(tmp_path / "crm.xlsx")
+    found = read_sheet(book, sheet="Khách hàng", header_row=None, header_names=["Mã KH"])
+    assert found["_row_number"].to_list()[:2] == [4, 5]  # header on row 3, after the title
+    with pytest.raises(
+        SheetError,
+        match=r"no row among the first 50 of sheet 'Khách hàng' of "
+        r"crm.xlsx holds the columns 'Mã KH', 'Mã số thuế': set header_row",
+    ):
+        read_sheet(book, sheet="Khách hàng", header_row=None, header_names=["Mã KH", "Mã số thuế"])
+
+
 def test_sheet_settings_belong_to_workbooks() -> None:
     assert SourceSettings(path=Path("crm.xlsx")).file_format == "excel"
     assert SourceSettings(path=Path("crm.XLSM"), sheet="KH", header_row=3).file_format == "excel"
@@ -231,6 +243,7 @@ def test_a_workbook_refreshes_to_the_same_tables_as_its_csv_twin(tmp_path: Path)
 
 
 def test_a_bad_cell_is_quarantined_with_its_sheet_and_excel_row(tmp_path: Path) -> None:
+    # no header_row in the config: the row naming the mapped columns (row 2) is the header
     book = xlsxwriter.Workbook(tmp_path / "sales.xlsx")
     sheet = book.add_worksheet("Bán hàng")
     sheet.write(0, 0, "Doanh số quý 2")
@@ -245,7 +258,6 @@ def test_a_bad_cell_is_quarantined_with_its_sheet_and_excel_row(tmp_path: Path) 
         """[sources.orders]
 path = "sales.xlsx"
 sheet = "Bán hàng"
-header_row = 2
 [sources.orders.columns]
 customer_id = "Mã KH"
 order_date = "Ngày"
