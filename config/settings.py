@@ -481,6 +481,22 @@ class IdentitySettings(_Section):
         description="probabilistic: a pair this likely or more is merged (0.5: more likely "
         "one customer than two)",
     )
+    blocking: tuple[
+        tuple[Literal["name", "address", "city", "name_end", "tax_code", "email", "phone"], ...],
+        ...,
+    ] = Field(
+        (
+            ("name",),
+            ("address",),
+            ("tax_code",),
+            ("email",),
+            ("phone",),
+            ("city", "name_end"),
+        ),
+        min_length=1,
+        description="probabilistic: only pairs agreeing on every field of one rule are scored "
+        "(name and address normalised; name_end: the name's last 12 letters)",
+    )
     review_threshold: float = Field(
         0.1,
         gt=0,
@@ -488,6 +504,13 @@ class IdentitySettings(_Section):
         description="probabilistic: a pair at least this likely, but below match_threshold, "
         "is listed in identity_review instead of merged",
     )
+
+    @field_validator("blocking")
+    @classmethod
+    def _rules_name_fields(cls, value: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+        if any(not rule for rule in value):
+            raise ValueError('a blocking rule names at least one field, e.g. ["phone"]')
+        return value
 
     @model_validator(mode="after")
     def _review_below_match(self) -> IdentitySettings:

@@ -333,6 +333,7 @@ def resolve_customers(inputs: ValidatedInputs, settings: Settings) -> ValidatedI
             pairs = scored_pairs(
                 records.join(found.labels, on="customer_id", how="left"),
                 min_probability=identity.review_threshold,
+                blocking=identity.blocking,
             )
             probable = pairs.filter(pl.col("probability") >= identity.match_threshold)
             found = resolve(records, probable=probable)

@@ -231,3 +231,23 @@ def test_probabilistic_matching_without_splink_is_refused_when_the_config_is_rea
             sources={"orders": {"path": "o.csv"}, "customers": {"path": "c.csv"}},
             identity={"enabled": True, "probabilistic": True},
         )
+
+
+def test_blocking_rules_decide_which_pairs_are_scored() -> None:
+    records = planted_duplicates(300, duplicate_share=0.2, seed=4)
+    phones = records.with_columns(
+        pl.col("phone").map_elements(
+            lambda value: contact_key(value, contact_column=True), return_dtype=pl.String
+        )
+    )
+    from transforms.identity_matching import scored_pairs
+
+    pairs = scored_pairs(phones, min_probability=0.0, blocking=[["phone"]])
+    phone_of = dict(phones.select("customer_id", "phone").rows())
+    assert pairs.height > 0
+    assert all(phone_of[left] == phone_of[right] for left, right, _ in pairs.rows())
+    with pytest.raises(ValidationError, match="a blocking rule names at least one field"):
+        Settings(
+            sources={"orders": {"path": "o.csv"}, "customers": {"path": "c.csv"}},
+            identity={"enabled": True, "blocking": [["phone"], []]},
+        )

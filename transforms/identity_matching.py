@@ -15,9 +15,10 @@ u (how often unrelated records agree) comes from random pairs; m (how often one
 customer's records agree) from the records the exact keys already joined
 (`same_customer`), or by expectation maximisation when none were;
 
-and scores only the pairs that share one of: the normalised name, the
-normalised address, the tax code, the e-mail, the phone, or the city and the
-name's last twelve letters, so a million records are never compared pairwise.
+and scores only the pairs that agree on one of the blocking rules (by default:
+the normalised name, the normalised address, the tax code, the e-mail, the
+phone, or the city and the name's last twelve letters), so a million records
+are never compared pairwise.
 
 Imported only when `[identity] probabilistic = true`: Splink takes a second to
 import.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -69,9 +71,36 @@ def plain_text(text: pl.Expr) -> pl.Expr:
     return pl.when(plain != "").then(plain)
 
 
-def scored_pairs(records: pl.DataFrame, *, min_probability: float, seed: int = 1) -> pl.DataFrame:
+# The fields a blocking rule may name, and the compared column each stands for.
+BLOCKING_FIELDS = {
+    "name": "name_key",
+    "address": "address_key",
+    "city": "city_key",
+    "name_end": "name_end",
+    "tax_code": "tax_code",
+    "email": "email",
+    "phone": "phone",
+}
+DEFAULT_BLOCKING: tuple[tuple[str, ...], ...] = (
+    ("name",),
+    ("address",),
+    ("tax_code",),
+    ("email",),
+    ("phone",),
+    ("city", "name_end"),
+)
+
+
+def scored_pairs(
+    records: pl.DataFrame,
+    *,
+    min_probability: float,
+    blocking: Sequence[Sequence[str]] = DEFAULT_BLOCKING,
+    seed: int = 1,
+) -> pl.DataFrame:
     """Pairs of `records` (customer_id, name, address, city, tax_code, email, phone; any
-    may be null or absent) scored at least `min_probability` (PAIR_SCHEMA).
+    may be null or absent) scored at least `min_probability` (PAIR_SCHEMA), among the
+    pairs that agree on every field of one of the `blocking` rules (BLOCKING_FIELDS).
 
     `same_customer`, when present, names the customer the exact keys already resolved a
     record to (null: none): the model learns what a match looks like from those
@@ -98,7 +127,9 @@ def scored_pairs(records: pl.DataFrame, *, min_probability: float, seed: int = 1
         keys["tax_code"].str.to_uppercase().str.replace_all(r"[\s.\-]", "").alias("tax_code"),
         keys["email"].alias("email"),
         keys["phone"].alias("phone"),
-        pl.col("same_customer") if "same_customer" in present else pl.lit(None, pl.String),
+        (pl.col("same_customer") if "same_customer" in present else pl.lit(None, pl.String))
+        .cast(pl.String)
+        .alias("same_customer"),
     ).with_columns(
         # the name's last 12 letters: with the city, a block a typo early in the name (or a
         # legal form written another way) does not break
@@ -117,12 +148,7 @@ def scored_pairs(records: pl.DataFrame, *, min_probability: float, seed: int = 1
             cl.ExactMatch("phone"),
         ],
         blocking_rules_to_generate_predictions=[
-            block_on("name_key"),
-            block_on("address_key"),
-            block_on("tax_code"),
-            block_on("email"),
-            block_on("phone"),
-            block_on("city_key", "name_end"),
+            block_on(*(BLOCKING_FIELDS[field] for field in rule)) for rule in blocking
         ],
         retain_matching_columns=False,
         retain_intermediate_calculation_columns=False,
