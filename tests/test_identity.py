@@ -251,3 +251,27 @@ def test_blocking_rules_decide_which_pairs_are_scored() -> None:
             sources={"orders": {"path": "o.csv"}, "customers": {"path": "c.csv"}},
             identity={"enabled": True, "blocking": [["phone"], []]},
         )
+
+
+def test_names_are_compared_without_accents_case_or_legal_form_even_mistyped() -> None:
+    from transforms.identity_matching import plain_text
+
+    names = pl.Series(
+        "name",
+        [
+            "Công ty TNHH Xây dựng Đại Phát 85",
+            "CTY CP Đông-Á",
+            "Côngty TNH Xây dựng Đại Phát 85",  # the legal form typed with letters missing
+            "Ông Tý",  # a person: "ong ty" is no legal form
+            "Nguyễn Văn Công",
+            "TNHH",  # nothing but the form: no name to compare
+        ],
+    )
+    assert names.to_frame().select(plain_text(pl.col("name")))["name"].to_list() == [
+        "xay dung dai phat 85",
+        "dong a",
+        "xay dung dai phat 85",
+        "ong ty",
+        "nguyen van cong",
+        None,
+    ]

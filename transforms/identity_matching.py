@@ -7,7 +7,8 @@ model that Splink trains on the records themselves (u by random sampling, m by
 expectation maximisation, seeded, so reruns agree). It compares
 
 - the name, normalised (lower case, accents and legal forms such as "Công ty
-  TNHH", "Cty", "JSC" removed): Jaro-Winkler at 0.97, 0.92 and 0.85;
+  TNHH", "Cty", "JSC" removed, also when typed with a letter missing: "Côngty",
+  "TNH"): Jaro-Winkler at 0.97, 0.92 and 0.85;
 - the address, normalised the same way: Jaro-Winkler at 0.95 and 0.85;
 - the city, the tax code, the e-mail and the phone (hashed): equal or not;
 
@@ -51,7 +52,27 @@ LEGAL_FORMS = (
     "corp",
     "llc",
 )
-LEGAL_FORM = re.compile(r"\b(?:" + "|".join(re.escape(form) for form in LEGAL_FORMS) + r")\b")
+
+
+def _one_slip(form: str) -> set[str]:
+    """`form` with one letter or space after its first left out: a legal form typed in a
+    hurry ("congty", "cong y", "tnh") is still a legal form. The first letter stays ("ong
+    ty" is a name: Mr Tý), and forms of fewer than four letters are only as written: one
+    letter less would be a word of the name."""
+    if len(form.replace(" ", "")) < 4:
+        return {form}
+    slips = {form[:i] + form[i + 1 :] for i in range(1, len(form))}
+    return {form} | {slip for slip in slips if len(slip.replace(" ", "")) >= 3}
+
+
+LEGAL_FORM = re.compile(
+    r"\b(?:"
+    + "|".join(
+        re.escape(variant)
+        for variant in sorted({v for form in LEGAL_FORMS for v in _one_slip(form)}, key=len)[::-1]
+    )
+    + r")\b"
+)
 PAIR_SCHEMA = {"left_id": pl.String, "right_id": pl.String, "probability": pl.Float64}
 
 
