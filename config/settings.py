@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from transforms.identity_matching import DEFAULT_BLOCKING
 from transforms.statuses import DEFAULT_STATUSES, status_key
 
 # Sources the contract knows; only orders is required.
@@ -485,14 +486,7 @@ class IdentitySettings(_Section):
         tuple[Literal["name", "address", "city", "name_end", "tax_code", "email", "phone"], ...],
         ...,
     ] = Field(
-        (
-            ("name",),
-            ("address",),
-            ("tax_code",),
-            ("email",),
-            ("phone",),
-            ("city", "name_end"),
-        ),
+        DEFAULT_BLOCKING,  # type: ignore[arg-type]
         min_length=1,
         description="probabilistic: only pairs agreeing on every field of one rule are scored "
         "(name and address normalised; name_end: the name's last 12 letters)",

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -122,6 +122,20 @@ def run_without_prefect(
         timeout=600,
         check=False,
     )
+
+
+@pytest.fixture
+def uninstalled(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Make a package look uninstalled (importlib finds no spec for it) for one test."""
+    import importlib.util
+
+    def hide(module: str) -> None:
+        found = importlib.util.find_spec
+        monkeypatch.setattr(
+            importlib.util, "find_spec", lambda name: None if name == module else found(name)
+        )
+
+    return hide
 
 
 def write(path: Path, text: str) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -322,14 +323,9 @@ def test_best_by_needs_the_models_and_a_goal_it_fits() -> None:
 
 
 def test_enabling_the_models_without_pymc_marketing_is_refused_when_the_config_is_read(
-    monkeypatch: pytest.MonkeyPatch,
+    uninstalled: Callable[[str], None],
 ) -> None:
-    import importlib.util
-
-    found = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name: None if name == "pymc_marketing" else found(name)
-    )
+    uninstalled("pymc_marketing")
     with pytest.raises(
         ValidationError, match=r"needs pymc-marketing: pip install 'personas\[clv\]'"
     ):

@@ -4,6 +4,7 @@ exactly as computed by hand."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -218,14 +219,9 @@ def test_planted_duplicates_are_resolved_with_precision_and_recall_of_at_least_0
 
 
 def test_probabilistic_matching_without_splink_is_refused_when_the_config_is_read(
-    monkeypatch: pytest.MonkeyPatch,
+    uninstalled: Callable[[str], None],
 ) -> None:
-    import importlib.util
-
-    found = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name: None if name == "splink" else found(name)
-    )
+    uninstalled("splink")
     with pytest.raises(ValidationError, match=r"needs Splink: pip install 'personas\[identity\]'"):
         Settings(
             sources={"orders": {"path": "o.csv"}, "customers": {"path": "c.csv"}},
