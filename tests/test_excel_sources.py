@@ -273,3 +273,20 @@ amount = "Thành tiền"
         tmp_path, "select count(*), min(customer_id) from personas.customer_segments"
     )
     assert customers == (201, "00017")
+
+
+def test_formulas_read_as_their_saved_values_and_error_cells_as_empty(tmp_path: Path) -> None:
+    book = xlsxwriter.Workbook(tmp_path / "odd.xlsx")
+    sheet = book.add_worksheet("S")
+    sheet.write_row(0, 0, ["customer_id", "amount", "paid"])
+    sheet.write_row(1, 0, ["C1", 10, True])
+    sheet.write(2, 0, "C2")
+    sheet.write_formula(2, 1, "=1/0", None, "#DIV/0!")
+    sheet.write(3, 0, "C3")
+    sheet.write_formula(3, 1, "=2*5", None, 10)
+    book.close()
+    assert read_sheet(tmp_path / "odd.xlsx", sheet="S").rows() == [
+        (2, "C1", "10", "true"),
+        (3, "C2", None, None),
+        (4, "C3", "10", None),
+    ]
