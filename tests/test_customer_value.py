@@ -416,3 +416,39 @@ def test_a_refresh_without_the_models_never_imports_them(
     (row,) = read_view(tmp_path, "select count(*), count(p_alive) from personas.customer_segments")
     assert row == (2357, 0)
     assert read_view(tmp_path, "select count(*) from personas.clv_model") == [(0,)]
+
+
+def test_the_value_is_the_gamma_gamma_spend_times_the_purchases_and_discounting_lowers_it(
+    cdnow_sample: Path,
+) -> None:
+    orders = cdnow_purchases(cdnow_sample).filter(pl.col("order_day") <= CALIBRATION_END)
+    plain = predict_customer_value(
+        orders, as_of=CALIBRATION_END, settings=ClvSettings(enabled=True, horizon_months=6)
+    )
+    fitted = dict(plain.model.filter(model="gamma_gamma").select("measure", "value").rows())
+    p, q, v = fitted["p"], fitted["q"], fitted["v"]
+    summary = transaction_summary(
+        purchase_days(orders), as_of=CALIBRATION_END, unit="weeks"
+    ).collect()
+    # undiscounted: (p (v + x z̄) / (p x + q − 1)) × the purchases expected in the horizon
+    by_hand = (
+        plain.predictions.join(summary, on="customer_id")
+        .select(
+            pl.col("expected_purchases")
+            * p
+            * (v + pl.col("frequency") * pl.col("monetary_value"))
+            / (p * pl.col("frequency") + q - 1)
+        )
+        .to_series()
+    )
+    assert plain.predictions["predicted_clv"].to_list() == pytest.approx(
+        by_hand.to_list(), rel=1e-9
+    )
+    discounted = predict_customer_value(
+        orders,
+        as_of=CALIBRATION_END,
+        settings=ClvSettings(enabled=True, horizon_months=6, annual_discount_rate=Decimal("0.1")),
+    )
+    ratio = discounted.predictions["predicted_clv"] / plain.predictions["predicted_clv"]
+    # six months at 10% a year: every purchase is discounted by between 1 and 1.1^(1/2)
+    assert ratio.min() >= 1 / 1.1**0.5 - 1e-9 and ratio.max() < 1
