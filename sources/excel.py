@@ -34,6 +34,7 @@ from pathlib import Path, PurePosixPath
 import polars as pl
 
 from schemas.inputs import ROW_NUMBER
+from sources.text_formats import first_line
 
 # Excel's 1900 date system: serial 1 is 1900-01-01, counted from 1899-12-30 because
 # Excel keeps Lotus 1-2-3's phantom 29 February 1900; 2958465 is 9999-12-31.
@@ -75,7 +76,7 @@ def read_sheet(
     try:
         reader = fastexcel.read_excel(path)
     except Exception as exc:  # fastexcel raises its own errors, and OSError
-        raise SheetError(f"cannot read the workbook {path.name}: {_first_line(exc)}") from None
+        raise SheetError(f"cannot read the workbook {path.name}: {first_line(exc)}") from None
     names = list(reader.sheet_names)
     index = _sheet_index(sheet, names, path)
     if header_row is None:
@@ -90,7 +91,7 @@ def read_sheet(
     except Exception as exc:
         raise SheetError(
             f"cannot read sheet {names[index]!r} of {path.name} with its header on row "
-            f"{header_row}: {_first_line(exc)}"
+            f"{header_row}: {first_line(exc)}"
         ) from None
     if frame.width == 0:
         raise SheetError(f"sheet {names[index]!r} of {path.name} has no header on row {header_row}")
@@ -109,7 +110,10 @@ def read_sheet(
 
 
 def sheet_name(path: Path, sheet: str | int) -> str:
-    """The name of the sheet `read_sheet` reads (`sheet`: a name, or 1 for the first)."""
+    """The name of the sheet `read_sheet` reads (`sheet`: a name, or 1 for the first);
+    only a position opens the workbook to look it up."""
+    if isinstance(sheet, str):
+        return sheet
     import fastexcel
 
     names = list(fastexcel.read_excel(path).sheet_names)
@@ -239,8 +243,3 @@ def _cell(reference: str) -> tuple[int, int]:
     for letter in letters:
         column = column * 26 + ord(letter) - ord("A") + 1
     return column - 1, int(digits)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

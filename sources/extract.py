@@ -49,6 +49,7 @@ from sources.text_formats import (
     EncodingProblem,
     diagnose_csv,
     find_encoding_problem,
+    first_line,
     is_utf8,
     null_marker_exprs,
     resolve_encoding,
@@ -94,7 +95,7 @@ def _read_failure(name: str, source: SourceSettings, exc: BaseException) -> Sour
     """What went wrong reading a source past its header, as one line naming the place."""
     path = source.path
     if path is None or source.file_format != "csv":
-        return SourceError(f"sources.{name}: cannot read {_where(source)}: {_first_line(exc)}")
+        return SourceError(f"sources.{name}: cannot read {_where(source)}: {first_line(exc)}")
     if is_utf8(resolve_encoding(source.encoding)):
         problem = find_encoding_problem(path, "utf-8")
         if problem is not None:
@@ -307,7 +308,7 @@ def _header(name: str, path: Path, frame: pl.LazyFrame) -> pl.Schema:
     try:
         schema = frame.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise SourceError(f"sources.{name}: cannot read {path}: {_first_line(exc)}") from None
+        raise SourceError(f"sources.{name}: cannot read {path}: {first_line(exc)}") from None
     # polars renames a repeated header to "<name>_duplicated_<n>": two columns, one name,
     # and no telling which one the user meant.
     for column in schema.names():
@@ -346,7 +347,7 @@ def _malformed(
     detail = diagnose_csv(readable, source.delimiter)
     if detail is not None:
         return SourceError(f"sources.{name}: {source.path} {detail}")
-    reason = _first_line(exc) if exc is not None else "unbalanced quotes"
+    reason = first_line(exc) if exc is not None else "unbalanced quotes"
     return SourceError(f"sources.{name}: cannot read {source.path}: {reason}")
 
 
@@ -402,7 +403,7 @@ def _read_database(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set
                 typed |= {c for c, dtype in batch.schema.items() if dtype.is_numeric()}
                 frames.append(batch.select(pl.all().cast(pl.String)))
     except SQLAlchemyError as exc:
-        message = redact(_first_line(exc), source.url.get_secret_value())
+        message = redact(first_line(exc), source.url.get_secret_value())
         raise SourceError(
             f"sources.{name}: cannot read from the database: {message}",
             transient=isinstance(exc, sa.exc.OperationalError),
@@ -503,8 +504,3 @@ def _where(source: SourceSettings) -> str:
     if source.path is not None:
         return Path(source.path).name
     return source.table or "the query"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -311,3 +311,9 @@ def separator_exprs(columns: list[str], decimal: str, thousands: str) -> list[pl
             pl.when(value.str.contains(pattern)).then(plain).otherwise(original).alias(column)
         )
     return exprs
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (its type's name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

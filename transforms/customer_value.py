@@ -39,13 +39,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import polars as pl
 
-from config.settings import ClvSettings
+
+class ValueSettings(Protocol):
+    """What the fit reads of the `[clv]` settings (config.settings.ClvSettings)."""
+
+    time_unit: Literal["days", "weeks"]
+    horizon_months: int
+    annual_discount_rate: Decimal
+    fit_method: Literal["map", "mcmc"]
+    mcmc_draws: int
+    mcmc_tune: int
+    mcmc_chains: int
+    min_repeat_customers: int
+    holdout_days: int
+
 
 UNIT_DAYS = {"days": 1, "weeks": 7}
 UNIT_CODES = {"days": "D", "weeks": "W"}
@@ -115,7 +129,7 @@ def no_customer_value() -> CustomerValue:
 
 
 def predict_customer_value(
-    purchases: pl.LazyFrame, *, as_of: date, settings: ClvSettings
+    purchases: pl.LazyFrame, *, as_of: date, settings: ValueSettings
 ) -> CustomerValue:
     """Fit BG/NBD and Gamma-Gamma on the purchases up to `as_of`; predict every customer.
 
@@ -253,7 +267,7 @@ def _lifetime_value(
     clv_fit: ModuleType,
     purchase_model: Any,
     data: Any,
-    settings: ClvSettings,
+    settings: ValueSettings,
     options: Any,
     rows: list[Row],
     notes: list[str],
@@ -303,7 +317,7 @@ def _holdout(
     clv_fit: ModuleType,
     days: pl.LazyFrame,
     as_of: date,
-    settings: ClvSettings,
+    settings: ValueSettings,
     options: Any,
     rows: list[Row],
     notes: list[str],

@@ -133,31 +133,28 @@ def _hashes(
 ) -> dict[str, dict[str, str]]:
     """Keyed hashes of the distinct values each column hashes (few, compared to rows)."""
     rows = frame.lazy()
-    contact_values = (
-        pl.concat([rows.select(pl.col(c).alias("v")).drop_nulls().unique() for c in whole])
-        .unique()
-        .collect()["v"]
-        .to_list()
-        if whole
-        else []
-    )
-    in_contact_columns = {
-        value: keyed_hash(contact_key(value, country_code, contact_column=True), key)
-        for value in contact_values
-    }
     # One pattern on the text as it is (blanks around it allowed, as a trimmed value is
     # tested), so no trimmed copy of millions of keys is made.
     contact = pl.col("v").str.contains(rf"^\s*(?:{EMAIL}|{PHONE_VALUE[1:-1]})\s*$")
-    parts = [
-        # Filtered first: a scan is cheaper than the distinct values of millions of keys,
-        # and the contact-like keys are few. The columns are scanned in parallel.
-        rows.select(pl.col(c).alias("v")).filter(contact).unique()
-        for c in ids
-    ]
-    id_values = (
-        pl.concat([p.cast(pl.String) for p in parts]).unique().collect()["v"].to_list()
-        if parts
-        else []
+    plans = {
+        # A contact column's values are all hashed; a key column's only where they are
+        # contacts, filtered first (a scan is cheaper than the distinct values of millions
+        # of keys). Both kinds are scanned together, the columns in parallel.
+        True: [rows.select(pl.col(c).alias("v")).drop_nulls().unique() for c in whole],
+        False: [rows.select(pl.col(c).alias("v")).filter(contact).unique() for c in ids],
+    }
+    kinds = [kind for kind, parts in plans.items() if parts]
+    found = pl.collect_all(
+        [pl.concat([p.cast(pl.String) for p in plans[kind]]).unique() for kind in kinds]
     )
-    in_ids = {value: keyed_hash(contact_key(value, country_code), key) for value in id_values}
-    return {**{c: in_contact_columns for c in whole}, **{c: in_ids for c in ids}}
+    hashed = {
+        kind: {
+            value: keyed_hash(contact_key(value, country_code, contact_column=kind), key)
+            for value in values["v"].to_list()
+        }
+        for kind, values in zip(kinds, found, strict=True)
+    }
+    return {
+        **{c: hashed[True] for c in whole},
+        **{c: hashed[False] for c in ids},
+    }
