@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import sqlalchemy as sa
 from pydantic import ValidationError
 from scipy.special import hyp2f1
 
@@ -452,3 +453,26 @@ def test_the_value_is_the_gamma_gamma_spend_times_the_purchases_and_discounting_
     ratio = discounted.predictions["predicted_clv"] / plain.predictions["predicted_clv"]
     # six months at 10% a year: every purchase is discounted by between 1 and 1.1^(1/2)
     assert ratio.min() >= 1 / 1.1**0.5 - 1e-9 and ratio.max() < 1
+
+
+@pytest.mark.postgres
+def test_the_predicted_value_is_published_to_postgresql(
+    cdnow_sample: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    warehouse = f'\n[warehouse]\nurl = "{postgres_url}"\n'
+    done = refresh(tmp_path, cdnow_sample, CALIBRATION_END, warehouse + CLV_ON.format(holdout=0))
+    assert done.returncode == 0, done.stderr[-3000:]
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as connection:
+        ((customers, alive, value),) = connection.exec_driver_sql(
+            "select count(*), count(p_alive), sum(predicted_clv) from personas.customer_segments"
+        ).fetchall()
+        fitted = dict(
+            connection.exec_driver_sql(
+                "select measure, value from personas.clv_model where model = 'bg_nbd'"
+            ).fetchall()
+        )
+    engine.dispose()
+    assert customers == alive == 2357
+    assert isinstance(value, Decimal) and value > 0  # money, exact, in the money scale
+    assert fitted["r"] == pytest.approx(PUBLISHED_BG_NBD["r"], rel=0.002)
