@@ -441,6 +441,39 @@ class ClvSettings(_Section):
     )
 
 
+class EngineSettings(_Section):
+    """Where the steps that grow with the data run: this machine, or a Spark cluster."""
+
+    kind: Literal["polars", "spark"] = Field(
+        "polars",
+        description="polars: everything on this machine; spark: the steps that grow with the "
+        "data run on Spark (needs the spark extra: pip install 'personas[spark]' and Java 17)",
+    )
+    master: str = Field(
+        "local[2]",
+        description="spark: the master URL: local[N] (this machine, N cores), spark://host:7077 "
+        "(a standalone cluster), yarn, k8s://…, or a Spark Connect sc://host:15002",
+    )
+    buckets: int = Field(
+        64,
+        ge=1,
+        le=100_000,
+        description="spark: shuffle partitions of the steps that run there (aim for 100-200 MB "
+        "of input each)",
+    )
+    app_name: str = Field("personas", description="spark: the application's name in the Spark UI")
+    conf: dict[str, str] = Field(
+        default_factory=dict,
+        description='spark: any Spark setting passed as it is ("spark.executor.memory" = "8g")',
+    )
+
+    @field_validator("kind")
+    @classmethod
+    def _spark_installed(cls, value: str) -> str:
+        _needs(value == "spark", "pyspark", "PySpark", "spark")
+        return value
+
+
 class IdentitySettings(_Section):
     """One customer across records: which customers records are the same customer."""
 
@@ -866,6 +899,7 @@ class Settings(_Section):
     drift: DriftSettings = Field(default_factory=DriftSettings)
     clv: ClvSettings = Field(default_factory=ClvSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
 
     @field_validator("sources")
     @classmethod

@@ -24,6 +24,7 @@ import polars as pl
 
 from config.loader import pii_hash_key
 from config.settings import Settings
+from engines import spark_for
 from flows.progress import show_stage
 from quality.reports import report_dir
 from schemas.cross_checks import (
@@ -334,6 +335,7 @@ def resolve_customers(inputs: ValidatedInputs, settings: Settings) -> ValidatedI
                 records.join(found.labels, on="customer_id", how="left"),
                 min_probability=identity.review_threshold,
                 blocking=identity.blocking,
+                spark=spark_for(settings.engine),
             )
             probable = pairs.filter(pl.col("probability") >= identity.match_threshold)
             found = resolve(records, probable=probable)

@@ -1,4 +1,4 @@
-"""Probabilistic record linkage of customers records with Splink, on DuckDB.
+"""Probabilistic record linkage of customers records with Splink, on DuckDB or Spark.
 
 Produces `scored_pairs(records, ...)` (grain: one pair of customers records that
 blocking put side by side and the model scored at least `min_probability`): the
@@ -31,8 +31,13 @@ import contextlib
 import logging
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import polars as pl
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from splink.internals.database_api import DatabaseAPI
 
 # Words of a company's legal form: they say nothing about which company it is.
 LEGAL_FORMS = (
@@ -118,6 +123,7 @@ def scored_pairs(
     min_probability: float,
     blocking: Sequence[Sequence[str]] = DEFAULT_BLOCKING,
     seed: int = 1,
+    spark: SparkSession | None = None,
 ) -> pl.DataFrame:
     """Pairs of `records` (customer_id, name, address, city, tax_code, email, phone; any
     may be null or absent) scored at least `min_probability` (PAIR_SCHEMA), among the
@@ -128,7 +134,6 @@ def scored_pairs(
     records; without such pairs, by expectation maximisation."""
     import splink.comparison_library as cl
     from splink import Linker, SettingsCreator, block_on
-    from splink.backends.duckdb import DuckDBAPI
 
     logging.getLogger("splink").setLevel(logging.ERROR)
     present = set(records.columns)
@@ -174,7 +179,7 @@ def scored_pairs(
         retain_matching_columns=False,
         retain_intermediate_calculation_columns=False,
     )
-    database = DuckDBAPI()
+    database = _database(spark)
     linker = Linker(database.register(table.to_arrow()), settings, log_level=logging.ERROR)
     training = linker.training
     training.estimate_probability_two_random_records_match(
@@ -193,10 +198,27 @@ def scored_pairs(
         with contextlib.suppress(ValueError):
             training.estimate_parameters_using_expectation_maximisation(rule)
     predicted = linker.inference.predict(threshold_match_probability=min_probability)
-    pairs = pl.from_arrow(predicted.as_duckdbpyrelation().arrow())
+    arrow = (
+        predicted.as_duckdbpyrelation().arrow()
+        if spark is None
+        else predicted.as_spark_dataframe().toArrow()
+    )
+    pairs = pl.from_arrow(arrow)
     assert isinstance(pairs, pl.DataFrame)
     return pairs.select(
         pl.col("unique_id_l").alias("left_id"),
         pl.col("unique_id_r").alias("right_id"),
         pl.col("match_probability").alias("probability"),
     ).cast(PAIR_SCHEMA)  # type: ignore[arg-type]
+
+
+def _database(spark: SparkSession | None) -> DatabaseAPI:
+    """Splink's backend: the Spark session's cluster, or DuckDB in this process."""
+    if spark is None:
+        from splink.backends.duckdb import DuckDBAPI
+
+        return DuckDBAPI()
+    from splink.backends.spark import SparkAPI
+
+    # persisted, not written to a checkpoint folder: a cluster needs none configured
+    return SparkAPI(spark_session=spark, break_lineage_method="persist")

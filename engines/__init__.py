@@ -1,0 +1,25 @@
+"""Where the steps that grow with the data run (`[engine] kind`): polars on this machine
+or a Spark cluster.
+
+Produces `spark_for(engine)`: the Spark session when the engine is Spark, None when it
+is polars. It is the one place that reads `kind`; a step given a session runs on Spark,
+given None runs in this process. Nothing else imports PySpark (`engines.spark`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from config.settings import EngineSettings
+
+
+def spark_for(engine: EngineSettings) -> SparkSession | None:
+    """The Spark session of `[engine]`, or None when everything runs on this machine."""
+    if engine.kind != "spark":
+        return None
+    from engines.spark import spark_session
+
+    return spark_session(engine)
