@@ -524,6 +524,12 @@ class IdentitySettings(_Section):
         description="probabilistic: only pairs agreeing on every field of one rule are scored "
         "(name and address normalised; name_end: the name's last 12 letters)",
     )
+    check_keys: bool = Field(
+        True,
+        description="probabilistic: a shared tax code, e-mail or phone does not merge two "
+        "records the model scores below review_threshold (name, address and city all "
+        "differ: an office's or a family's shared phone); the pair goes to identity_review",
+    )
     review_threshold: float = Field(
         0.1,
         gt=0,

@@ -336,9 +336,12 @@ def resolve_customers(inputs: ValidatedInputs, settings: Settings) -> ValidatedI
                 min_probability=identity.review_threshold,
                 blocking=identity.blocking,
                 spark=spark_for(settings.engine),
+                every_pair_sharing=identity.match_on if identity.check_keys else (),
             )
             probable = pairs.filter(pl.col("probability") >= identity.match_threshold)
-            found = resolve(records, probable=probable)
+            # only pairs sharing a key come back below the review threshold
+            ruled_out = pairs.filter(pl.col("probability") < identity.review_threshold)
+            found = resolve(records, probable=probable, ruled_out=ruled_out)
         review = review_pairs(pairs, found, below=identity.match_threshold)
         facts["records"], facts["customers"] = (
             records.height,

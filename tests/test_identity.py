@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from config.settings import Settings
+from pipeline.stages import ValidatedInputs, resolve_customers
 from sampledata.duplicates import pair_scores, planted_duplicates
 from tests.conftest import read_view, run_without_prefect, write
 from transforms.identity import resolve_identities
@@ -169,6 +170,77 @@ def test_a_probable_pair_merges_with_its_probability_and_rule() -> None:
     rows = {row[1]: (row[2], row[3], row[4]) for row in found.identity.rows()}
     assert rows["KH-0023"] == ("KH-0020", "probabilistic", 0.87)
     assert rows["KH-0022"] == ("KH-0020", "email", 1.0)  # an exact key ranks first
+
+
+def test_a_shared_key_the_model_rules_out_links_only_the_other_records_sharing_it() -> None:
+    # one office phone on four records: P1 and P2 are one company (the model agrees), P3
+    # and P4 are two others the model ruled out against everyone
+    records = pl.DataFrame({"customer_id": ["P1", "P2", "P3", "P4"], "phone": ["pii:office"] * 4})
+    ruled_out = pl.DataFrame(
+        {
+            "left_id": ["P1", "P2", "P3", "P1", "P2", "P3"],
+            "right_id": ["P3", "P3", "P4", "P4", "P4", "P2"],
+        }
+    )
+    found = resolve_identities(records, keys=("phone",), ruled_out=ruled_out)
+    assert {row[1]: (row[2], row[3]) for row in found.identity.rows()} == {
+        "P1": ("P1", "phone"),
+        "P2": ("P1", "phone"),
+        "P3": ("P3", "self"),
+        "P4": ("P4", "self"),
+    }
+    # one pair ruled out, the rest linked: P1 and P3 meet through P2 (transitive)
+    one = resolve_identities(records, keys=("phone",), ruled_out=ruled_out.head(1))
+    assert one.identity["customer_id"].unique().to_list() == ["P1"]
+
+
+def test_a_shared_phone_with_nothing_else_in_common_is_reviewed_not_merged() -> None:
+    settings = Settings(
+        sources={"orders": {"path": "o.csv"}, "customers": {"path": "c.csv"}},
+        identity={"enabled": True, "probabilistic": True},
+    )
+    records = planted_duplicates(400, duplicate_share=0.2, seed=5).with_columns(
+        pl.col(c).map_elements(
+            lambda v: contact_key(v, contact_column=True), return_dtype=pl.String
+        )
+        for c in ("email", "phone")
+    )
+    # a receptionist's phone given for two unrelated customers: nothing else matches
+    first, other = (
+        records.row(0, named=True),
+        records.filter((pl.col("city") != records["city"][0]) & pl.col("tax_code").is_null()).row(
+            0, named=True
+        ),
+    )
+    shared = records.with_columns(
+        phone=pl.when(pl.col("customer_id") == other["customer_id"])
+        .then(pl.lit(first["phone"]))
+        .otherwise("phone")
+    )
+    inputs = ValidatedInputs(
+        orders=pl.LazyFrame({"customer_id": shared["customer_id"]}),
+        customers=shared.drop("true_customer").lazy(),
+        **dict.fromkeys(("products", "contacts", "leads", "feedback")),
+        rows_in=0,
+        rows_rejected=0,
+        quarantine=pl.DataFrame(),
+        counts={},
+    )
+    checked = resolve_customers(inputs, settings)
+    owner = dict(checked.identity.select("source_id", "customer_id").iter_rows())
+    assert owner[first["customer_id"]] != owner[other["customer_id"]]
+    review = checked.review
+    pair = sorted([first["customer_id"], other["customer_id"]])
+    listed = review.filter((pl.col("left_id") == pair[0]) & (pl.col("right_id") == pair[1]))
+    assert listed.height == 1 and listed["match_probability"][0] < 0.1
+    # without the check, the shared phone merges them
+    unchecked = settings.model_copy(
+        update={"identity": settings.identity.model_copy(update={"check_keys": False})}
+    )
+    merged = dict(
+        resolve_customers(inputs, unchecked).identity.select("source_id", "customer_id").iter_rows()
+    )
+    assert merged[first["customer_id"]] == merged[other["customer_id"]]
 
 
 PLANTED = """

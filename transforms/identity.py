@@ -91,11 +91,14 @@ def resolve_identities(
     force_merge: Sequence[Sequence[str]] = (),
     never_merge: Sequence[tuple[str, str]] = (),
     probable: pl.DataFrame | None = None,
+    ruled_out: pl.DataFrame | None = None,
 ) -> Identities:
     """Which records of `customers` (customer_id and the key columns) are one customer.
 
     `probable`: pairs the probabilistic model merges (left_id, right_id, probability at
-    or above the match threshold), linked after the exact keys."""
+    or above the match threshold), linked after the exact keys. `ruled_out`: pairs
+    (left_id, right_id) a shared key does not link, as the model found everything else
+    about them different; the other records sharing that key still link."""
     ids = customers["customer_id"].sort()
     position = {value: index for index, value in enumerate(ids.to_list())}
     present = [key for key in keys if key in customers.columns]
@@ -103,7 +106,8 @@ def resolve_identities(
         pl.col("customer_id").replace_strict(position, return_dtype=pl.Int64).alias("node"),
         *(normalised_key(key).alias(key) for key in present),
     )
-    links = [_key_links(indexed, key) for key in present]
+    apart = _ruled_out_nodes(ruled_out, position)
+    links = [_key_links(indexed, key, apart) for key in present]
     forced = [[position[i] for i in group if i in position] for group in force_merge]
     links.append(_group_links(forced, FORCED))
     exact = pl.concat(links).with_columns(probability=pl.lit(1.0))
@@ -125,16 +129,46 @@ def resolve_identities(
     return Identities(identity, notes)
 
 
-def _key_links(indexed: pl.DataFrame, key: str) -> pl.DataFrame:
+def _key_links(indexed: pl.DataFrame, key: str, apart: pl.DataFrame) -> pl.DataFrame:
     """Each record with a value of `key` linked to the first record (lowest id) sharing it:
-    a star per value, enough to connect them, never every pair."""
-    return (
-        indexed.filter(pl.col(key).is_not_null())
-        .select("node", key)
-        .with_columns(first=pl.col("node").min().over(key))
+    a star per value, enough to connect them, never every pair. A value shared by a pair
+    kept `apart` (nodes a < b) links every other pair of its records instead."""
+    valued = indexed.filter(pl.col(key).is_not_null()).select("node", key)
+    star = (
+        valued.with_columns(first=pl.col("node").min().over(key))
         .filter(pl.col("node") != pl.col("first"))
         .select(pl.col("first").alias("a"), pl.col("node").alias("b"), rule=pl.lit(key))
     )
+    if apart.is_empty():
+        return star
+    pairs = valued.join(valued, on=key, suffix="_b").filter(pl.col("node") < pl.col("node_b"))
+    disputed = pairs.join(apart, left_on=["node", "node_b"], right_on=["a", "b"]).select(key)
+    group_pairs = pairs.join(disputed.unique(), on=key).select(
+        pl.col("node").alias("a"), pl.col("node_b").alias("b")
+    )
+    return pl.concat(
+        [
+            star.join(valued, left_on="a", right_on="node")
+            .join(disputed.unique(), on=key, how="anti")
+            .select("a", "b", "rule"),
+            group_pairs.join(apart, on=["a", "b"], how="anti").with_columns(rule=pl.lit(key)),
+        ]
+    )
+
+
+def _ruled_out_nodes(ruled_out: pl.DataFrame | None, position: dict[str, int]) -> pl.DataFrame:
+    """The ruled-out pairs as node pairs, the smaller node first (a, b)."""
+    if ruled_out is None or ruled_out.is_empty():
+        return pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})
+    nodes = ruled_out.select(
+        *(
+            pl.col(side).replace_strict(position, default=None, return_dtype=pl.Int64)
+            for side in ("left_id", "right_id")
+        )
+    ).drop_nulls()
+    return nodes.select(
+        a=pl.min_horizontal("left_id", "right_id"), b=pl.max_horizontal("left_id", "right_id")
+    ).unique()
 
 
 def _probable_links(pairs: pl.DataFrame, position: dict[str, int]) -> pl.DataFrame:

@@ -37,6 +37,7 @@ import polars as pl
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+    from splink import Linker
     from splink.internals.database_api import DatabaseAPI
 
 # Words of a company's legal form: they say nothing about which company it is.
@@ -78,6 +79,7 @@ LEGAL_FORM = re.compile(
     )
     + r")\b"
 )
+KEY_COLUMNS = ("tax_code", "email", "phone")
 PAIR_SCHEMA = {"left_id": pl.String, "right_id": pl.String, "probability": pl.Float64}
 
 
@@ -124,6 +126,7 @@ def scored_pairs(
     blocking: Sequence[Sequence[str]] = DEFAULT_BLOCKING,
     seed: int = 1,
     spark: SparkSession | None = None,
+    every_pair_sharing: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Pairs of `records` (customer_id, name, address, city, tax_code, email, phone; any
     may be null or absent) scored at least `min_probability` (PAIR_SCHEMA), among the
@@ -131,7 +134,11 @@ def scored_pairs(
 
     `same_customer`, when present, names the customer the exact keys already resolved a
     record to (null: none): the model learns what a match looks like from those
-    records; without such pairs, by expectation maximisation."""
+    records; without such pairs, by expectation maximisation. With a `spark` session
+    Splink runs there (the Spark engine), otherwise on an in-process DuckDB.
+    `every_pair_sharing` names keys (tax_code, email, phone) whose sharing pairs are all
+    returned, at any probability: so a shared key the rest of the records contradicts
+    can be found."""
     import splink.comparison_library as cl
     from splink import Linker, SettingsCreator, block_on
 
@@ -186,6 +193,7 @@ def scored_pairs(
         [block_on("tax_code"), block_on("email"), block_on("phone")], recall=0.6
     )
     training.estimate_u_using_random_sampling(max_pairs=1e6, seed=seed)
+    _exact_u_from_counts(linker, table)
     if table["same_customer"].drop_nulls().is_duplicated().any():
         # The records the exact keys already joined are one customer each: how their
         # names, addresses and cities compare is a first idea of what a match looks like.
@@ -197,6 +205,21 @@ def scored_pairs(
         # the comparison keeps what it had.
         with contextlib.suppress(ValueError):
             training.estimate_parameters_using_expectation_maximisation(rule)
+    pairs = _predicted(linker, min_probability, spark)
+    shared = [key for key in every_pair_sharing if key in KEY_COLUMNS]
+    if shared:
+        # Every pair sharing a key, however unlikely: the caller checks its key links.
+        model = linker.misc.save_model_to_json()
+        model["blocking_rules_to_generate_predictions"] = [block_on(key) for key in shared]
+        keyed = Linker(database.register(table.to_arrow()), model, log_level=logging.ERROR)
+        pairs = pl.concat([pairs, _predicted(keyed, 0.0, spark)]).unique(
+            ["left_id", "right_id"], keep="first", maintain_order=True
+        )
+    return pairs
+
+
+def _predicted(linker: Linker, min_probability: float, spark: SparkSession | None) -> pl.DataFrame:
+    """The linker's scored pairs at or above `min_probability` (PAIR_SCHEMA)."""
     predicted = linker.inference.predict(threshold_match_probability=min_probability)
     arrow = (
         predicted.as_duckdbpyrelation().arrow()
@@ -222,3 +245,21 @@ def _database(spark: SparkSession | None) -> DatabaseAPI:
 
     # persisted, not written to a checkpoint folder: a cluster needs none configured
     return SparkAPI(spark_session=spark, break_lineage_method="persist")
+
+
+def _exact_u_from_counts(linker: object, table: pl.DataFrame) -> None:
+    """u of every exact-match level counted, not sampled: the share of pairs of records
+    (both with a value) that agree on it, from how often each value occurs. A million
+    random pairs of a million records hold no two with the same address, and Splink
+    would then take a fixed one in a million for it, whatever the data."""
+    for comparison in linker._settings_obj.comparisons:  # type: ignore[attr-defined]
+        column = comparison.output_column_name
+        counts = table.get_column(column).drop_nulls().value_counts()["count"]
+        known = int(counts.sum())
+        if known < 2:
+            continue
+        agreeing = int((counts * (counts - 1)).sum())
+        u = max(agreeing, 1) / (known * (known - 1))
+        for level in comparison.comparison_levels:
+            if not level.is_null_level and level._is_exact_match:
+                level.u_probability = u

@@ -801,7 +801,8 @@ CUSTOMER_IDENTITY = OutputTable(
 IDENTITY_REVIEW = OutputTable(
     "identity_review",
     "one pair of customers records the probabilistic model was unsure of (between "
-    "review_threshold and match_threshold) and left apart",
+    "review_threshold and match_threshold), or that share a key the model ruled out "
+    "(below review_threshold), left apart",
     (
         O("left_id", _text, "one record's customer_id, as in the source", required()),
         O("right_id", _text, "the other record's customer_id", required()),
