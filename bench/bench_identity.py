@@ -9,7 +9,7 @@ the ways a second CRM account is). Each size runs in a process of its own; the
 records are generated there first and not timed.
 
 Usage:
-    python bench/bench_identity.py --customers 100000 1000000
+    python bench/bench_identity.py --customers 100000 1000000 [--engine spark]
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ records = records.with_columns(
 settings = Settings(
     sources={{"orders": {{"path": "o.csv"}}, "customers": {{"path": "c.csv"}}}},
     identity={{"enabled": True, "probabilistic": True}},
+    engine={{"kind": {engine!r}, "buckets": 4}},
 )
 inputs = ValidatedInputs(
     orders=pl.LazyFrame({{"customer_id": records["customer_id"]}}),
@@ -60,13 +61,22 @@ print(records.height, resolved.identity["customer_id"].n_unique(), resolved.revi
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument(
+        "--engine",
+        choices=["polars", "spark"],
+        default="polars",
+        help="spark: Splink on a local Spark (local[2], 4 partitions), timed with its start",
+    )
     arguments = parser.parse_args()
-    table = Table(title="identity resolution (exact keys, then Splink), planted duplicates")
+    table = Table(
+        title=f"identity resolution (exact keys, then Splink), planted duplicates, "
+        f"engine {arguments.engine}"
+    )
     for column in ("records", "customers", "review pairs", "seconds", "peak MiB", "precision",
                    "recall"):  # fmt: skip
         table.add_column(column, justify="right")
     for customers in arguments.customers:
-        script = RUN.format(root=str(ROOT), customers=customers)
+        script = RUN.format(root=str(ROOT), customers=customers, engine=arguments.engine)
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"{customers:,} customers failed:\n{done.stderr[-3000:]}")
