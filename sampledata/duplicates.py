@@ -7,7 +7,10 @@ and, beside each, `true_customer` (the customer the record really is). A
 account is made by hand in a CRM: the same tax code, e-mail or phone written
 differently (`0912 345 678` for `0912345678`, the leading 0 dropped, upper-case
 e-mail), and the name abbreviated, unaccented or mistyped, sometimes without
-any shared key at all (only the name and the address say it is the same). The
+any shared key at all (only the name and the address say it is the same: a typo
+in the name, or the whole record retyped without accents, the address spelled
+out, "Số 12 Đường Lê Lợi", and the city written another way, "Thanh pho Ho Chi
+Minh" for "TP HCM"). The
 other customers are distinct, including companies of similar names in other
 cities. Seeded: the same seed gives the same records.
 """
@@ -30,6 +33,8 @@ WORDS = ["Ánh Dương", "Bình Minh", "Sao Việt", "Hưng Thịnh", "Phú Quý
          "Nam Việt", "Đông Á", "Phương Nam", "Thành Công", "Vạn Xuân", "An Khang"]  # fmt: skip
 TRADES = ["Thương mại", "Xây dựng", "Công nghệ", "Vận tải", "Thực phẩm", "Dược phẩm", "May mặc",
           "Nội thất", "Điện máy", "Du lịch"]  # fmt: skip
+# How a city is also written: "TP HCM" is "Thành phố Hồ Chí Minh".
+CITY_NAMES = {"TP HCM": "Thành phố Hồ Chí Minh", "Hà Nội": "TP. Hà Nội"}
 CITIES = ["Hà Nội", "TP HCM", "Đà Nẵng", "Hải Phòng", "Cần Thơ", "Huế", "Nha Trang", "Vinh"]
 STREETS = ["Lê Lợi", "Trần Hưng Đạo", "Nguyễn Huệ", "Hai Bà Trưng", "Lý Thường Kiệt",
            "Phan Chu Trinh", "Điện Biên Phủ", "Cách Mạng Tháng Tám", "Bạch Đằng",
@@ -75,13 +80,14 @@ def planted_duplicates(customers: int, duplicate_share: float = 0.1, seed: int =
     duplicated = rng.choice(customers, size=int(customers * duplicate_share), replace=False)
     for serial, index in enumerate(sorted(duplicated.tolist())):
         _, name, tax, email, phone, address, city, _ = rows[index]
-        way = rng.integers(5)
+        way = rng.integers(6)
         second = {
             "name": name,
             "tax": None,
             "email": None,
             "phone": None,
             "address": address,
+            "city": city,
         }
         if way == 0 and tax is not None:  # the same company code, written with dashes
             second["tax"] = f"{tax[:4]}-{tax[4:7]}-{tax[7:]}"
@@ -94,9 +100,17 @@ def planted_duplicates(customers: int, duplicate_share: float = 0.1, seed: int =
         elif way == 3:  # the same phone, spaced, with the country code
             second["phone"] = f"+84 {phone[1:4]} {phone[4:7]} {phone[7:]}"
             second["name"] = name.upper()
-        else:  # no shared key: a mistyped name at the same address
+        elif way == 4:  # no shared key: a mistyped name at the same address
             cut = int(rng.integers(1, len(name) - 1))
             second["name"] = name[:cut] + name[cut + 1 :]
+        else:  # no shared key: retyped without accents, the address spelled out
+            second["name"] = _unaccented(name).replace(
+                "Cong ty TNHH", "Cong ty Trach nhiem huu han"
+            )
+            number, rest = address.split(" ", 1)
+            street, _ = rest.split(", ", 1)
+            second["city"] = _unaccented(CITY_NAMES.get(city, city))
+            second["address"] = _unaccented(f"Số {number} Đường {street}, {second['city']}")
         rows.append(
             (
                 f"KH-D{serial:05d}",
@@ -105,7 +119,7 @@ def planted_duplicates(customers: int, duplicate_share: float = 0.1, seed: int =
                 second["email"],
                 second["phone"],
                 second["address"],
-                city,
+                second["city"],
                 index,
             )
         )

@@ -321,6 +321,32 @@ def test_blocking_rules_decide_which_pairs_are_scored() -> None:
         )
 
 
+def test_places_are_compared_in_one_form_whichever_way_they_are_written() -> None:
+    from transforms.identity_matching import place_text
+
+    written = pl.Series(
+        "place",
+        [
+            "Số 12 Đường Lê Lợi, Phường 5, Quận 1, TP HCM",
+            "12 Le Loi, P.5, Q.1, Thanh pho Ho Chi Minh",
+            "12 Lê Lợi P5 Q1 Sài Gòn",
+            "TP. Hà Nội",
+            "Tỉnh Quảng Nam",
+            "Đường D2, Bình Thạnh",  # D2 is a street's name, not "đường"
+            "Quận",  # nothing but the kind of place
+        ],
+    )
+    assert written.to_frame().select(place_text(pl.col("place")))["place"].to_list() == [
+        "12 le loi p5 q1 hcm",
+        "12 le loi p5 q1 hcm",
+        "12 le loi p5 q1 hcm",
+        "ha noi",
+        "quang nam",
+        "d2 binh thanh",
+        None,
+    ]
+
+
 def test_names_are_compared_without_accents_case_or_legal_form_even_mistyped() -> None:
     from transforms.identity_matching import plain_text
 
@@ -333,6 +359,8 @@ def test_names_are_compared_without_accents_case_or_legal_form_even_mistyped() -
             "Ông Tý",  # a person: "ong ty" is no legal form
             "Nguyễn Văn Công",
             "TNHH",  # nothing but the form: no name to compare
+            "Cong ty Trach nhiem huu han Mot thanh vien Dai Phat",  # the forms spelled out
+            "Sao Viet Joint Stock Company",
         ],
     )
     assert names.to_frame().select(plain_text(pl.col("name")))["name"].to_list() == [
@@ -342,4 +370,6 @@ def test_names_are_compared_without_accents_case_or_legal_form_even_mistyped() -
         "ong ty",
         "nguyen van cong",
         None,
+        "dai phat",
+        "sao viet",
     ]

@@ -45,7 +45,11 @@ LEGAL_FORMS = (
     "cong ty",
     "cty",
     "tnhh",
+    "trach nhiem huu han",
     "mtv",
+    "mot thanh vien",
+    "ho kinh doanh",
+    "hkd",
     "co phan",
     "cp",
     "tap doan",
@@ -54,6 +58,9 @@ LEGAL_FORMS = (
     "jsc",
     "co ltd",
     "ltd",
+    "limited",
+    "joint stock",
+    "inc",
     "company",
     "corp",
     "llc",
@@ -83,20 +90,50 @@ KEY_COLUMNS = ("tax_code", "email", "phone")
 PAIR_SCHEMA = {"left_id": pl.String, "right_id": pl.String, "probability": pl.Float64}
 
 
-def plain_text(text: pl.Expr) -> pl.Expr:
-    """Lower case, no accents (đ → d), no legal form, no punctuation, single spaces; null
-    when nothing is left."""
-    plain = (
+def _folded(text: pl.Expr) -> pl.Expr:
+    """Lower case, no accents (đ → d), no punctuation, single spaces."""
+    return (
         text.str.to_lowercase()
         .str.replace_all("đ", "d", literal=True)
         .str.normalize("NFD")
         .str.replace_all(r"\p{M}", "")
         .str.replace_all(r"[^a-z0-9 ]", " ")
-        .str.replace_all(LEGAL_FORM.pattern, " ")
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars()
     )
-    return pl.when(plain != "").then(plain)
+
+
+def _tidy(text: pl.Expr) -> pl.Expr:
+    """Single spaces, trimmed; null when nothing is left."""
+    tidy = text.str.replace_all(r"\s+", " ").str.strip_chars()
+    return pl.when(tidy != "").then(tidy)
+
+
+def plain_text(text: pl.Expr) -> pl.Expr:
+    """A name as compared: lower case, no accents (đ → d), no legal form, no
+    punctuation, single spaces; null when nothing is left."""
+    return _tidy(_folded(text).str.replace_all(LEGAL_FORM.pattern, " "))
+
+
+# The same place written the ways Vietnamese addresses are: one form for each (folded
+# text, in this order), and the words that only say what kind of place follows dropped.
+PLACE_WORDS = (
+    (r"\b(?:tp ?hcm|tp ho chi minh|thanh pho ho chi minh|ho chi minh|hcm|sai gon|saigon)\b", "hcm"),
+    (r"\b(?:ha noi|hanoi|hn)\b", "ha noi"),
+    (r"\b(?:da nang|danang)\b", "da nang"),
+    (r"\b(?:quan|q)\s*(\d+)\b", "q$1"),
+    (r"\b(?:phuong|p)\s*(\d+)\b", "p$1"),
+    (r"\b(?:thanh pho|tp|tinh|quan|huyen|phuong|xa|thi xa|tx|duong|so|d|p|q)\b", " "),
+)
+
+
+def place_text(text: pl.Expr) -> pl.Expr:
+    """An address or a city as compared: folded like a name, the city and district
+    written one way ("TP HCM", "Hồ Chí Minh", "Sài Gòn" are hcm; "Quận 1", "Q.1" are
+    q1), and the words for the kind of place ("số", "đường", "phường", "tỉnh")
+    dropped; null when nothing is left."""
+    place = _folded(text).str.replace_all(r"\s+", " ")
+    for pattern, replacement in PLACE_WORDS:
+        place = place.str.replace_all(pattern, replacement)
+    return _tidy(place)
 
 
 # The fields a blocking rule may name, and the compared column each stands for.
@@ -145,18 +182,18 @@ def scored_pairs(
     logging.getLogger("splink").setLevel(logging.ERROR)
     present = set(records.columns)
     text = {
-        c: plain_text(pl.col(c)) if c in present else pl.lit(None, pl.String)
-        for c in ("name", "address")
+        c: normalise(pl.col(c)) if c in present else pl.lit(None, pl.String)
+        for c, normalise in (("name", plain_text), ("address", place_text), ("city", place_text))
     }
     keys = {
         c: pl.col(c).cast(pl.String) if c in present else pl.lit(None, pl.String)
-        for c in ("city", "tax_code", "email", "phone")
+        for c in ("tax_code", "email", "phone")
     }
     table = records.select(
         pl.col("customer_id").alias("unique_id"),
         text["name"].alias("name_key"),
         text["address"].alias("address_key"),
-        keys["city"].str.to_lowercase().alias("city_key"),
+        text["city"].alias("city_key"),
         keys["tax_code"].str.to_uppercase().str.replace_all(r"[\s.\-]", "").alias("tax_code"),
         keys["email"].alias("email"),
         keys["phone"].alias("phone"),
