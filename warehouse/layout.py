@@ -53,9 +53,10 @@ from warehouse.tables import (
     REFRESH_RUNS,
     OutputTable,
     history_index_name,
+    indexes_history,
 )
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 VERSION_TABLE = "_schema_version"
 # Dialects that speak COMMENT ON (others keep their tables, without comments).
 COMMENT_ON_DIALECTS = ("postgresql", "duckdb")
@@ -168,6 +169,8 @@ def _add_refresh_run_columns(connection: sa.Connection, layout: Layout) -> None:
 def _index_history_tables(connection: sa.Connection, layout: Layout) -> None:
     """Version 3 -> 4: index every existing history table on (refresh_id, lookup columns)
     (`create_all` indexes only the tables it creates, such as attribute_mix_history)."""
+    if not indexes_history(dialect=connection.dialect):
+        return
     present = set(sa.inspect(connection).get_table_names(schema=layout.metadata.schema))
     for table in layout.history.values():
         if table.name not in present:
@@ -262,6 +265,17 @@ def _alter_history_tables(
     _index_history_tables(connection, layout)
 
 
+def _unindex_duckdb_history(connection: sa.Connection, layout: Layout) -> None:
+    """Version 7 -> 8: DuckDB's history tables lose their indexes (`indexes_history`):
+    with them, republishing a refresh that is already there took 17 s instead of 2."""
+    if indexes_history(dialect=connection.dialect):
+        return
+    for spec in OUTPUT_TABLES:
+        connection.exec_driver_sql(
+            f"DROP INDEX IF EXISTS {layout.qualified(history_index_name(spec))}"
+        )
+
+
 _MIGRATIONS: dict[int, Callable[[sa.Connection, Layout], None]] = {
     1: _add_refresh_run_columns,
     # 2 -> 3 only adds a table (quarantine), which `create_all` creates.
@@ -269,6 +283,7 @@ _MIGRATIONS: dict[int, Callable[[sa.Connection, Layout], None]] = {
     4: _sales_tiers,
     5: _customer_value,
     6: _excel_sheets,
+    7: _unindex_duckdb_history,
 }
 
 
