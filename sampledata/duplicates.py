@@ -6,7 +6,8 @@ and, beside each, `true_customer` (the customer the record really is). A
 `duplicate_share` of the customers gets a second record, made the ways a second
 account is made by hand in a CRM: the same tax code, e-mail or phone written
 differently (`0912 345 678` for `0912345678`, the leading 0 dropped, upper-case
-e-mail), and the name abbreviated, unaccented or mistyped, sometimes without
+e-mail), and the name abbreviated, unaccented, mistyped or after a title ("Anh",
+"Chị"), sometimes without
 any shared key at all (only the name and the address say it is the same: a typo
 in the name, or the whole record retyped without accents, the address spelled
 out, "Số 12 Đường Lê Lợi", and the city written another way, "Thanh pho Ho Chi
@@ -99,7 +100,9 @@ def planted_duplicates(customers: int, duplicate_share: float = 0.1, seed: int =
             second["phone"] = phone[1:]
         elif way == 3:  # the same phone, spaced, with the country code
             second["phone"] = f"+84 {phone[1:4]} {phone[4:7]} {phone[7:]}"
-            second["name"] = name.upper()
+            # a person as a salesperson writes them: "CHỊ NGUYỄN THỊ LAN"
+            title = "" if tax is not None else ("Chị " if " Thị " in name else "Anh ")
+            second["name"] = (title + name).upper()
         elif way == 4:  # no shared key: a mistyped name at the same address
             cut = int(rng.integers(1, len(name) - 1))
             second["name"] = name[:cut] + name[cut + 1 :]

@@ -361,6 +361,9 @@ def test_names_are_compared_without_accents_case_or_legal_form_even_mistyped() -
             "TNHH",  # nothing but the form: no name to compare
             "Cong ty Trach nhiem huu han Mot thanh vien Dai Phat",  # the forms spelled out
             "Sao Viet Joint Stock Company",
+            "Chị Nguyễn Thị Lan",  # a title before a full name
+            "Anh Tuấn",  # "Anh" may be the name: kept before a lone word
+            "CTY TNHH Ánh Dương Phát",  # a company: "Ánh" is its name, not a title
         ],
     )
     assert names.to_frame().select(plain_text(pl.col("name")))["name"].to_list() == [
@@ -372,4 +375,7 @@ def test_names_are_compared_without_accents_case_or_legal_form_even_mistyped() -
         None,
         "dai phat",
         "sao viet",
+        "nguyen thi lan",
+        "anh tuan",
+        "anh duong phat",
     ]

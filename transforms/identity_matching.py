@@ -107,10 +107,24 @@ def _tidy(text: pl.Expr) -> pl.Expr:
     return pl.when(tidy != "").then(tidy)
 
 
+# How a salesperson addresses a person before the name ("Anh Nguyễn Văn Nam"; "Anh
+# Tuấn" stays: a lone word after it may be the name itself), folded.
+HONORIFIC = r"^(?:ong|ba|anh|chi|co|chu|em|mr|mrs|ms|miss|dr) (\S+ \S+)"
+
+
 def plain_text(text: pl.Expr) -> pl.Expr:
-    """A name as compared: lower case, no accents (đ → d), no legal form, no
-    punctuation, single spaces; null when nothing is left."""
-    return _tidy(_folded(text).str.replace_all(LEGAL_FORM.pattern, " "))
+    """A name as compared: lower case, no accents (đ → d), no legal form, no honorific
+    before a full name, no punctuation, single spaces; null when nothing is left."""
+    folded = _folded(text)
+    plain = (
+        folded.str.replace_all(LEGAL_FORM.pattern, " ")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+    )
+    # A company's name may begin like a title ("Cty Ánh Dương Phát"): only a person's,
+    # a name without a legal form, loses one.
+    person = ~folded.str.contains(LEGAL_FORM.pattern)
+    return _tidy(pl.when(person).then(plain.str.replace(HONORIFIC, "$1")).otherwise(plain))
 
 
 # The same place written the ways Vietnamese addresses are: one form for each (folded
