@@ -2,8 +2,9 @@
 or a Spark cluster.
 
 Produces `spark_for(engine)`: the Spark session when the engine is Spark, None when it
-is polars. It is the one place that reads `kind`; a step given a session runs on Spark,
-given None runs in this process. Nothing else imports PySpark (`engines.spark`).
+is polars; and `engine_note(engine)`, the run note saying what ran where. This is the
+one place that reads `kind`: a step given a session runs on Spark, given None runs in
+this process. Nothing else imports PySpark (`engines.spark`).
 """
 
 from __future__ import annotations
@@ -23,3 +24,13 @@ def spark_for(engine: EngineSettings) -> SparkSession | None:
     from engines.spark import spark_session
 
     return spark_session(engine)
+
+
+def engine_note(engine: EngineSettings) -> str:
+    """The run note on where the refresh ran (what runs on Spark, with the Spark engine)."""
+    if engine.kind != "spark":
+        return "engine: polars on this machine"
+    return (
+        f"engine: spark at {engine.master} for identity matching; the order-line stages ran "
+        "in polars on this machine"
+    )

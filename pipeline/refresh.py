@@ -25,6 +25,7 @@ from dateutil.relativedelta import relativedelta
 
 from config.loader import LoadedConfig
 from config.settings import Settings
+from engines import engine_note
 from flows.notify import notify
 from pipeline.profile import profile, transitions
 from pipeline.report import write_refresh_report
@@ -155,6 +156,7 @@ def run_refresh(
             notes="; ".join(
                 [
                     _notes(config),
+                    engine_note(settings.engine),
                     _lines_after(inputs.orders, as_of),
                     identical_lines_note(inputs.identical_lines),
                     *inputs.notes,

@@ -79,6 +79,10 @@ def test_a_refresh_on_spark_resolves_the_same_customers_and_publishes_the_same_t
     )
     precision, recall = pair_scores(resolved.select("source_id", "customer_id"), records)
     assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+    ((notes,),) = read_view(tmp_path / "spark", "select notes from personas.refresh_runs")
+    assert "engine: spark at local[2] for identity matching" in notes
+    ((notes,),) = read_view(tmp_path / "polars", "select notes from personas.refresh_runs")
+    assert "engine: polars on this machine" in notes
     # everything computed on the resolved ids is the same, to the last digit
     for sql in (
         "select customer_id, revenue, order_count, tier, pareto_rank, pareto_class, "
