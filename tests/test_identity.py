@@ -4,6 +4,9 @@ exactly as computed by hand."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -379,3 +382,40 @@ def test_names_are_compared_without_accents_case_or_legal_form_even_mistyped() -
         "anh tuan",
         "anh duong phat",
     ]
+
+
+RESOLVE_AND_DIGEST = """
+import hashlib, polars as pl
+from config.settings import Settings
+from pipeline.stages import ValidatedInputs, resolve_customers
+from sampledata.duplicates import planted_duplicates
+records = planted_duplicates(3000, duplicate_share=0.15, seed=9).drop("true_customer")
+settings = Settings(
+    sources={"orders": {"path": "o.csv"}, "customers": {"path": "c.csv"}},
+    identity={"enabled": True, "probabilistic": True},
+)
+inputs = ValidatedInputs(
+    orders=pl.LazyFrame({"customer_id": records["customer_id"]}), customers=records.lazy(),
+    products=None, contacts=None, leads=None, feedback=None, rows_in=0, rows_rejected=0,
+    quarantine=pl.DataFrame(), counts={},
+)
+resolved = resolve_customers(inputs, settings)
+print(hashlib.sha256(
+    resolved.identity.sort("source_id").write_csv().encode() + resolved.review.write_csv().encode()
+).hexdigest())
+"""
+
+
+def test_identities_and_review_are_the_same_under_any_hash_seed_and_thread_order() -> None:
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", RESOLVE_AND_DIGEST],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[1],
+        ).stdout.strip()
+        for seed in ("0", "1", "4242")
+    }
+    assert len(digests) == 1, digests

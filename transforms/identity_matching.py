@@ -282,7 +282,9 @@ def _predicted(linker: Linker, min_probability: float, spark: SparkSession | Non
     return pairs.select(
         pl.col("unique_id_l").alias("left_id"),
         pl.col("unique_id_r").alias("right_id"),
-        pl.col("match_probability").alias("probability"),
+        # The engines sum in parallel, so the last bits of a probability vary from run to
+        # run; nine significant digits are the same every time.
+        pl.col("match_probability").round_sig_figs(9).alias("probability"),
     ).cast(PAIR_SCHEMA)  # type: ignore[arg-type]
 
 
