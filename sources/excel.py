@@ -9,7 +9,8 @@ later names the row a user opens. Read with fastexcel (the calamine engine that
 
 - ids, codes and phone numbers stay text: a text cell `00017` stays `00017`; a
   cell Excel turned into a number reads as its digits (`17`, `912345678`), not
-  `17.0`;
+  `17.0`, and as Excel shows it when its format pads it with zeros (17 formatted
+  `00000` is `00017`, as Excel's own CSV export writes it);
 - cells of a merged range take the value of its top-left cell (a customer id
   merged over its three order lines is on all three); merges are read from the
   workbook's own sheet XML (.xlsx, .xlsm);
@@ -98,6 +99,7 @@ def read_sheet(
     first_data_row = header_row + skip_rows + 1
     frame = frame.with_row_index(ROW_NUMBER, offset=first_data_row)
     columns = {info.name: info.absolute_index for info in loaded.selected_columns}
+    frame = _with_leading_zeros(frame, _zero_padded_cells(path, index), columns)
     frame = _fill_merged_cells(frame, _merged_ranges(path, index), columns, first_data_row)
     blank = pl.all_horizontal(
         pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in columns
@@ -204,6 +206,83 @@ def _fill_merged_cells(
         .cast({ROW_NUMBER: pl.UInt32})
     )
     return frame.update(filled, on=ROW_NUMBER, how="left")
+
+
+def _with_leading_zeros(
+    frame: pl.DataFrame, padded: list[tuple[int, int, int]], columns: dict[str, int]
+) -> pl.DataFrame:
+    """Number cells shown with a zero-padded format (`00000`) as Excel shows them: 17 is
+    `00017`, as "Save as CSV" writes it (the cells are few columns, joined, not looped)."""
+    by_position = {position: name for name, position in columns.items()}
+    wanted = [(row, by_position[col], width) for row, col, width in padded if col in by_position]
+    if not wanted:
+        return frame
+    widths = pl.DataFrame(
+        wanted,
+        schema={ROW_NUMBER: pl.UInt32, "_column": pl.String, "_width": pl.Int64},
+        orient="row",
+    )
+    for name in widths["_column"].unique().sort():
+        width = widths.filter(pl.col("_column") == name).select(ROW_NUMBER, "_width")
+        frame = (
+            frame.join(width, on=ROW_NUMBER, how="left")
+            .with_columns(
+                pl.when(pl.col(name).str.contains(r"^\d+$") & pl.col("_width").is_not_null())
+                .then(pl.col(name).str.zfill(pl.col("_width")))
+                .otherwise(pl.col(name))
+                .alias(name)
+            )
+            .drop("_width")
+        )
+    return frame
+
+
+def _zero_padded_cells(path: Path, index: int) -> list[tuple[int, int, int]]:
+    """The number cells of the `index`th sheet whose format pads them with zeros, as (row
+    1-based, column 0-based, width); none for a workbook that is not a zip of XML."""
+    if path.suffix.lower() not in (".xlsx", ".xlsm"):
+        return []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            styles = archive.read("xl/styles.xml").decode("utf-8", "replace")
+            padded = _zero_padded_styles(styles)
+            if not padded:
+                return []
+            xml = archive.read(_sheet_part(archive, index)).decode("utf-8", "replace")
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return []
+    cells = []
+    for tag in re.finditer(r"<c\b([^>]*)>", xml):
+        attributes = dict(re.findall(r'(\w+)="([^"]*)"', tag.group(1)))
+        width = padded.get(attributes.get("s", ""))
+        if width is None or attributes.get("t", "n") != "n" or "r" not in attributes:
+            continue  # not a zero-padded number: text keeps its own zeros
+        column, row = _cell(attributes["r"])
+        cells.append((row, column, width))
+    return cells
+
+
+def _zero_padded_styles(styles: str) -> dict[str, int]:
+    """Cell style index (the `s` of a cell) -> width, for the styles whose number format
+    is only zeros (`00000`, `"0000000000"`)."""
+    formats = {
+        number: len(code.strip('"'))
+        for number, code in re.findall(
+            r'<numFmt\b[^>]*numFmtId="(\d+)"[^>]*formatCode="([^"]*)"', styles
+        )
+        if re.fullmatch(r'"?0{2,}"?', code)
+    }
+    if not formats:
+        return {}
+    cell_formats = re.search(r"<cellXfs\b[^>]*>(.*?)</cellXfs>", styles, re.DOTALL)
+    if cell_formats is None:
+        return {}
+    xfs = re.findall(r"<xf\b([^>]*)/?>", cell_formats.group(1))
+    return {
+        str(position): formats[found.group(1)]
+        for position, attributes in enumerate(xfs)
+        if (found := re.search(r'numFmtId="(\d+)"', attributes)) and found.group(1) in formats
+    }
 
 
 def _merged_ranges(path: Path, index: int) -> list[tuple[int, int, int, int]]:

@@ -71,6 +71,23 @@ def test_a_crm_export_reads_as_text_with_excel_row_numbers(tmp_path: Path) -> No
     ]
 
 
+def test_numbers_shown_zero_padded_read_as_excel_shows_them(tmp_path: Path) -> None:
+    path = tmp_path / "padded.xlsx"
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet("KH")
+    five, ten = book.add_format({"num_format": "00000"}), book.add_format({"num_format": "0" * 10})
+    sheet.write_row(0, 0, ["customer_id", "phone", "name"])
+    sheet.write_number(1, 0, 17, five)  # shown 00017
+    sheet.write_number(1, 1, 912345678, ten)  # shown 0912345678
+    sheet.write_string(1, 2, "Công ty Á")
+    sheet.write_string(2, 0, "00018")  # text keeps its zeros
+    sheet.write_number(2, 1, 987654321)  # no format: the number as it is
+    sheet.write_number(3, 0, 123456, five)  # wider than the format: as it is
+    book.close()
+    rows = read_sheet(path, sheet="KH").select("customer_id", "phone").rows()
+    assert rows == [("00017", "0912345678"), ("00018", "987654321"), ("123456", None)]
+
+
 def test_sheets_by_position_and_dates_in_iso_without_a_format(tmp_path: Path) -> None:
     rows = read_sheet(
         crm_export(tmp_path / "crm.xlsx"),
@@ -139,8 +156,9 @@ def test_sheet_settings_belong_to_workbooks() -> None:
 
 def excel_twin(csv: Path, book: xlsxwriter.Workbook, sheet_name: str, source: str) -> None:
     """Write `csv` into a sheet as a CRM suite would: a merged title, a blank row, the header
-    on row 3; numbers as numbers, dates as date cells or bare serials (alternately), ids and
-    text as text; and one id merged over its next row where the two are the same."""
+    on row 3; numbers as numbers, dates as date cells or bare serials (alternately), codes
+    with leading zeros (tax codes, phones) as numbers shown zero-padded, other ids and text
+    as text; and one id merged over its next row where the two are the same."""
     frame = pl.read_csv(csv, infer_schema=False)
     kinds = {column.name: column.kind for column in SOURCE_COLUMNS[source]}
     sheet = book.add_worksheet(sheet_name)
@@ -163,6 +181,10 @@ def excel_twin(csv: Path, book: xlsxwriter.Workbook, sheet_name: str, source: st
                 else:
                     serial = (moment - dt.datetime(1899, 12, 30)).total_seconds() / 86_400
                     sheet.write_number(excel_row, position, serial)
+            elif value.isdigit() and value.startswith("0") and len(value) > 1:
+                # a code with leading zeros as Excel keeps it: a number shown zero-padded
+                padded = book.add_format({"num_format": "0" * len(value)})
+                sheet.write_number(excel_row, position, int(value), padded)
             else:
                 sheet.write_string(excel_row, position, value)
         following = frame.row(index + 1) if index + 1 < frame.height else None
