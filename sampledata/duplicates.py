@@ -34,6 +34,8 @@ WORDS = ["Ánh Dương", "Bình Minh", "Sao Việt", "Hưng Thịnh", "Phú Quý
          "Nam Việt", "Đông Á", "Phương Nam", "Thành Công", "Vạn Xuân", "An Khang"]  # fmt: skip
 TRADES = ["Thương mại", "Xây dựng", "Công nghệ", "Vận tải", "Thực phẩm", "Dược phẩm", "May mặc",
           "Nội thất", "Điện máy", "Du lịch"]  # fmt: skip
+# How a trade is shortened in a company's name.
+TRADE_LETTERS = {"Thương mại": "TM", "Xây dựng": "XD", "Công nghệ": "CN", "Vận tải": "VT"}
 # How a city is also written: "TP HCM" is "Thành phố Hồ Chí Minh".
 CITY_NAMES = {"TP HCM": "Thành phố Hồ Chí Minh", "Hà Nội": "TP. Hà Nội"}
 CITIES = ["Hà Nội", "TP HCM", "Đà Nẵng", "Hải Phòng", "Cần Thơ", "Huế", "Nha Trang", "Vinh"]
@@ -107,9 +109,12 @@ def planted_duplicates(customers: int, duplicate_share: float = 0.1, seed: int =
             cut = int(rng.integers(1, len(name) - 1))
             second["name"] = name[:cut] + name[cut + 1 :]
         else:  # no shared key: retyped without accents, the address spelled out
+            # the legal form spelled out, the trade shortened: "TM" for "Thương mại"
             second["name"] = _unaccented(name).replace(
                 "Cong ty TNHH", "Cong ty Trach nhiem huu han"
             )
+            for trade, letters in TRADE_LETTERS.items():
+                second["name"] = second["name"].replace(_unaccented(trade), letters)
             number, rest = address.split(" ", 1)
             street, _ = rest.split(", ", 1)
             second["city"] = _unaccented(CITY_NAMES.get(city, city))

@@ -112,15 +112,42 @@ def _tidy(text: pl.Expr) -> pl.Expr:
 HONORIFIC = r"^(?:ong|ba|anh|chi|co|chu|em|mr|mrs|ms|miss|dr) (\S+ \S+)"
 
 
+# Trade words of a company's name, and the letters they are shortened to ("Công ty TNHH
+# TM-DV Ánh Dương" is "Thương mại Dịch vụ Ánh Dương"): compared in the short form.
+TRADE_WORDS = (
+    ("xuat nhap khau", "xnk"),
+    ("thuong mai", "tm"),
+    ("dich vu", "dv"),
+    ("xay dung", "xd"),
+    ("san xuat", "sx"),
+    ("dau tu", "dt"),
+    ("phat trien", "pt"),
+    ("cong nghe", "cn"),
+    ("van tai", "vt"),
+    ("ky thuat", "kt"),
+)
+
+
+# Each trade also typed with a letter missing ("Con nghe"): shortened all the same, so a
+# typo inside it costs one letter of the name, not the whole trade.
+_TRADE_PATTERNS = [
+    (
+        r"\b(?:" + "|".join(re.escape(v) for v in sorted(_one_slip(words), key=len)[::-1]) + r")\b",
+        letters,
+    )
+    for words, letters in TRADE_WORDS
+]
+
+
 def plain_text(text: pl.Expr) -> pl.Expr:
     """A name as compared: lower case, no accents (đ → d), no legal form, no honorific
-    before a full name, no punctuation, single spaces; null when nothing is left."""
+    before a full name, trade words in their short form (TRADE_WORDS), no punctuation,
+    single spaces; null when nothing is left."""
     folded = _folded(text)
-    plain = (
-        folded.str.replace_all(LEGAL_FORM.pattern, " ")
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars()
-    )
+    plain = folded.str.replace_all(LEGAL_FORM.pattern, " ").str.replace_all(r"\s+", " ")
+    for pattern, letters in _TRADE_PATTERNS:
+        plain = plain.str.replace_all(pattern, letters)
+    plain = plain.str.strip_chars()
     # A company's name may begin like a title ("Cty Ánh Dương Phát"): only a person's,
     # a name without a legal form, loses one.
     person = ~folded.str.contains(LEGAL_FORM.pattern)
