@@ -366,6 +366,7 @@ def test_names_are_compared_without_accents_case_or_legal_form_even_mistyped() -
             "Sao Viet Joint Stock Company",
             "Chị Nguyễn Thị Lan",  # a title before a full name
             "Anh Tuấn",  # "Anh" may be the name: kept before a lone word
+            "Chu Văn An",  # Chu is a family name, not "chú"
             "CTY TNHH Ánh Dương Phát",  # a company: "Ánh" is its name, not a title
             "Công ty TNHH TM-DV Hải Âu",  # trades shortened ...
             "Cong ty Thuong mai Dich vu Hai Au",  # ... and spelled out: one name
@@ -382,6 +383,7 @@ def test_names_are_compared_without_accents_case_or_legal_form_even_mistyped() -
         "sao viet",
         "nguyen thi lan",
         "anh tuan",
+        "chu van an",
         "anh duong phat",
         "tm dv hai au",
         "tm dv hai au",

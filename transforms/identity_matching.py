@@ -108,8 +108,9 @@ def _tidy(text: pl.Expr) -> pl.Expr:
 
 
 # How a salesperson addresses a person before the name ("Anh Nguyễn Văn Nam"; "Anh
-# Tuấn" stays: a lone word after it may be the name itself), folded.
-HONORIFIC = r"^(?:ong|ba|anh|chi|co|chu|em|mr|mrs|ms|miss|dr) (\S+ \S+)"
+# Tuấn" stays: a lone word after it may be the name itself), folded. Not "chú": folded
+# it is Chu, a family name.
+HONORIFIC = r"^(?:ong|ba|anh|chi|co|em|mr|mrs|ms|miss|dr) (\S+ \S+)"
 
 
 # Trade words of a company's name, and the letters they are shortened to ("Công ty TNHH
