@@ -27,6 +27,7 @@ with one line naming the sheet, and the sheets the workbook has.
 
 from __future__ import annotations
 
+import html
 import re
 import zipfile
 from collections.abc import Collection
@@ -252,8 +253,7 @@ def _zero_padded_cells(path: Path, index: int) -> list[tuple[int, int, int]]:
     except (zipfile.BadZipFile, KeyError, OSError):
         return []
     cells = []
-    for tag in re.finditer(r"<c\b([^>]*)>", xml):
-        attributes = dict(re.findall(r'(\w+)="([^"]*)"', tag.group(1)))
+    for attributes in _tags(xml, "c"):
         width = padded.get(attributes.get("s", ""))
         if width is None or attributes.get("t", "n") != "n" or "r" not in attributes:
             continue  # not a zero-padded number: text keeps its own zeros
@@ -266,22 +266,22 @@ def _zero_padded_styles(styles: str) -> dict[str, int]:
     """Cell style index (the `s` of a cell) -> width, for the styles whose number format
     is only zeros (`00000`, `"0000000000"`)."""
     formats = {
-        number: len(code.strip('"'))
-        for number, code in re.findall(
-            r'<numFmt\b[^>]*numFmtId="(\d+)"[^>]*formatCode="([^"]*)"', styles
-        )
-        if re.fullmatch(r'"?0{2,}"?', code)
+        number_format["numFmtId"]: len(code.strip('"'))
+        for number_format in _tags(styles, "numFmt")
+        if "numFmtId" in number_format
+        and re.fullmatch(r'"?0{2,}"?', code := number_format.get("formatCode", ""))
     }
     if not formats:
         return {}
-    cell_formats = re.search(r"<cellXfs\b[^>]*>(.*?)</cellXfs>", styles, re.DOTALL)
+    cell_formats = re.search(
+        r"<(?:[\w.-]+:)?cellXfs\b[^>]*>(.*?)</(?:[\w.-]+:)?cellXfs>", styles, re.DOTALL
+    )
     if cell_formats is None:
         return {}
-    xfs = re.findall(r"<xf\b([^>]*)/?>", cell_formats.group(1))
     return {
-        str(position): formats[found.group(1)]
-        for position, attributes in enumerate(xfs)
-        if (found := re.search(r'numFmtId="(\d+)"', attributes)) and found.group(1) in formats
+        str(position): formats[xf["numFmtId"]]
+        for position, xf in enumerate(_tags(cell_formats.group(1), "xf"))
+        if xf.get("numFmtId") in formats
     }
 
 
@@ -297,20 +297,32 @@ def _merged_ranges(path: Path, index: int) -> list[tuple[int, int, int, int]]:
     except (zipfile.BadZipFile, KeyError, OSError):
         return []
     ranges = []
-    for reference in re.findall(r'<mergeCell\s+ref="([A-Z]+\d+):([A-Z]+\d+)"', xml):
-        (left, top), (right, bottom) = (_cell(part) for part in reference)
+    for merge in _tags(xml, "mergeCell"):
+        reference = re.fullmatch(r"([A-Z]+\d+):([A-Z]+\d+)", merge.get("ref", "").replace("$", ""))
+        if reference is None:
+            continue
+        (left, top), (right, bottom) = (_cell(part) for part in reference.groups())
         ranges.append((top, left, bottom, right))
     return ranges
+
+
+def _tags(xml: str, name: str) -> list[dict[str, str]]:
+    """The attributes of every `<name …>` element of `xml` (any namespace prefix, any
+    attribute order, entities such as &quot; decoded), in document order. Attribute
+    names lose their prefix: `r:id` is `id`."""
+    found = []
+    for tag in re.finditer(rf"<(?:[\w.-]+:)?{name}\b([^>]*)>", xml):
+        attributes = re.findall(r'([\w.:-]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')', tag.group(1))
+        found.append({key.rsplit(":", 1)[-1]: html.unescape(a or b) for key, a, b in attributes})
+    return found
 
 
 def _sheet_part(archive: zipfile.ZipFile, index: int) -> str:
     """The archive path of the `index`th sheet, by the workbook's order and relations."""
     workbook = archive.read("xl/workbook.xml").decode("utf-8", "replace")
-    ids = re.findall(r'<sheet\b[^>]*\br:id="([^"]+)"', workbook)
+    ids = [sheet["id"] for sheet in _tags(workbook, "sheet")]
     relations = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
-    targets = dict(
-        re.findall(r'<Relationship\b[^>]*\bId="([^"]+)"[^>]*\bTarget="([^"]+)"', relations)
-    )
+    targets = {rel["Id"]: rel["Target"] for rel in _tags(relations, "Relationship")}
     target = targets[ids[index]]
     return target.lstrip("/") if target.startswith("/") else str(PurePosixPath("xl") / target)
 

@@ -88,6 +88,29 @@ def test_numbers_shown_zero_padded_read_as_excel_shows_them(tmp_path: Path) -> N
     assert rows == [("00017", "0912345678"), ("00018", "987654321"), ("123456", None)]
 
 
+def test_an_openpyxl_workbook_keeps_its_merges_and_zero_padded_numbers(tmp_path: Path) -> None:
+    # openpyxl writes its relations Target before Id, and a quoted format as &quot;
+    import openpyxl
+
+    path = tmp_path / "openpyxl.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "KH"
+    sheet.append(["customer_id", "phone", "name"])
+    sheet.append([17, 912345678, "A"])
+    sheet["A2"].number_format = "00000"
+    sheet["B2"].number_format = '"0000000000"'
+    sheet.append(["X1", None, "B"])
+    sheet.append([None, None, "C"])
+    sheet.merge_cells("A3:A4")
+    book.save(path)
+    assert read_sheet(path, sheet="KH").rows() == [
+        (2, "00017", "0912345678", "A"),
+        (3, "X1", None, "B"),
+        (4, "X1", None, "C"),
+    ]
+
+
 def test_sheets_by_position_and_dates_in_iso_without_a_format(tmp_path: Path) -> None:
     rows = read_sheet(
         crm_export(tmp_path / "crm.xlsx"),
