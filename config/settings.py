@@ -524,11 +524,18 @@ class IdentitySettings(_Section):
         description="probabilistic: only pairs agreeing on every field of one rule are scored "
         "(name and address normalised; name_end: the name's last 12 letters)",
     )
+    max_records_per_key: int = Field(
+        20,
+        ge=2,
+        description="a tax code, e-mail or phone held by more records than this (a "
+        "switchboard, a shop's address) links none of them, and the model does not count it",
+    )
     check_keys: bool = Field(
         True,
-        description="probabilistic: a shared tax code, e-mail or phone does not merge two "
-        "records the model scores below review_threshold (name, address and city all "
-        "differ: an office's or a family's shared phone); the pair goes to identity_review",
+        description="probabilistic: a shared e-mail or phone does not merge two records the "
+        "model scores below review_threshold (name, address and city all differ: an "
+        "office's or a family's shared phone), nor does anything else; the pair goes to "
+        "identity_review. A shared tax code is never overruled",
     )
     review_threshold: float = Field(
         0.1,

@@ -44,6 +44,7 @@ from sources.extract import line_key_columns, read_source
 from transforms.customer_metrics import metrics_of_purchases, valid_order_lines
 from transforms.customer_value import CustomerValue, no_customer_value, predict_customer_value
 from transforms.identity import (
+    CHECKED_KEYS,
     CUSTOMER_COLUMNS,
     IDENTITY_SCHEMA,
     MATCHED_ON,
@@ -52,6 +53,7 @@ from transforms.identity import (
     resolve_identities,
     review_pairs,
     with_resolved_ids,
+    without_shared_keys,
 )
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
 from transforms.privacy import mask_contact_data, protect_pii
@@ -316,9 +318,13 @@ def resolve_customers(inputs: ValidatedInputs, settings: Settings) -> ValidatedI
     with timed("resolve identities") as facts:
         present = inputs.customers.collect_schema().names()
         wanted = [*identity.match_on, *(MATCHED_ON if identity.probabilistic else ())]
-        records = inputs.customers.select(
-            "customer_id", *[c for c in dict.fromkeys(wanted) if c in present]
-        ).collect()
+        records, crowded = without_shared_keys(
+            inputs.customers.select(
+                "customer_id", *[c for c in dict.fromkeys(wanted) if c in present]
+            ).collect(),
+            identity.match_on,
+            identity.max_records_per_key,
+        )
         resolve = partial(
             resolve_identities,
             keys=identity.match_on,
@@ -336,7 +342,9 @@ def resolve_customers(inputs: ValidatedInputs, settings: Settings) -> ValidatedI
                 min_probability=identity.review_threshold,
                 blocking=identity.blocking,
                 spark=spark_for(settings.engine),
-                every_pair_sharing=identity.match_on if identity.check_keys else (),
+                every_pair_sharing=[k for k in identity.match_on if k in CHECKED_KEYS]
+                if identity.check_keys
+                else (),
             )
             probable = pairs.filter(pl.col("probability") >= identity.match_threshold)
             # only pairs sharing a key come back below the review threshold
@@ -347,7 +355,7 @@ def resolve_customers(inputs: ValidatedInputs, settings: Settings) -> ValidatedI
             records.height,
             found.identity["customer_id"].n_unique(),
         )
-    for note in found.notes:
+    for note in (*crowded, *found.notes):
         stage_logger().info("%s", note)
     sources = {
         name: getattr(inputs, name)
@@ -364,6 +372,7 @@ def resolve_customers(inputs: ValidatedInputs, settings: Settings) -> ValidatedI
         identity=found.identity,
         review=review,
         notes=(
+            *crowded,
             *found.notes,
             *([f"identity review: {review.height:,} uncertain pairs"] if pairs is not None else []),
         ),

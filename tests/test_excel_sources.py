@@ -90,8 +90,6 @@ def test_numbers_shown_zero_padded_read_as_excel_shows_them(tmp_path: Path) -> N
 
 def test_an_openpyxl_workbook_keeps_its_merges_and_zero_padded_numbers(tmp_path: Path) -> None:
     # openpyxl writes its relations Target before Id, and a quoted format as &quot;
-    import openpyxl
-
     path = tmp_path / "openpyxl.xlsx"
     book = openpyxl.Workbook()
     sheet = book.active

@@ -19,6 +19,7 @@ from pipeline.stages import ValidatedInputs, resolve_customers
 from sampledata.duplicates import pair_scores, planted_duplicates
 from tests.conftest import read_view, run_without_prefect, write
 from transforms.identity import resolve_identities
+from transforms.identity_matching import PAIR_SCHEMA
 from transforms.privacy import contact_key
 
 RECORDS = pl.DataFrame(
@@ -192,9 +193,63 @@ def test_a_shared_key_the_model_rules_out_links_only_the_other_records_sharing_i
         "P3": ("P3", "self"),
         "P4": ("P4", "self"),
     }
-    # one pair ruled out, the rest linked: P1 and P3 meet through P2 (transitive)
+    # one pair ruled out: the rest link, but P1 and P3 never meet, not even through P2
     one = resolve_identities(records, keys=("phone",), ruled_out=ruled_out.head(1))
-    assert one.identity["customer_id"].unique().to_list() == ["P1"]
+    assert dict(one.identity.select("source_id", "customer_id").iter_rows()) == {
+        "P1": "P1",
+        "P2": "P1",
+        "P3": "P3",
+        "P4": "P1",
+    }
+
+
+def test_a_shared_tax_code_is_never_overruled_by_the_model() -> None:
+    # T1 and T2 share a tax code and a phone; the model ruled the pair out on the phone
+    records = pl.DataFrame(
+        {
+            "customer_id": ["T1", "T2"],
+            "tax_code": ["0101234567", "0101-234-567"],
+            "phone": ["pii:p", "pii:p"],
+        }
+    )
+    ruled_out = pl.DataFrame({"left_id": ["T1"], "right_id": ["T2"]})
+    found = resolve_identities(records, keys=("tax_code", "phone"), ruled_out=ruled_out)
+    assert found.identity["customer_id"].to_list() == ["T1", "T1"]
+
+
+def test_a_small_clean_file_gives_no_pairs_instead_of_failing_to_train() -> None:
+    from transforms.identity_matching import scored_pairs
+
+    # no two records share a key, an address or a name: nothing to learn from
+    records = pl.DataFrame(
+        {
+            "customer_id": ["A", "B", "C", "D"],
+            "name": ["An Bình", "Cao Dũng", "Em Phú", "Gia Hòa"],
+            "address": ["1 Lê Lợi", "2 Trần Phú", "3 Hai Bà Trưng", "4 Lý Tự Trọng"],
+            "city": ["Huế", "Vinh", "Huế", "Vinh"],
+            "email": ["pii:a", "pii:b", "pii:c", "pii:d"],
+        }
+    )
+    pairs = scored_pairs(records, min_probability=0.1, every_pair_sharing=("email", "phone"))
+    assert pairs.is_empty() and pairs.schema == PAIR_SCHEMA
+
+
+def test_a_key_value_on_too_many_records_links_none_of_them() -> None:
+    from transforms.identity import without_shared_keys
+
+    records = pl.DataFrame(
+        {
+            "customer_id": [f"K{i}" for i in range(6)],
+            "phone": ["pii:hotline"] * 4 + ["pii:own", "pii:own"],
+        }
+    )
+    blanked, notes = without_shared_keys(records, ("phone",), limit=3)
+    assert blanked["phone"].to_list() == [None] * 4 + ["pii:own", "pii:own"]
+    assert notes == [
+        "identity: 1 phone value(s) held by more than 3 records (4 records) link nothing"
+    ]
+    found = resolve_identities(blanked, keys=("phone",))
+    assert found.identity["customer_id"].n_unique() == 5  # only K4 and K5 are one
 
 
 def test_a_shared_phone_with_nothing_else_in_common_is_reviewed_not_merged() -> None:

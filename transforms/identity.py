@@ -47,6 +47,10 @@ REVIEW_SCHEMA = {
 }
 # The customers columns the probabilistic model compares, besides the keys.
 MATCHED_ON = ("name", "address", "city", "tax_code", "email", "phone")
+# Keys a shared value of which the model may overrule (`ruled_out`): contacts are shared
+# by offices and families; a tax code is one company's.
+CHECKED_KEYS = ("email", "phone")
+_NO_PAIRS = pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})
 SELF = "self"
 FORCED = "force_merge"
 PROBABLE = "probabilistic"
@@ -92,13 +96,16 @@ def resolve_identities(
     never_merge: Sequence[tuple[str, str]] = (),
     probable: pl.DataFrame | None = None,
     ruled_out: pl.DataFrame | None = None,
+    checked: Sequence[str] = CHECKED_KEYS,
 ) -> Identities:
     """Which records of `customers` (customer_id and the key columns) are one customer.
 
     `probable`: pairs the probabilistic model merges (left_id, right_id, probability at
     or above the match threshold), linked after the exact keys. `ruled_out`: pairs
-    (left_id, right_id) a shared key does not link, as the model found everything else
-    about them different; the other records sharing that key still link."""
+    (left_id, right_id) sharing a `checked` key that the model found different in
+    everything else: the key does not link them, and nothing else may join them either
+    (like a never_merge pair); a pair that also shares an unchecked key (a tax code: one
+    company, one code) is not ruled out."""
     ids = customers["customer_id"].sort()
     position = {value: index for index, value in enumerate(ids.to_list())}
     present = [key for key in keys if key in customers.columns]
@@ -107,7 +114,13 @@ def resolve_identities(
         *(normalised_key(key).alias(key) for key in present),
     )
     apart = _ruled_out_nodes(ruled_out, position)
-    links = [_key_links(indexed, key, apart) for key in present]
+    for key in (key for key in present if key not in checked):
+        # sharing an unchecked key overrules the model: not apart
+        shared = apart.join(indexed.select("node", key), left_on="a", right_on="node").join(
+            indexed.select("node", key), left_on=["b", key], right_on=["node", key]
+        )
+        apart = apart.join(shared.select("a", "b"), on=["a", "b"], how="anti")
+    links = [_key_links(indexed, key, apart if key in checked else _NO_PAIRS) for key in present]
     forced = [[position[i] for i in group if i in position] for group in force_merge]
     links.append(_group_links(forced, FORCED))
     exact = pl.concat(links).with_columns(probability=pl.lit(1.0))
@@ -115,6 +128,7 @@ def resolve_identities(
         exact = pl.concat([exact, _probable_links(probable, position)])
     edges = exact
     never = [(position[a], position[b]) for a, b in never_merge if a in position and b in position]
+    never += apart.sort("a", "b").rows()
     labels, edges = _components_honouring(edges, ids.len(), never)
     identity = _identity_rows(ids, labels, edges, rules=[*present, FORCED, PROBABLE])
     merged = identity.filter(pl.col("source_id") != pl.col("customer_id"))
@@ -127,6 +141,28 @@ def resolve_identities(
         + ")"
     ]
     return Identities(identity, notes)
+
+
+def without_shared_keys(
+    records: pl.DataFrame, keys: Sequence[str], limit: int
+) -> tuple[pl.DataFrame, list[str]]:
+    """`records` with each key value held by more than `limit` records blanked (a
+    switchboard's phone, a shop's e-mail: no one customer's key), and the run notes
+    counting them."""
+    notes = []
+    for key in (key for key in keys if key in records.columns):
+        count = pl.len().over(normalised_key(key))
+        crowded = normalised_key(key).is_not_null() & (count > limit)
+        found = records.select(
+            values=normalised_key(key).filter(crowded).n_unique(), rows=crowded.sum()
+        ).row(0)
+        if found[0]:
+            notes.append(
+                f"identity: {found[0]:,} {key} value(s) held by more than {limit} records "
+                f"({found[1]:,} records) link nothing"
+            )
+            records = records.with_columns(pl.when(~crowded).then(pl.col(key)).alias(key))
+    return records, notes
 
 
 def _key_links(indexed: pl.DataFrame, key: str, apart: pl.DataFrame) -> pl.DataFrame:
@@ -193,10 +229,12 @@ def _components_honouring(
 ) -> tuple[np.ndarray, pl.DataFrame]:
     """Connected components of `edges`; while a never-merge pair shares one, the pair's
     second record loses its links (a handful of rounds: one per pair at most)."""
+    first = np.array([a for a, _ in never], dtype=np.int64)
+    second = np.array([b for _, b in never], dtype=np.int64)
     for _ in range(len(never) + 1):
         labels = _components(edges, nodes)
-        cut = [b for a, b in never if labels[a] == labels[b]]
-        if not cut:
+        cut = np.unique(second[labels[first] == labels[second]])
+        if not len(cut):
             return labels, edges
         edges = edges.filter(~pl.col("a").is_in(cut) & ~pl.col("b").is_in(cut))
     return _components(edges, nodes), edges

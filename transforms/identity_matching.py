@@ -220,6 +220,7 @@ def scored_pairs(
     can be found."""
     import splink.comparison_library as cl
     from splink import Linker, SettingsCreator, block_on
+    from splink.internals.exceptions import SplinkException
 
     logging.getLogger("splink").setLevel(logging.ERROR)
     present = set(records.columns)
@@ -268,9 +269,14 @@ def scored_pairs(
     database = _database(spark)
     linker = Linker(database.register(table.to_arrow()), settings, log_level=logging.ERROR)
     training = linker.training
-    training.estimate_probability_two_random_records_match(
-        [block_on("tax_code"), block_on("email"), block_on("phone")], recall=0.6
-    )
+    # Training steps that find nothing to learn from (no two records share a key, an
+    # address or a name: a small or a clean file) leave Splink's starting values.
+    untrainable = (ValueError, SplinkException)
+    with contextlib.suppress(*untrainable):
+        training.estimate_probability_two_random_records_match(
+            [block_on("tax_code"), block_on("email"), block_on("phone")], recall=0.6
+        )
+    _usable_prior(linker, table.height)
     training.estimate_u_using_random_sampling(max_pairs=1e6, seed=seed)
     _exact_u_from_counts(linker, table)
     if table["same_customer"].drop_nulls().is_duplicated().any():
@@ -282,7 +288,7 @@ def scored_pairs(
         # (or a name), those the keys did not join among them. A level no pair in a block
         # reaches leaves it an m of 0, which Splink refuses: that session is skipped and
         # the comparison keeps what it had.
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(*untrainable):
             training.estimate_parameters_using_expectation_maximisation(rule)
     pairs = _predicted(linker, min_probability, spark)
     shared = [key for key in every_pair_sharing if key in KEY_COLUMNS]
@@ -305,6 +311,8 @@ def _predicted(linker: Linker, min_probability: float, spark: SparkSession | Non
         if spark is None
         else predicted.as_spark_dataframe().toArrow()
     )
+    if hasattr(arrow, "read_all"):  # a stream of batches (none when nothing matched)
+        arrow = arrow.read_all()
     pairs = pl.from_arrow(arrow)
     assert isinstance(pairs, pl.DataFrame)
     return pairs.select(
@@ -326,6 +334,17 @@ def _database(spark: SparkSession | None) -> DatabaseAPI:
 
     # persisted, not written to a checkpoint folder: a cluster needs none configured
     return SparkAPI(spark_session=spark, break_lineage_method="persist")
+
+
+def _usable_prior(linker: Linker, records: int) -> None:
+    """The chance that two random records are one customer kept strictly between 0 and
+    1: with no key shared by two records it is estimated as 0, and Splink cannot score
+    on a prior of 0; at least one pair in all of them is taken instead."""
+    model = linker._settings_obj.core_model_settings  # type: ignore[attr-defined]
+    pairs = max(records * (records - 1) / 2, 1)
+    model.probability_two_random_records_match = min(
+        max(model.probability_two_random_records_match, 1 / pairs), 0.5
+    )
 
 
 def _exact_u_from_counts(linker: object, table: pl.DataFrame) -> None:
