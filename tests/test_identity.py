@@ -391,7 +391,11 @@ def test_places_are_compared_in_one_form_whichever_way_they_are_written() -> Non
             "TP. Hà Nội",
             "Tỉnh Quảng Nam",
             "Đường D2, Bình Thạnh",  # D2 is a street's name, not "đường"
-            "Quận",  # nothing but the kind of place
+            "Phường 05, Ho Chi Minh City",
+            # the words of names that fold like kinds of place stay
+            "Tỉnh Bình Dương",
+            "12 Lạc Long Quân, Hà Tĩnh",
+            "Quán Thánh, 45 Nguyễn Tri Phương",
         ],
     )
     assert written.to_frame().select(place_text(pl.col("place")))["place"].to_list() == [
@@ -401,7 +405,10 @@ def test_places_are_compared_in_one_form_whichever_way_they_are_written() -> Non
         "ha noi",
         "quang nam",
         "d2 binh thanh",
-        None,
+        "p5 hcm",
+        "binh duong",
+        "12 lac long quan ha tinh",
+        "quan thanh 45 nguyen tri phuong",
     ]
 
 
@@ -423,6 +430,8 @@ def test_names_are_compared_without_accents_case_or_legal_form_even_mistyped() -
             "Anh Tuấn",  # "Anh" may be the name: kept before a lone word
             "Chu Văn An",  # Chu is a family name, not "chú"
             "CTY TNHH Ánh Dương Phát",  # a company: "Ánh" is its name, not a title
+            "Ánh Dương Phát",  # nor without a legal form: "Ánh" is no "Anh"
+            "Nguyễn Văn Tài",  # a person: "Văn Tài" is a name, not "vận tải"
             "Công ty TNHH TM-DV Hải Âu",  # trades shortened ...
             "Cong ty Thuong mai Dich vu Hai Au",  # ... and spelled out: one name
         ],
@@ -440,6 +449,8 @@ def test_names_are_compared_without_accents_case_or_legal_form_even_mistyped() -
         "anh tuan",
         "chu van an",
         "anh duong phat",
+        "anh duong phat",
+        "nguyen van tai",
         "tm dv hai au",
         "tm dv hai au",
     ]

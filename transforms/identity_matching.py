@@ -107,10 +107,10 @@ def _tidy(text: pl.Expr) -> pl.Expr:
     return pl.when(tidy != "").then(tidy)
 
 
-# How a salesperson addresses a person before the name ("Anh Nguyễn Văn Nam"; "Anh
-# Tuấn" stays: a lone word after it may be the name itself), folded. Not "chú": folded
-# it is Chu, a family name.
-HONORIFIC = r"^(?:ong|ba|anh|chi|co|em|mr|mrs|ms|miss|dr) (\S+ \S+)"
+# A title before a person's full name ("Anh Nguyễn Văn Nam", "Chị Lan Anh"), read on the
+# lower-case text with its accents ("Ánh Dương Phát" is a name); "Anh Tuấn" keeps its
+# "Anh": a lone word after it may be the name itself. Not "chú": Chu is a family name.
+TITLE = r"^(?:ông|bà|anh|chị|cô|em|ong|ba|chi|co|mr|mrs|ms|miss|dr)\.?\s+\S+\s+\S+"
 
 
 # Trade words of a company's name, and the letters they are shortened to ("Công ty TNHH
@@ -141,39 +141,62 @@ _TRADE_PATTERNS = [
 
 
 def plain_text(text: pl.Expr) -> pl.Expr:
-    """A name as compared: lower case, no accents (đ → d), no legal form, no honorific
-    before a full name, trade words in their short form (TRADE_WORDS), no punctuation,
-    single spaces; null when nothing is left."""
+    """A name as compared: lower case, no accents (đ → d), no legal form, no punctuation,
+    single spaces; a company's trades in their short form (TRADE_WORDS), a person's
+    title before a full name dropped; null when nothing is left."""
     folded = _folded(text)
     plain = folded.str.replace_all(LEGAL_FORM.pattern, " ").str.replace_all(r"\s+", " ")
-    for pattern, letters in _TRADE_PATTERNS:
-        plain = plain.str.replace_all(pattern, letters)
     plain = plain.str.strip_chars()
-    # A company's name may begin like a title ("Cty Ánh Dương Phát"): only a person's,
-    # a name without a legal form, loses one.
-    person = ~folded.str.contains(LEGAL_FORM.pattern)
-    return _tidy(pl.when(person).then(plain.str.replace(HONORIFIC, "$1")).otherwise(plain))
+    trades = plain
+    for pattern, letters in _TRADE_PATTERNS:
+        trades = trades.str.replace_all(pattern, letters)
+    # Only a company, a name with a legal form, has trades ("Văn Tài" is a person, not
+    # "vận tải"); only a person has a title, read before the accents go ("Ánh" is a name).
+    company = folded.str.contains(LEGAL_FORM.pattern)
+    titled = text.str.to_lowercase().str.normalize("NFC").str.strip_chars().str.contains(TITLE)
+    untitled = plain.str.replace(r"^\S+ (\S+ \S+)", "$1")
+    return _tidy(pl.when(company).then(trades).when(titled).then(untitled).otherwise(plain))
 
 
-# The same place written the ways Vietnamese addresses are: one form for each (folded
-# text, in this order), and the words that only say what kind of place follows dropped.
-PLACE_WORDS = (
-    (r"\b(?:tp ?hcm|tp ho chi minh|thanh pho ho chi minh|ho chi minh|hcm|sai gon|saigon)\b", "hcm"),
+# The same place written the ways Vietnamese addresses are, in one form. First (on the
+# lower-case text, accents kept, so "Quán" is not "Quận") the numbered wards and
+# districts as p5 and q1, and the words saying what kind of place follows dropped where
+# they stand for it: at the start of a part of the address or after a house number
+# ("Số 12 Đường Lê Lợi, Phường 5" but not "Bình Dương" or "Lạc Long Quân"); then, folded,
+# the big cities one way.
+_WARD = r"(?:phường|phuong|p)"
+_DISTRICT = r"(?:quận|quan|q)"
+_KIND = (
+    r"(?:số|so|đường|duong|đ|d|phường|phuong|p|quận|quan|q|huyện|huyen|h|tỉnh|tinh|"
+    r"thành phố|thanh pho|tp|thị xã|thi xa|tx|thị trấn|thi tran|tt|xã|xa)"
+)
+PLACE_FORMS = (
+    (rf"\b{_WARD}\.?\s*0*(\d+)\b", "p$1"),
+    (rf"\b{_DISTRICT}\.?\s*0*(\d+)\b", "q$1"),
+    (rf"(^|[,;/]\s*|\d[a-z]?\s+){_KIND}(?:\.\s*|\s+)", "$1"),
+    (rf"(^|[,;/]\s*|\d[a-z]?\s+){_KIND}(?:\.\s*|\s+)", "$1"),  # "Số 12 Đường …": twice
+)
+CITY_FORMS = (
+    (
+        r"\b(?:tp ?hcm|thanh pho ho chi minh|ho chi minh(?: city)?|hcm(?: city)?|sai gon|saigon)\b",
+        "hcm",
+    ),
     (r"\b(?:ha noi|hanoi|hn)\b", "ha noi"),
     (r"\b(?:da nang|danang)\b", "da nang"),
-    (r"\b(?:quan|q)\s*(\d+)\b", "q$1"),
-    (r"\b(?:phuong|p)\s*(\d+)\b", "p$1"),
-    (r"\b(?:thanh pho|tp|tinh|quan|huyen|phuong|xa|thi xa|tx|duong|so|d|p|q)\b", " "),
 )
 
 
 def place_text(text: pl.Expr) -> pl.Expr:
-    """An address or a city as compared: folded like a name, the city and district
-    written one way ("TP HCM", "Hồ Chí Minh", "Sài Gòn" are hcm; "Quận 1", "Q.1" are
-    q1), and the words for the kind of place ("số", "đường", "phường", "tỉnh")
-    dropped; null when nothing is left."""
-    place = _folded(text).str.replace_all(r"\s+", " ")
-    for pattern, replacement in PLACE_WORDS:
+    """An address or a city as compared: the numbered wards and districts written one way
+    ("Phường 05", "P.5" are p5; "Quận 1", "Q1" are q1), the words for the kind of place
+    ("Số", "Đường", "Tỉnh", "TP") dropped where they stand before one, folded like a name,
+    and the big cities one way ("TP HCM", "Hồ Chí Minh", "Sài Gòn" are hcm); null when
+    nothing is left."""
+    place = text.str.to_lowercase().str.normalize("NFC").str.strip_chars()
+    for pattern, replacement in PLACE_FORMS:
+        place = place.str.replace_all(pattern, replacement)
+    place = _folded(place).str.replace_all(r"\s+", " ")
+    for pattern, replacement in CITY_FORMS:
         place = place.str.replace_all(pattern, replacement)
     return _tidy(place)
 
