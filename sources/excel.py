@@ -252,14 +252,35 @@ def _zero_padded_cells(path: Path, index: int) -> list[tuple[int, int, int]]:
             xml = archive.read(_sheet_part(archive, index)).decode("utf-8", "replace")
     except (zipfile.BadZipFile, KeyError, OSError):
         return []
-    cells = []
-    for attributes in _tags(xml, "c"):
-        width = padded.get(attributes.get("s", ""))
-        if width is None or attributes.get("t", "n") != "n" or "r" not in attributes:
-            continue  # not a zero-padded number: text keeps its own zeros
-        column, row = _cell(attributes["r"])
-        cells.append((row, column, width))
-    return cells
+    # Only the cells of a padded style are read, their attributes picked out by polars
+    # (a large sheet has hundreds of thousands of them).
+    styled = "|".join(re.escape(style) for style in sorted(padded))
+    tags = (
+        pl.Series([xml], dtype=pl.String)
+        .str.extract_all(rf"<(?:[\w.-]+:)?c\b[^>]*\bs\s*=\s*[\"'](?:{styled})[\"'][^>]*>")
+        .explode()
+        .drop_nulls()
+    )
+    cells = (
+        tags.to_frame("tag")
+        .select(
+            letters=pl.col("tag").str.extract(r"\br\s*=\s*[\"']\$?([A-Z]+)", 1),
+            row=pl.col("tag").str.extract(r"\br\s*=\s*[\"']\$?[A-Z]+\$?(\d+)", 1).cast(pl.Int64),
+            style=pl.col("tag").str.extract(r"\bs\s*=\s*[\"']([^\"']*)", 1),
+            kind=pl.col("tag").str.extract(r"\bt\s*=\s*[\"']([^\"']*)", 1).fill_null("n"),
+        )
+        # not a number (text keeps its own zeros), or no reference: not padded
+        .filter((pl.col("kind") == "n") & pl.col("row").is_not_null())
+    )
+    columns = {letters: _cell(f"{letters}1")[0] for letters in cells["letters"].unique()}
+    return list(
+        zip(
+            cells["row"].to_list(),
+            cells["letters"].replace_strict(columns, return_dtype=pl.Int64).to_list(),
+            cells["style"].replace_strict(padded, return_dtype=pl.Int64).to_list(),
+            strict=True,
+        )
+    )
 
 
 def _zero_padded_styles(styles: str) -> dict[str, int]:
