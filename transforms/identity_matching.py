@@ -323,6 +323,10 @@ def scored_pairs(
         pairs = pl.concat([pairs, _predicted(keyed, 0.0, spark)]).unique(
             ["left_id", "right_id"], keep="first", maintain_order=True
         )
+    if spark is not None:
+        # Splink persists its intermediate tables on the cluster and leaves them there: a
+        # worker that refreshes again and again would keep every run's.
+        spark.catalog.clearCache()
     return pairs
 
 
