@@ -94,6 +94,12 @@ class SourceSettings(_Section):
         default_factory=dict,
         description="canonical column name = column name in the source",
     )
+    zero_pad: dict[str, Annotated[int, Field(ge=2, le=40)]] = Field(
+        default_factory=dict,
+        description="canonical column = digits: a value of only digits, shorter, gets its "
+        "leading zeros back (customer_id = 5: the 17 Excel made of 00017 is 00017 again; "
+        "tax_code = 10)",
+    )
     delimiter: str = Field(",", min_length=1, max_length=1, description="CSV field delimiter")
     date_format: str | None = Field(
         None,
