@@ -26,10 +26,17 @@ def spark_for(engine: EngineSettings) -> SparkSession | None:
     return spark_session(engine)
 
 
-def engine_note(engine: EngineSettings) -> str:
-    """The run note on where the refresh ran (what runs on Spark, with the Spark engine)."""
+def engine_note(engine: EngineSettings, *, matching: bool) -> str:
+    """The run note on where the refresh ran: with the Spark engine, what ran there
+    (`matching`: this refresh matched customers records by probability)."""
     if engine.kind != "spark":
         return "engine: polars on this machine"
+    if not matching:
+        return (
+            f"engine: spark at {engine.master} configured, but nothing of this refresh runs "
+            "there (only probabilistic identity matching does): all of it ran in polars on "
+            "this machine"
+        )
     return (
         f"engine: spark at {engine.master} for identity matching; the order-line stages ran "
         "in polars on this machine"

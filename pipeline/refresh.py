@@ -156,7 +156,10 @@ def run_refresh(
             notes="; ".join(
                 [
                     _notes(config),
-                    engine_note(settings.engine),
+                    engine_note(
+                        settings.engine,
+                        matching=settings.identity.enabled and settings.identity.probabilistic,
+                    ),
                     _lines_after(inputs.orders, as_of),
                     identical_lines_note(inputs.identical_lines),
                     *inputs.notes,

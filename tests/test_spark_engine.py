@@ -101,6 +101,17 @@ def test_the_spark_engine_without_pyspark_is_refused_when_the_config_is_read(
         Settings(sources={"orders": {"path": "o.csv"}}, engine={"kind": "spark"})
 
 
+def test_the_run_note_says_what_ran_where() -> None:
+    from engines import engine_note
+
+    spark = EngineSettings(kind="spark", master="spark://head:7077")
+    assert engine_note(EngineSettings(), matching=True) == "engine: polars on this machine"
+    assert engine_note(spark, matching=True).startswith(
+        "engine: spark at spark://head:7077 for identity matching"
+    )
+    assert "nothing of this refresh runs there" in engine_note(spark, matching=False)
+
+
 def test_no_java_is_one_line_that_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     from engines.spark import SparkUnavailableError, spark_session
 
