@@ -120,16 +120,16 @@ def resolve_identities(
             indexed.select("node", key), left_on=["b", key], right_on=["node", key]
         )
         apart = apart.join(shared.select("a", "b"), on=["a", "b"], how="anti")
-    links = [_key_links(indexed, key, apart if key in checked else _NO_PAIRS) for key in present]
+    links = [_key_links(indexed, key) for key in present]
     forced = [[position[i] for i in group if i in position] for group in force_merge]
     links.append(_group_links(forced, FORCED))
     exact = pl.concat(links).with_columns(probability=pl.lit(1.0))
     if probable is not None and not probable.is_empty():
         exact = pl.concat([exact, _probable_links(probable, position)])
-    edges = exact
     never = [(position[a], position[b]) for a, b in never_merge if a in position and b in position]
+    # a ruled-out pair is kept apart as a never_merge pair is: by its key or by any other link
     never += apart.sort("a", "b").rows()
-    labels, edges = _components_honouring(edges, ids.len(), never)
+    labels, edges = _components_honouring(exact, ids.len(), never)
     identity = _identity_rows(ids, labels, edges, rules=[*present, FORCED, PROBABLE])
     merged = identity.filter(pl.col("source_id") != pl.col("customer_id"))
     counts = merged.group_by("match_rule").len().sort("match_rule").rows()
@@ -165,37 +165,22 @@ def without_shared_keys(
     return records, notes
 
 
-def _key_links(indexed: pl.DataFrame, key: str, apart: pl.DataFrame) -> pl.DataFrame:
+def _key_links(indexed: pl.DataFrame, key: str) -> pl.DataFrame:
     """Each record with a value of `key` linked to the first record (lowest id) sharing it:
-    a star per value, enough to connect them, never every pair. A value shared by a pair
-    kept `apart` (nodes a < b) links every other pair of its records instead."""
-    valued = indexed.filter(pl.col(key).is_not_null()).select("node", key)
-    star = (
-        valued.with_columns(first=pl.col("node").min().over(key))
+    a star per value, enough to connect them, never every pair."""
+    return (
+        indexed.filter(pl.col(key).is_not_null())
+        .select("node", key)
+        .with_columns(first=pl.col("node").min().over(key))
         .filter(pl.col("node") != pl.col("first"))
         .select(pl.col("first").alias("a"), pl.col("node").alias("b"), rule=pl.lit(key))
-    )
-    if apart.is_empty():
-        return star
-    pairs = valued.join(valued, on=key, suffix="_b").filter(pl.col("node") < pl.col("node_b"))
-    disputed = pairs.join(apart, left_on=["node", "node_b"], right_on=["a", "b"]).select(key)
-    group_pairs = pairs.join(disputed.unique(), on=key).select(
-        pl.col("node").alias("a"), pl.col("node_b").alias("b")
-    )
-    return pl.concat(
-        [
-            star.join(valued, left_on="a", right_on="node")
-            .join(disputed.unique(), on=key, how="anti")
-            .select("a", "b", "rule"),
-            group_pairs.join(apart, on=["a", "b"], how="anti").with_columns(rule=pl.lit(key)),
-        ]
     )
 
 
 def _ruled_out_nodes(ruled_out: pl.DataFrame | None, position: dict[str, int]) -> pl.DataFrame:
     """The ruled-out pairs as node pairs, the smaller node first (a, b)."""
     if ruled_out is None or ruled_out.is_empty():
-        return pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})
+        return _NO_PAIRS
     nodes = ruled_out.select(
         *(
             pl.col(side).replace_strict(position, default=None, return_dtype=pl.Int64)

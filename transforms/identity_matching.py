@@ -78,14 +78,15 @@ def _one_slip(form: str) -> set[str]:
     return {form} | {slip for slip in slips if len(slip.replace(" ", "")) >= 3}
 
 
-LEGAL_FORM = re.compile(
-    r"\b(?:"
-    + "|".join(
-        re.escape(variant)
-        for variant in sorted({v for form in LEGAL_FORMS for v in _one_slip(form)}, key=len)[::-1]
-    )
-    + r")\b"
-)
+def _slip_pattern(forms: Sequence[str]) -> str:
+    """A regex matching any of `forms` as whole words, each also with one slip
+    (`_one_slip`), the longest first."""
+    variants = sorted({variant for form in forms for variant in _one_slip(form)})
+    ordered = sorted(variants, key=lambda variant: -len(variant))
+    return r"\b(?:" + "|".join(re.escape(variant) for variant in ordered) + r")\b"
+
+
+LEGAL_FORM = _slip_pattern(LEGAL_FORMS)
 KEY_COLUMNS = ("tax_code", "email", "phone")
 PAIR_SCHEMA = {"left_id": pl.String, "right_id": pl.String, "probability": pl.Float64}
 
@@ -131,13 +132,7 @@ TRADE_WORDS = (
 
 # Each trade also typed with a letter missing ("Con nghe"): shortened all the same, so a
 # typo inside it costs one letter of the name, not the whole trade.
-_TRADE_PATTERNS = [
-    (
-        r"\b(?:" + "|".join(re.escape(v) for v in sorted(_one_slip(words), key=len)[::-1]) + r")\b",
-        letters,
-    )
-    for words, letters in TRADE_WORDS
-]
+_TRADE_PATTERNS = [(_slip_pattern([words]), letters) for words, letters in TRADE_WORDS]
 
 
 def plain_text(text: pl.Expr) -> pl.Expr:
@@ -145,14 +140,14 @@ def plain_text(text: pl.Expr) -> pl.Expr:
     single spaces; a company's trades in their short form (TRADE_WORDS), a person's
     title before a full name dropped; null when nothing is left."""
     folded = _folded(text)
-    plain = folded.str.replace_all(LEGAL_FORM.pattern, " ").str.replace_all(r"\s+", " ")
+    plain = folded.str.replace_all(LEGAL_FORM, " ").str.replace_all(r"\s+", " ")
     plain = plain.str.strip_chars()
     trades = plain
     for pattern, letters in _TRADE_PATTERNS:
         trades = trades.str.replace_all(pattern, letters)
     # Only a company, a name with a legal form, has trades ("Văn Tài" is a person, not
     # "vận tải"); only a person has a title, read before the accents go ("Ánh" is a name).
-    company = folded.str.contains(LEGAL_FORM.pattern)
+    company = folded.str.contains(LEGAL_FORM)
     titled = text.str.to_lowercase().str.normalize("NFC").str.strip_chars().str.contains(TITLE)
     untitled = plain.str.replace(r"^\S+ (\S+ \S+)", "$1")
     return _tidy(pl.when(company).then(trades).when(titled).then(untitled).otherwise(plain))
