@@ -158,38 +158,10 @@ def extract(settings: Settings) -> dict[str, pl.DataFrame]:
         if source is None:
             continue
         with timed(f"extract {name}") as facts:
-            _zero_pad_columns_known(name, source.zero_pad)
-            rows = _with_mapped_ids(
-                name, _zero_padded(read_source(name, source), source.zero_pad), settings
-            )
+            rows = _with_mapped_ids(name, read_source(name, source), settings)
             frames[name] = _without_contact_data(name, rows, settings, key)
             facts["rows"] = frames[name].height
     return frames
-
-
-def _zero_pad_columns_known(name: str, widths: dict[str, int]) -> None:
-    """`sources.<name>.zero_pad` names canonical columns of the source (checked before
-    the source is read)."""
-    known = {column.name for column in SOURCE_COLUMNS[name]}
-    unknown = sorted(set(widths) - known)
-    if unknown:
-        raise ValueError(
-            f"sources.{name}.zero_pad: {unknown[0]!r} is not a column of {name} "
-            f"(its columns: {', '.join(sorted(known))})"
-        )
-
-
-def _zero_padded(rows: pl.DataFrame, widths: dict[str, int]) -> pl.DataFrame:
-    """Codes a spreadsheet made numbers of (00017 → 17) with their leading zeros back
-    (`sources.<name>.zero_pad`); other values as they are."""
-    return rows.with_columns(
-        pl.when(pl.col(column).str.contains(r"^\d+$"))
-        .then(pl.col(column).str.zfill(width))
-        .otherwise(pl.col(column))
-        .alias(column)
-        for column, width in sorted(widths.items())
-        if column in rows.columns
-    )
 
 
 def _with_mapped_ids(name: str, rows: pl.DataFrame, settings: Settings) -> pl.DataFrame:

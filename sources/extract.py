@@ -18,6 +18,8 @@ Text is made uniform here so that validation and staging see one shape:
 - CSV shape: one column whose name holds another delimiter, an unbalanced quote
   or a record with more fields than the header stop the run naming the line;
   quoted values with embedded newlines are one record.
+- `zero_pad`: codes of digits only, shorter than their width, get their leading
+  zeros back (a spreadsheet made 17 of 00017).
 - `null_values`: cells equal to one of them (spaces stripped) become null.
 - `decimal_separator` / `thousands_separator`: values of the numeric canonical
   columns (money, number, integer) written with them and strict 3-digit grouping
@@ -433,6 +435,12 @@ def _apply_mapping(
                 f"in {_where(source)} (columns: {_listed(present)})"
             )
         renames[source_column] = canonical
+    unpadded = sorted(set(source.zero_pad) - known)
+    if unpadded:
+        raise SourceError(
+            f"sources.{name}.zero_pad: {unpadded[0]!r} is not a column of {name} "
+            f"(its columns: {', '.join(sorted(known))})"
+        )
     for extra in source.extra_columns:
         if extra not in present and extra not in renames.values():
             raise SourceError(
@@ -464,6 +472,16 @@ def _normalise_values(
             .cast(pl.String)
             .map_batches(uniform_keys, return_dtype=pl.String, is_elementwise=True)
             for key in keys
+        )
+    padded = [(c, width) for c, width in sorted(source.zero_pad.items()) if c in columns]
+    if padded:
+        # Codes a spreadsheet made numbers of (00017 → 17) get their leading zeros back.
+        frame = frame.with_columns(
+            pl.when(pl.col(c).cast(pl.String).str.contains(r"^\d+$"))
+            .then(pl.col(c).cast(pl.String).str.zfill(width))
+            .otherwise(pl.col(c))
+            .alias(c)
+            for c, width in padded
         )
     text_columns = [c for c, dtype in frame.collect_schema().items() if dtype == pl.String]
     markers = null_marker_exprs([c for c in columns if c in text_columns], source.null_values)

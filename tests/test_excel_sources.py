@@ -109,14 +109,20 @@ def test_an_openpyxl_workbook_keeps_its_merges_and_zero_padded_numbers(tmp_path:
     ]
 
 
-def test_zero_pad_gives_codes_their_zeros_back_and_names_only_known_columns() -> None:
-    from pipeline.stages import _zero_pad_columns_known, _zero_padded
+def test_zero_pad_gives_codes_their_zeros_back_and_names_only_known_columns(
+    tmp_path: Path,
+) -> None:
+    from sources.extract import SourceError, read_source
 
-    rows = pl.DataFrame({"customer_id": ["17", "00018", "KH-19", None, "123456"]})
-    padded = _zero_padded(rows, {"customer_id": 5})
+    path = write(
+        tmp_path / "orders.csv",
+        "customer_id,order_date,amount\n17,2024-01-01,1\n00018,2024-01-01,1\n"
+        "KH-19,2024-01-01,1\n,2024-01-01,1\n123456,2024-01-01,1\n",
+    )
+    padded = read_source("orders", SourceSettings(path=path, zero_pad={"customer_id": 5}))
     assert padded["customer_id"].to_list() == ["00017", "00018", "KH-19", None, "123456"]
-    with pytest.raises(ValueError, match=r"sources.orders.zero_pad: 'customer' is not a column"):
-        _zero_pad_columns_known("orders", {"customer": 5})
+    with pytest.raises(SourceError, match=r"sources.orders.zero_pad: 'customer' is not a column"):
+        read_source("orders", SourceSettings(path=path, zero_pad={"customer": 5}))
 
 
 def test_sheets_by_position_and_dates_in_iso_without_a_format(tmp_path: Path) -> None:
