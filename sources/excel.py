@@ -100,8 +100,9 @@ def read_sheet(
     first_data_row = header_row + skip_rows + 1
     frame = frame.with_row_index(ROW_NUMBER, offset=first_data_row)
     columns = {info.name: info.absolute_index for info in loaded.selected_columns}
-    frame = _with_leading_zeros(frame, _zero_padded_cells(path, index), columns)
-    frame = _fill_merged_cells(frame, _merged_ranges(path, index), columns, first_data_row)
+    sheet_xml, styles = _sheet_xml(path, index)
+    frame = _with_leading_zeros(frame, _zero_padded_cells(sheet_xml, styles), columns)
+    frame = _fill_merged_cells(frame, _merged_ranges(sheet_xml), columns, first_data_row)
     blank = pl.all_horizontal(
         pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in columns
     )
@@ -238,19 +239,31 @@ def _with_leading_zeros(
     return frame
 
 
-def _zero_padded_cells(path: Path, index: int) -> list[tuple[int, int, int]]:
-    """The number cells of the `index`th sheet whose format pads them with zeros, as (row
-    1-based, column 0-based, width); none for a workbook that is not a zip of XML."""
+def _sheet_xml(path: Path, index: int) -> tuple[str, str]:
+    """The `index`th sheet's XML and the workbook's styles, read once for what only they
+    hold (merged ranges, number formats); empty for a workbook that is not a zip of XML
+    (.xls, .xlsb) or lacks a part."""
     if path.suffix.lower() not in (".xlsx", ".xlsm"):
-        return []
+        return "", ""
     try:
         with zipfile.ZipFile(path) as archive:
-            styles = archive.read("xl/styles.xml").decode("utf-8", "replace")
-            padded = _zero_padded_styles(styles)
-            if not padded:
-                return []
-            xml = archive.read(_sheet_part(archive, index)).decode("utf-8", "replace")
+            sheet = archive.read(_sheet_part(archive, index)).decode("utf-8", "replace")
+            names = set(archive.namelist())
+            styles = (
+                archive.read("xl/styles.xml").decode("utf-8", "replace")
+                if "xl/styles.xml" in names
+                else ""
+            )
     except (zipfile.BadZipFile, KeyError, OSError):
+        return "", ""
+    return sheet, styles
+
+
+def _zero_padded_cells(xml: str, styles: str) -> list[tuple[int, int, int]]:
+    """The number cells of a sheet (`xml`) whose format pads them with zeros, as (row
+    1-based, column 0-based, width)."""
+    padded = _zero_padded_styles(styles)
+    if not padded:
         return []
     # Only the cells of a padded style are read, their attributes picked out by polars
     # (a large sheet has hundreds of thousands of them).
@@ -306,17 +319,9 @@ def _zero_padded_styles(styles: str) -> dict[str, int]:
     }
 
 
-def _merged_ranges(path: Path, index: int) -> list[tuple[int, int, int, int]]:
-    """The merged ranges of the `index`th sheet as (top row, left column, bottom row,
-    right column): rows 1-based as Excel numbers them, columns 0-based (A = 0); none for a
-    workbook that is not a zip of XML (.xls, .xlsb)."""
-    if path.suffix.lower() not in (".xlsx", ".xlsm"):
-        return []
-    try:
-        with zipfile.ZipFile(path) as archive:
-            xml = archive.read(_sheet_part(archive, index)).decode("utf-8", "replace")
-    except (zipfile.BadZipFile, KeyError, OSError):
-        return []
+def _merged_ranges(xml: str) -> list[tuple[int, int, int, int]]:
+    """The merged ranges of a sheet (`xml`) as (top row, left column, bottom row, right
+    column): rows 1-based as Excel numbers them, columns 0-based (A = 0)."""
     ranges = []
     for merge in _tags(xml, "mergeCell"):
         reference = re.fullmatch(r"([A-Z]+\d+):([A-Z]+\d+)", merge.get("ref", "").replace("$", ""))
