@@ -348,6 +348,46 @@ def test_planted_duplicates_are_resolved_with_precision_and_recall_of_at_least_0
     assert review[0][2] == 0 or 0.1 <= review[0][0] <= review[0][1] < 0.5
 
 
+@pytest.mark.postgres
+def test_identities_and_review_are_published_to_postgresql_as_to_duckdb(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    import sqlalchemy as sa
+
+    records = planted_duplicates(800, duplicate_share=0.2, seed=6)
+    for warehouse in ("duckdb", "postgresql"):
+        folder = tmp_path / warehouse
+        folder.mkdir()
+        records.drop("true_customer").write_csv(folder / "customers.csv")
+        records.select(
+            "customer_id", order_date=pl.lit("2024-05-01"), amount=pl.lit(100)
+        ).write_csv(folder / "orders.csv")
+        url = f'\n[warehouse]\nurl = "{postgres_url}"\n' if warehouse == "postgresql" else ""
+        config = write(
+            folder / "personas.toml",
+            '[sources.orders]\npath = "orders.csv"\n[sources.customers]\npath = "customers.csv"\n'
+            + PLANTED
+            + url,
+        )
+        done = run_without_prefect(
+            ["refresh", "--config", str(config), "--as-of", "2024-06-30"], cwd=folder
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    queries = (
+        "select source, source_id, customer_id, match_rule, match_probability, records "
+        "from personas.customer_identity order by source_id",
+        "select left_id, right_id, match_probability, left_customer_id, right_customer_id "
+        "from personas.identity_review order by left_id, right_id",
+    )
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as connection:
+        published = [[tuple(row) for row in connection.exec_driver_sql(q)] for q in queries]
+    engine.dispose()
+    assert published == [read_view(tmp_path / "duckdb", q) for q in queries]
+    assert len(published[0]) == records.height
+    assert {row[3] for row in published[0]} > {"self"}  # merges were published, with rules
+
+
 def test_probabilistic_matching_without_splink_is_refused_when_the_config_is_read(
     uninstalled: Callable[[str], None],
 ) -> None:
