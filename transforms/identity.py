@@ -120,7 +120,7 @@ def resolve_identities(
             indexed.select("node", key), left_on=["b", key], right_on=["node", key]
         )
         apart = apart.join(shared.select("a", "b"), on=["a", "b"], how="anti")
-    links = [_key_links(indexed, key) for key in present]
+    links = [_key_links(indexed, key, apart if key in checked else _NO_PAIRS) for key in present]
     forced = [[position[i] for i in group if i in position] for group in force_merge]
     links.append(_group_links(forced, FORCED))
     exact = pl.concat(links).with_columns(probability=pl.lit(1.0))
@@ -165,15 +165,32 @@ def without_shared_keys(
     return records, notes
 
 
-def _key_links(indexed: pl.DataFrame, key: str) -> pl.DataFrame:
+def _key_links(indexed: pl.DataFrame, key: str, apart: pl.DataFrame) -> pl.DataFrame:
     """Each record with a value of `key` linked to the first record (lowest id) sharing it:
-    a star per value, enough to connect them, never every pair."""
-    return (
-        indexed.filter(pl.col(key).is_not_null())
-        .select("node", key)
-        .with_columns(first=pl.col("node").min().over(key))
+    a star per value, enough to connect them, never every pair. A value shared by a pair
+    kept `apart` (nodes a < b) links every other pair of its records instead, so the
+    pair's records keep their other links (the never constraint then cuts a record
+    loose only where another path still joins the pair)."""
+    valued = indexed.filter(pl.col(key).is_not_null()).select("node", key)
+    star = (
+        valued.with_columns(first=pl.col("node").min().over(key))
         .filter(pl.col("node") != pl.col("first"))
         .select(pl.col("first").alias("a"), pl.col("node").alias("b"), rule=pl.lit(key))
+    )
+    if apart.is_empty():
+        return star
+    pairs = valued.join(valued, on=key, suffix="_b").filter(pl.col("node") < pl.col("node_b"))
+    disputed = pairs.join(apart, left_on=["node", "node_b"], right_on=["a", "b"]).select(key)
+    group_pairs = pairs.join(disputed.unique(), on=key).select(
+        pl.col("node").alias("a"), pl.col("node_b").alias("b")
+    )
+    return pl.concat(
+        [
+            star.join(valued, left_on="a", right_on="node")
+            .join(disputed.unique(), on=key, how="anti")
+            .select("a", "b", "rule"),
+            group_pairs.join(apart, on=["a", "b"], how="anti").with_columns(rule=pl.lit(key)),
+        ]
     )
 
 
