@@ -128,6 +128,9 @@ def describe_validation_error(exc: ValidationError) -> str:
 def settings_hash(settings: Settings) -> str:
     """A stable hash of the effective configuration; secrets enter only as a hash of themselves."""
     payload = settings.model_dump(mode="json", by_alias=True)
+    # Where the work runs (this machine or Spark, how many buckets) is not what it means:
+    # the same data and rules on either engine are the same refresh, with the same tables.
+    del payload["engine"]
     payload["warehouse"]["url"] = _secret_digest(settings.warehouse.url)
     for name, source in settings.sources.items():
         if source.url is not None:
@@ -151,8 +154,18 @@ def _resolve_paths(settings: Settings, base_dir: Path) -> Settings:
     privacy = settings.privacy.model_copy(
         update={"key_file": (base_dir / settings.privacy.key_file).resolve()}
     )
+    spill_dir = settings.engine.spill_dir
+    engine = settings.engine.model_copy(
+        update={"spill_dir": None if spill_dir is None else (base_dir / spill_dir).resolve()}
+    )
     return settings.model_copy(
-        update={"sources": sources, "warehouse": warehouse, "quality": quality, "privacy": privacy}
+        update={
+            "sources": sources,
+            "warehouse": warehouse,
+            "quality": quality,
+            "privacy": privacy,
+            "engine": engine,
+        }
     )
 
 

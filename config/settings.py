@@ -467,6 +467,18 @@ class EngineSettings(_Section):
         description="spark: shuffle partitions of the steps that run there (aim for 100-200 MB "
         "of input each)",
     )
+    lines_per_bucket: int = Field(
+        1_000_000,
+        ge=1,
+        description="polars: an orders file with more lines than this is spilled to local disk "
+        "in buckets and validated one bucket at a time (peak memory follows this, not the "
+        "file); Parquet files say their size, a CSV's is estimated from its bytes",
+    )
+    spill_dir: Path | None = Field(
+        None,
+        description="polars: where spilled order lines are kept during a refresh (about the "
+        "size of the orders file, removed at the end); the system's temporary folder if unset",
+    )
     app_name: str = Field("personas", description="spark: the application's name in the Spark UI")
     conf: dict[str, str] = Field(
         default_factory=dict,

@@ -295,6 +295,7 @@ def validate(config: ConfigOption = DEFAULT_CONFIG_PATH) -> None:
     """
     from pipeline.stages import DataValidationError, extract
     from pipeline.stages import validate as validate_task
+    from sources.buckets import release
 
     loaded = _load(config)
     try:
@@ -306,6 +307,7 @@ def validate(config: ConfigOption = DEFAULT_CONFIG_PATH) -> None:
         _fail(str(exc), 1)
     except Exception as exc:
         _fail(str(exc), _exit_code(exc))
+    release(inputs.spilled)  # only the counts and the quarantine are shown
     print_validation(console, loaded.settings, inputs.counts, inputs.quarantine)
     if inputs.identical_lines:
         console.print(

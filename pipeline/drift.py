@@ -27,6 +27,7 @@ from config.settings import Settings
 from pipeline.refresh import RefreshResult, run_refresh
 from pipeline.runner import Stages
 from pipeline.stages import extract, stage_logger, transform, validate
+from sources.buckets import release
 from transforms.drift import DriftMeasure, drift_measures
 from warehouse.publish import open_warehouse
 
@@ -67,11 +68,16 @@ def run_drift_check(
     published_as_of = current["as_of"]
     assert isinstance(published_as_of, date)
     inputs = stages.run(validate, stages.run(extract, settings, retry=True), settings)
-    measured_as_of = as_of or drift_as_of(inputs.orders, today=today, since=published_as_of)
-    logger.info(
-        "measuring the data as of %s against the refresh as of %s", measured_as_of, published_as_of
-    )
-    computed = stages.run(transform, inputs, settings, measured_as_of, config.config_hash)
+    try:
+        measured_as_of = as_of or drift_as_of(inputs.orders, today=today, since=published_as_of)
+        logger.info(
+            "measuring the data as of %s against the refresh as of %s",
+            measured_as_of,
+            published_as_of,
+        )
+        computed = stages.run(transform, inputs, settings, measured_as_of, config.config_hash)
+    finally:
+        release(inputs.spilled)  # the early refresh, if any, reads the sources again
     measures = drift_measures(published, computed.tables)
     for measure in measures:
         logger.info("drift %s: PSI %.3f", measure.name, measure.psi)

@@ -49,6 +49,7 @@ from quality.reports import (
     unrecorded_runs_path,
     write_quarantine_csv,
 )
+from sources.buckets import release
 from warehouse.engine import display_url
 from warehouse.publish import RunRecord, new_run_id, open_warehouse
 
@@ -99,12 +100,14 @@ def run_refresh(
     # Reports go to a folder of this attempt's own; they become the refresh's reports only
     # once it is published, so a failed rerun never overwrites what readers see.
     attempt = attempt_dir(settings.quality.reports_dir, run.refresh_id, run.run_id)
+    spilled = None  # the order lines' spill area, once validated: removed however it ends
     try:
         # First the warehouse: unreachable or refused, the run stops before any work.
         state = stages.run(open_warehouse_for_run, settings, as_of)
         try:
             # The text rows live only while they are validated: the typed rows go on.
             inputs = stages.run(validate, stages.run(extract, settings, retry=True), settings)
+            spilled = inputs.spilled
             inputs = stages.run(resolve_customers, inputs, settings)
         except DataValidationError as exc:
             rows_in = sum(split.rows_in for split in exc.splits.values())
@@ -197,6 +200,8 @@ def run_refresh(
             warehouse=display_url(settings.warehouse.url.get_secret_value()),
         )
         raise
+    finally:
+        release(spilled)
     # Published: from here on a failure is a warning on a succeeded run, never a failed one.
     report_path = _report_or_warn(stages, tables, run, settings, attempt, current_as_of, checked)
     folder = _promote_or_warn(attempt, run, settings)

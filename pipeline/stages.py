@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -39,8 +40,16 @@ from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS, raw_contract
 from schemas.outputs import check_outputs
 from schemas.quarantine import REJECTED, SourceSplit, empty_quarantine, split_source
 from schemas.validation import PROBLEM_SCHEMA, screened_problems, summarise_problems
+from sources.buckets import (
+    SpilledRows,
+    bucket_count,
+    release,
+    spill,
+    spill_area,
+    validated_lines_path,
+)
 from sources.excel import sheet_name
-from sources.extract import line_key_columns, read_source
+from sources.extract import extract_source, line_key_columns, read_failure, read_source
 from transforms.customer_metrics import metrics_of_purchases, valid_order_lines
 from transforms.customer_value import CustomerValue, no_customer_value, predict_customer_value
 from transforms.identity import (
@@ -149,34 +158,72 @@ def timed(stage: str) -> Iterator[dict[str, object]]:
     stage_logger().info("%s: %s in %.2f s", stage, counts or "done", elapsed)
 
 
-def extract(settings: Settings) -> dict[str, pl.DataFrame]:
-    """Read every configured source that this version uses, as text rows."""
-    frames: dict[str, pl.DataFrame] = {}
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+Extracted = pl.DataFrame | SpilledRows  # a source read whole, or its lines spilled by bucket
+
+
+def extract(settings: Settings) -> dict[str, Extracted]:
+    """Read every configured source that this version uses, as text rows.
+
+    An orders file of more than `[engine] lines_per_bucket` lines is not held: its rows
+    are written to local disk in buckets in one streaming pass, and validated a bucket
+    at a time.
+    """
+    frames: dict[str, Extracted] = {}
     key = pii_hash_key(settings)  # read (or created) once per run, not per source
     for name in USED_SOURCES:
         source = settings.sources.get(name)
         if source is None:
             continue
         with timed(f"extract {name}") as facts:
-            rows = _with_mapped_ids(name, read_source(name, source), settings)
-            frames[name] = _without_contact_data(name, rows, settings, key)
-            facts["rows"] = frames[name].height
+            buckets = (
+                bucket_count(
+                    source.path,
+                    source.file_format,
+                    lines_per_bucket=settings.engine.lines_per_bucket,
+                )
+                if name == "orders" and source.path is not None
+                else 1  # other sources are one row per customer or fewer; tables read whole
+            )
+            if buckets == 1:
+                rows = _with_mapped_ids(name, read_source(name, source), settings)
+                frames[name] = _without_contact_data(name, rows, settings, key)
+                facts["rows"] = frames[name].height
+            else:
+                frames[name] = _spilled(name, settings, key, buckets)
+                facts["buckets"] = buckets
     return frames
 
 
-def _with_mapped_ids(name: str, rows: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+def _spilled(name: str, settings: Settings, key: bytes, buckets: int) -> SpilledRows:
+    """A large source's rows, as `extract` reads them, written to disk by bucket."""
+    source = settings.sources[name]
+    folder = spill_area(settings.engine.spill_dir)
+    try:
+        rows = _without_contact_data(
+            name, _with_mapped_ids(name, extract_source(name, source), settings), settings, key
+        )
+        line_key = order_line_key(rows.collect_schema().names(), line_key_columns(source))
+        return spill(rows, folder=folder, line_key=line_key, count=buckets)
+    except pl.exceptions.PolarsError as exc:
+        release(folder)
+        raise read_failure(name, source, exc) from None
+    except BaseException:
+        release(folder)
+        raise
+
+
+def _with_mapped_ids(name: str, rows: Frame, settings: Settings) -> Frame:
     """Another system's customer ids written as the customers source's (`[identity]
     id_map`), in the columns that name a customer, before anything checks them."""
     column = CUSTOMER_COLUMNS.get(name)
     id_map = settings.identity.id_map
-    if not settings.identity.enabled or not id_map or column not in rows.columns:
+    if not settings.identity.enabled or not id_map or column not in rows.collect_schema():
         return rows
     return rows.with_columns(pl.col(column).replace(id_map))
 
 
-def _without_contact_data(
-    name: str, rows: pl.DataFrame, settings: Settings, key: bytes
-) -> pl.DataFrame:
+def _without_contact_data(name: str, rows: Frame, settings: Settings, key: bytes) -> Frame:
     """Hash or mask e-mails and phone numbers before anything else sees the rows."""
     columns = SOURCE_COLUMNS[name]
     # Orders' own text columns are short codes (status, currency): no free text to mask.
@@ -215,6 +262,8 @@ class ValidatedInputs:
     # Pairs the probabilistic model was unsure of (REVIEW_SCHEMA), for a person to decide.
     review: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REVIEW_SCHEMA))
     notes: tuple[str, ...] = ()  # for the run record: the identity resolution
+    # Where the order lines were spilled (`sources.buckets`); released after the run.
+    spilled: Path | None = None
 
     @property
     def rows_accepted(self) -> int:
@@ -231,16 +280,29 @@ CUSTOMER_REFERENCES = (
 )
 
 
-def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInputs:
+def validate(raw: dict[str, Extracted], settings: Settings) -> ValidatedInputs:
     """Check every source against its contract and across sources; quarantine bad rows.
 
     Rejected rows go to the quarantine with their problem; the rest are staged and go
-    on. Rows in = rows accepted + rows rejected, per source.
+    on. Rows in = rows accepted + rows rejected, per source. Spilled order lines are
+    checked a bucket at a time, and their accepted lines written back to disk, where
+    the later stages scan them.
 
     Raises:
         DataValidationError: a source cannot be used (a required column is missing,
             currencies are mixed) or rejects more than its `max_rejected_share`.
     """
+    spilled = next((rows.folder for rows in raw.values() if isinstance(rows, SpilledRows)), None)
+    try:
+        return _validated(raw, settings, spilled)
+    except BaseException:
+        release(spilled)  # nothing goes on: the spilled lines are not needed
+        raise
+
+
+def _validated(
+    raw: dict[str, Extracted], settings: Settings, spilled: Path | None
+) -> ValidatedInputs:
     splits: dict[str, SourceSplit] = {}
     fatal: list[pl.DataFrame] = []
     # An Excel source's problems name its sheet (their row numbers are the sheet's).
@@ -250,34 +312,26 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
         if name in raw and source.path is not None and source.file_format == "excel"
     }
     staged: dict[str, pl.LazyFrame] = {}
-    for name, rows in raw.items():
+    identical_lines = 0
+    # Spilled lines last: each bucket is checked against the customers as it is read.
+    for name in sorted(raw, key=lambda name: isinstance(raw[name], SpilledRows)):
+        rows = raw[name]
         with timed(f"validate {name}") as facts:
-            # Each row is parsed once: the screen reads these values, and the accepted
-            # rows go on as they are.
-            values = _stage(name, rows, settings)
-            problems = _contract_problems(name, rows, settings, values)
-            fatal.append(problems.filter(pl.col("row_number").is_null()))
-            splits[name] = split_source(
-                name,
-                rows,
-                problems.filter(pl.col("row_number").is_not_null()),
-                values,
-                sheet=sheets.get(name),
-            )
-            staged[name] = _completed(name, splits[name].accepted)
-            facts["rows"], facts["rejected"] = rows.height, splits[name].rows_rejected
+            if isinstance(rows, SpilledRows):
+                checked = _validate_spilled(name, rows, settings, staged.get("customers"))
+                identical_lines = checked.identical_lines
+            else:
+                checked = _validate_rows(name, rows, settings, sheets.get(name))
+            splits[name], staged[name] = checked.split, checked.staged
+            fatal.append(checked.fatal)
+            facts["rows"], facts["rejected"] = checked.split.rows_in, checked.split.rows_rejected
     unusable = pl.concat([pl.DataFrame(schema=PROBLEM_SCHEMA), *fatal])
     if not unusable.is_empty():  # e.g. a required column is missing: nothing to stage
         raise DataValidationError(unusable, splits=splits)
-    for name, problems in _cross_source_problems(staged).items():
-        again = split_source(name, staged[name].collect(), problems, sheet=sheets.get(name))
-        staged[name] = again.accepted.lazy()
-        first = splits[name]
-        splits[name] = SourceSplit(
-            accepted=again.accepted,
-            quarantine=pl.concat([first.quarantine, again.quarantine]),
-            rows_in=first.rows_in,
-            rows_rejected=first.rows_rejected + again.rows_rejected,
+    done = {name for name, rows in raw.items() if isinstance(rows, SpilledRows)}
+    for name, problems in _cross_source_problems(staged, skip=done).items():
+        splits[name], staged[name] = _split_again(
+            name, splits[name], staged[name], problems, sheets.get(name)
         )
     if "orders" in staged:
         fatal.append(mixed_currencies(staged["orders"], currency=settings.money.currency))
@@ -287,8 +341,12 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
                     staged["orders"], staged["products"], packages=settings.tiers.packages
                 )
             )
-    quarantine = (
-        pl.concat([split.quarantine for split in splits.values()]) if splits else empty_quarantine()
+        if "orders" not in done:
+            identical_lines = _identical_lines(raw["orders"], staged["orders"], settings)  # type: ignore[arg-type]
+    # In source order, each source's problems by row: the same quarantine however the
+    # lines were read (whole, or bucket by bucket).
+    quarantine = pl.concat(
+        [empty_quarantine(), *(splits[name].quarantine for name in raw if name in splits)]
     )
     reasons, over_threshold = _past_threshold(splits, settings)
     blocking = pl.concat([pl.DataFrame(schema=PROBLEM_SCHEMA), *fatal, *over_threshold])
@@ -304,9 +362,100 @@ def validate(raw: dict[str, pl.DataFrame], settings: Settings) -> ValidatedInput
         rows_in=sum(split.rows_in for split in splits.values()),
         rows_rejected=sum(split.rows_rejected for split in splits.values()),
         quarantine=quarantine,
-        counts={name: (split.rows_in, split.rows_rejected) for name, split in splits.items()},
-        identical_lines=_identical_lines(raw["orders"], staged["orders"], settings),
+        counts={name: (splits[name].rows_in, splits[name].rows_rejected) for name in raw},
+        identical_lines=identical_lines,
+        spilled=spilled,
     )
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """One source after its own contract (and, when spilled, the cross-source checks)."""
+
+    split: SourceSplit  # its quarantine in row order
+    staged: pl.LazyFrame  # the accepted rows as later stages read them
+    fatal: pl.DataFrame  # problems of the whole source (PROBLEM_SCHEMA, no row number)
+    identical_lines: int = 0
+
+
+def _validate_rows(
+    name: str, rows: pl.DataFrame, settings: Settings, sheet: str | None
+) -> _Checked:
+    """One source read whole (or one bucket of spilled lines) against its contract."""
+    # Each row is parsed once: the screen reads these values, and the accepted rows go
+    # on as they are.
+    values = _stage(name, rows, settings)
+    problems = _contract_problems(name, rows, settings, values)
+    split = split_source(
+        name, rows, problems.filter(pl.col("row_number").is_not_null()), values, sheet=sheet
+    )
+    return _Checked(
+        split=_in_row_order(split),
+        staged=_completed(name, split.accepted),
+        fatal=problems.filter(pl.col("row_number").is_null()),
+    )
+
+
+def _validate_spilled(
+    name: str, rows: SpilledRows, settings: Settings, customers: pl.LazyFrame | None
+) -> _Checked:
+    """Spilled lines a bucket at a time: each bucket against the contract, its lines
+    against the customers, its identical lines counted, its accepted lines written to
+    disk. Every comparison between lines is within a bucket (see `sources.buckets`)."""
+    quarantines, fatal, written = [], [], []
+    rows_in = rows_rejected = identical = 0
+    for number, bucket in enumerate(rows.frames()):
+        checked = _validate_rows(name, bucket, settings, None)
+        split, staged = checked.split, checked.staged
+        fatal.append(checked.fatal)
+        if checked.fatal.is_empty():  # else the run stops once every bucket is counted
+            references = [column for source, column in CUSTOMER_REFERENCES if source == name]
+            if customers is not None and references:
+                problems = unknown_customers(staged, name, references[0], customers)
+                if not problems.is_empty():
+                    split, staged = _split_again(name, split, staged, problems, None)
+            identical += _identical_lines(bucket, staged, settings)
+            path = validated_lines_path(rows.folder, number)
+            staged.collect().write_ipc(path, compression="lz4")
+            written.append(path)
+        quarantines.append(split.quarantine)
+        rows_in, rows_rejected = rows_in + split.rows_in, rows_rejected + split.rows_rejected
+    split = SourceSplit(
+        accepted=pl.DataFrame(),  # on disk: `staged` scans it
+        quarantine=pl.concat([empty_quarantine(), *quarantines]),
+        rows_in=rows_in,
+        rows_rejected=rows_rejected,
+    )
+    return _Checked(
+        split=_in_row_order(split),
+        staged=pl.scan_ipc(written) if written else pl.LazyFrame(),
+        # Each bucket has the file's columns: a file-level problem is found in each.
+        fatal=pl.concat([pl.DataFrame(schema=PROBLEM_SCHEMA), *fatal]).unique(maintain_order=True),
+        identical_lines=identical,
+    )
+
+
+def _split_again(
+    name: str,
+    split: SourceSplit,
+    staged: pl.LazyFrame,
+    problems: pl.DataFrame,
+    sheet: str | None,
+) -> tuple[SourceSplit, pl.LazyFrame]:
+    """A source's accepted rows split again by the cross-source `problems`."""
+    again = split_source(name, staged.collect(), problems, sheet=sheet)
+    merged = SourceSplit(
+        accepted=again.accepted,
+        quarantine=pl.concat([split.quarantine, again.quarantine]),
+        rows_in=split.rows_in,
+        rows_rejected=split.rows_rejected + again.rows_rejected,
+    )
+    return _in_row_order(merged), again.accepted.lazy()
+
+
+def _in_row_order(split: SourceSplit) -> SourceSplit:
+    """The split with its quarantine by row number (a row's problems in the order found)."""
+    return replace(split, quarantine=split.quarantine.sort("row_number", maintain_order=True))
 
 
 def resolve_customers(inputs: ValidatedInputs, settings: Settings) -> ValidatedInputs:
@@ -441,15 +590,18 @@ def _completed(name: str, accepted: pl.DataFrame) -> pl.LazyFrame:
     return accepted.lazy()
 
 
-def _cross_source_problems(staged: dict[str, pl.LazyFrame]) -> dict[str, pl.DataFrame]:
-    """Rows naming a customer the customers source lacks (only when customers is given)."""
+def _cross_source_problems(
+    staged: dict[str, pl.LazyFrame], *, skip: set[str]
+) -> dict[str, pl.DataFrame]:
+    """Rows naming a customer the customers source lacks (only when customers is given);
+    the sources in `skip` were checked bucket by bucket."""
     customers = staged.get("customers")
     if customers is None:
         return {}
     found = {
         name: unknown_customers(staged[name], name, column, customers)
         for name, column in CUSTOMER_REFERENCES
-        if name in staged
+        if name in staged and name not in skip
     }
     return {name: problems for name, problems in found.items() if not problems.is_empty()}
 

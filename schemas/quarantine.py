@@ -53,7 +53,7 @@ class SourceSplit:
     @property
     def rows_accepted(self) -> int:
         """Rows that go on."""
-        return self.accepted.height
+        return self.rows_in - self.rows_rejected
 
 
 def split_source(

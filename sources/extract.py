@@ -90,10 +90,10 @@ def read_source(name: str, source: SourceSettings) -> pl.DataFrame:
     try:
         return frame.collect()
     except pl.exceptions.PolarsError as exc:
-        raise _read_failure(name, source, exc) from None
+        raise read_failure(name, source, exc) from None
 
 
-def _read_failure(name: str, source: SourceSettings, exc: BaseException) -> SourceError:
+def read_failure(name: str, source: SourceSettings, exc: BaseException) -> SourceError:
     """What went wrong reading a source past its header, as one line naming the place."""
     path = source.path
     if path is None or source.file_format != "csv":

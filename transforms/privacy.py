@@ -31,8 +31,11 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
+from typing import TypeVar
 
 import polars as pl
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 # 9+ digits, optionally with a leading + and spaces, dots, dashes or brackets between.
@@ -89,7 +92,7 @@ def keyed_hash(value: str, key: bytes) -> str:
 
 
 def protect_pii(
-    frame: pl.DataFrame,
+    frame: Frame,
     *,
     key: bytes,
     id_columns: Iterable[str],
@@ -97,11 +100,12 @@ def protect_pii(
     pii_columns: Iterable[str] = (),
     hash_contact_ids: bool = True,
     country_code: str = "84",
-) -> pl.DataFrame:
+) -> Frame:
     """`frame` with contact data hashed or masked (see the module docstring).
 
     Args:
-        frame: a source's rows, all text.
+        frame: a source's rows, all text (lazy: the values to hash are found in one
+            pass over it, and the rest is a plan).
         key: the secret hash key.
         id_columns: key columns, hashed where a value is an e-mail address or a phone
             number (unless `hash_contact_ids` is false).
@@ -111,10 +115,11 @@ def protect_pii(
         country_code: of phone numbers written without one (E.164, without the +).
     """
     extra = set(pii_columns)
-    whole = [c for c in frame.columns if is_pii_name(c) or c in extra]
-    ids = [c for c in id_columns if c in frame.columns and c not in whole]
+    names = frame.collect_schema().names()
+    whole = [c for c in names if is_pii_name(c) or c in extra]
+    ids = [c for c in id_columns if c in names and c not in whole]
     ids = ids if hash_contact_ids else []
-    texts = [c for c in text_columns if c in frame.columns and c not in whole and c not in ids]
+    texts = [c for c in text_columns if c in names and c not in whole and c not in ids]
     # A column hashed whole is text from here on, whatever type its source stored.
     frame = frame.with_columns(pl.col(c).cast(pl.String) for c in whole)
     hashed = _hashes(frame, whole, ids, key, country_code)
@@ -129,7 +134,11 @@ def protect_pii(
 
 
 def _hashes(
-    frame: pl.DataFrame, whole: list[str], ids: list[str], key: bytes, country_code: str
+    frame: pl.DataFrame | pl.LazyFrame,
+    whole: list[str],
+    ids: list[str],
+    key: bytes,
+    country_code: str,
 ) -> dict[str, dict[str, str]]:
     """Keyed hashes of the distinct values each column hashes (few, compared to rows)."""
     rows = frame.lazy()

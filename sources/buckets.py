@@ -1,0 +1,144 @@
+"""Order lines spilled to disk by bucket, so that no stage holds every line at once.
+
+Produces `SpilledRows`: one source's extracted rows written, in one streaming
+pass, to Arrow IPC files on local disk, one folder per bucket, and read back a
+bucket at a time. A line's bucket is a fixed hash of its whole line key (or,
+for a line without one, of its customer), so every comparison validation makes
+between lines stays inside one bucket: two lines with the same key (a
+duplicate), two identical lines (which share their key, or their customer when
+they have none). The validated lines are written back to the same folder, and
+the later stages scan them lazily with polars' streaming engine, so peak memory
+is one bucket's lines plus what the stages keep per purchase and per customer.
+
+The folders are removed when the refresh ends (`release`), and, whatever
+stops the process short of a kill, when it exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+BUCKET = "_bucket"
+SPILL_PREFIX = "personas-spill-"
+# A CSV's lines are counted from its size before it is read: a typical order line
+# takes 80-150 bytes, so this errs towards more, smaller buckets.
+CSV_BYTES_PER_LINE = 80
+# The bucket hash: fixed, so a line falls in the same bucket in every run and process.
+BUCKET_SEED = 0x5EED
+
+_areas: set[Path] = set()
+
+
+@dataclass(frozen=True)
+class SpilledRows:
+    """A source's extracted rows on disk, by bucket (each bucket one or more files)."""
+
+    folder: Path  # the run's spill area: the validated lines are written here too
+    buckets: tuple[tuple[Path, ...], ...]
+    schema: pl.Schema
+
+    def frames(self) -> Iterator[pl.DataFrame]:
+        """Each bucket's rows in turn (in source order within the bucket); a bucket's
+        files are deleted once read: the disk holds at most the source once."""
+        for files in self.buckets:
+            frame = (
+                pl.concat([pl.read_ipc(path) for path in files], how="vertical")
+                if files
+                else pl.DataFrame(schema=self.schema)
+            )
+            for path in files:
+                path.unlink(missing_ok=True)
+            yield frame
+
+
+def bucket_count(path: Path | None, file_format: str | None, *, lines_per_bucket: int) -> int:
+    """How many buckets a file source's lines go into (1: read whole, not spilled).
+
+    Parquet files say how many rows they hold; a CSV's lines are estimated from its
+    size. Workbooks and databases are read whole.
+    """
+    if path is None or file_format not in ("csv", "parquet") or not path.is_file():
+        return 1
+    if file_format == "parquet":
+        try:
+            lines = pl.scan_parquet(path).select(pl.len()).collect().item()
+        except pl.exceptions.PolarsError:
+            return 1  # not readable as Parquet: the extract names the problem
+    else:
+        lines = path.stat().st_size // CSV_BYTES_PER_LINE
+    return max(1, math.ceil(lines / lines_per_bucket))
+
+
+def bucket_of(line_key: Sequence[str] | None, count: int) -> pl.Expr:
+    """Each line's bucket in 0..count-1: by its line key when every part is given, else
+    by its customer (lines without a whole key are compared only within a customer)."""
+    by_customer = pl.col("customer_id").hash(BUCKET_SEED)
+    if line_key:
+        # One expression per part: a partition key takes no multi-column selector.
+        whole = pl.all_horizontal(*(pl.col(part).is_not_null() for part in line_key))
+        keyed = pl.struct(*(pl.col(part) for part in line_key)).hash(BUCKET_SEED)
+        return (pl.when(whole).then(keyed).otherwise(by_customer) % count).alias(BUCKET)
+    return (by_customer % count).alias(BUCKET)
+
+
+def spill(
+    rows: pl.LazyFrame, *, folder: Path, line_key: Sequence[str] | None, count: int
+) -> SpilledRows:
+    """Write `rows` into `count` buckets under `folder` in one streaming pass.
+
+    Raises:
+        polars.exceptions.PolarsError: the source could not be read past its header
+            (the caller names the place, as for a source read whole).
+    """
+    target = folder / "extracted"
+    schema = rows.collect_schema()
+    rows.sink_ipc(
+        pl.PartitionBy(target, key=bucket_of(line_key, count), include_key=False),
+        mkdir=True,
+        compression="lz4",
+    )
+    buckets = []
+    for number in range(count):
+        # Files in name order: a bucket's rows come back in the order they were written.
+        buckets.append(tuple(sorted((target / f"{BUCKET}={number}").glob("*.ipc"))))
+    return SpilledRows(folder=folder, buckets=tuple(buckets), schema=schema)
+
+
+def spill_area(parent: Path | None) -> Path:
+    """A new folder for one run's spilled lines (under `parent`, else the system's
+    temporary folder), removed by `release` or when the process exits."""
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=SPILL_PREFIX, dir=parent))
+    _areas.add(folder)
+    return folder
+
+
+def validated_lines_path(folder: Path, bucket: int) -> Path:
+    """Where one bucket's validated, typed lines are written."""
+    path = folder / "validated" / f"{bucket:05d}.ipc"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def release(folder: Path | None) -> None:
+    """Remove a run's spill area (nothing when the run spilled nothing)."""
+    if folder is None:
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    _areas.discard(folder)
+
+
+@atexit.register
+def _release_all() -> None:
+    for folder in sorted(_areas):
+        shutil.rmtree(folder, ignore_errors=True)
+    _areas.clear()

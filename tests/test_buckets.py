@@ -1,0 +1,262 @@
+"""Order lines spilled by bucket give the same refresh as lines read whole.
+
+An orders file of more than `[engine] lines_per_bucket` lines is written to disk
+in buckets and validated a bucket at a time (`sources.buckets`). Every published
+table, the quarantine, the counts and the run notes must not depend on that:
+the same dirty orders (duplicate line keys, identical lines without a key, bad
+values, unknown customers, refunds, cancellations, keys with stray blanks, one
+customer with a fifth of all lines), read whole or in 2, 7 or 64 buckets, in
+any row order, give identical tables. The spill area is removed however the
+run ends.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pipeline.stages as stages
+from config.loader import load_config
+from pipeline.refresh import run_refresh
+from pipeline.runner import Stages
+from pipeline.stages import DataValidationError, extract, validate
+from sources.buckets import SPILL_PREFIX, SpilledRows, bucket_count, bucket_of
+from sources.extract import SourceError
+from tests.conftest import read_view, write
+
+AS_OF = date(2024, 12, 31)
+# The run's own identity and clock, which differ between any two runs.
+PER_RUN = ("run_id", "started_at", "finished_at", "published_at", "next_due_at")
+
+CUSTOMERS = ["C01", "C02", "C03", "C04", "C05", "C06", "C07", "C08"]
+
+
+def dirty_orders(seed: int) -> list[dict[str, str | None]]:
+    """Order lines with every kind of trouble a real export has, in a shuffled order."""
+    chance = random.Random(seed)
+    rows: list[dict[str, str | None]] = []
+    for number in range(1, 121):
+        customer = "C01" if number % 5 == 0 else chance.choice(CUSTOMERS)  # C01: the skew
+        for line in range(1, chance.randint(1, 3) + 1):
+            rows.append(
+                {
+                    "order_id": f"SO{number:04d}",
+                    "line_number": str(line),
+                    "customer_id": customer,
+                    "order_date": f"2024-{chance.randint(1, 12):02d}-{chance.randint(1, 28):02d}",
+                    "product_id": f"P{chance.randint(1, 4)}",
+                    "quantity": str(chance.randint(1, 20)),
+                    "amount": str(chance.choice([120, 950, 4_000, 15_000, 80_000])),
+                    "status": chance.choice(["completed"] * 8 + ["refunded", "Cancelled "]),
+                }
+            )
+    base = list(rows)
+    for row in chance.sample(base, 6):  # the same line exported twice
+        rows.append(dict(row))
+    for row in chance.sample(base, 4):  # a line key reused for another line
+        rows.append({**row, "amount": "77"})
+    for row in chance.sample(base, 2):  # ... and for another customer's
+        other = CUSTOMERS[(CUSTOMERS.index(row["customer_id"]) + 1) % len(CUSTOMERS)]
+        rows.append({**row, "customer_id": other})
+    for row in chance.sample(base, 5):  # a till without order ids: identical twins
+        twin = {**row, "order_id": None, "line_number": None}
+        rows.extend([twin, dict(twin)])
+    for index, row in enumerate(chance.sample(base, 4)):  # values that do not parse
+        rows.append(
+            {**row, "line_number": str(90 + index), "amount": ["abc", "1,2,3", "", "x"][index]}
+        )
+    for index, row in enumerate(chance.sample(base, 3)):  # customers nobody knows
+        rows.append({**row, "line_number": str(80 + index), "customer_id": f"ZZ{index}"})
+    for index, row in enumerate(chance.sample(base, 3)):  # keys with stray blanks
+        customer = f" {row['customer_id']}\u00a0"
+        rows.append({**row, "line_number": str(70 + index), "customer_id": customer})
+    chance.shuffle(rows)
+    return rows
+
+
+def make_config(folder: Path, seed: int, *, lines_per_bucket: int = 1_000_000_000) -> Path:
+    rows = dirty_orders(seed)
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    columns = dict.fromkeys(rows[0], pl.String)
+    pl.DataFrame(rows, schema=columns).write_csv(folder / "data" / "orders.csv")
+    write(
+        folder / "data" / "customers.csv",
+        "customer_id,name,city\n" + "".join(f"{c},Khách {c},Hà Nội\n" for c in CUSTOMERS),
+    )
+    return write(
+        folder / "personas.toml",
+        f"""
+[warehouse]
+url = "duckdb:///warehouse/warehouse.duckdb"
+
+[sources.orders]
+path = "data/orders.csv"
+max_rejected_share = 0.5
+
+[sources.customers]
+path = "data/customers.csv"
+
+[engine]
+lines_per_bucket = {lines_per_bucket}
+spill_dir = "spill"
+""",
+    )
+
+
+def refreshed(config: Path) -> dict[str, pl.DataFrame]:
+    """Every table a refresh publishes into a new warehouse, without what differs between
+    any two runs."""
+    shutil.rmtree(config.parent / "warehouse", ignore_errors=True)
+    loaded = load_config(config)
+    result = run_refresh(
+        loaded,
+        as_of=AS_OF,
+        reason=None,
+        trigger="ad-hoc",
+        stages=Stages(with_prefect=False, retries=0, retry_delay_seconds=0),
+    )
+    runs = read_view(config.parent, "select * from personas.refresh_runs")
+    columns = read_view(
+        config.parent,
+        "select column_name from information_schema.columns where table_schema = 'personas' "
+        "and table_name = 'refresh_runs' order by ordinal_position",
+    )
+    tables = {
+        **result.tables,
+        "refresh_runs": pl.DataFrame(runs, schema=[c for (c,) in columns], orient="row"),
+    }
+    return {
+        name: table.drop([c for c in PER_RUN if c in table.columns])
+        for name, table in tables.items()
+    }
+
+
+def in_any_order(table: pl.DataFrame) -> pl.DataFrame:
+    """A table's rows sorted on every column: row order is not part of a table."""
+    return table.sort(table.columns, nulls_last=True) if table.width else table
+
+
+def buckets_forced(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    """The orders file goes into exactly `count` buckets, whatever its size."""
+    monkeypatch.setattr(stages, "bucket_count", lambda *_, **__: count)
+
+
+def assert_same_tables(whole: dict[str, pl.DataFrame], spilled: dict[str, pl.DataFrame]) -> None:
+    assert sorted(whole) == sorted(spilled)
+    for name in whole:
+        assert in_any_order(whole[name]).equals(in_any_order(spilled[name])), name
+
+
+def whole_and_in_buckets(
+    folder: Path, seed: int, count: int
+) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
+    """The same config and data (so the same refresh id) refreshed with the lines read
+    whole, then spilled into `count` buckets."""
+    config = make_config(folder, seed)
+    whole = refreshed(config)
+    with pytest.MonkeyPatch.context() as patch:
+        buckets_forced(patch, count)
+        return whole, refreshed(config)
+
+
+@pytest.mark.parametrize("count", [2, 7, 64])
+def test_a_refresh_in_buckets_publishes_the_same_tables_as_one_read_whole(
+    tmp_path: Path, count: int
+) -> None:
+    whole, spilled = whole_and_in_buckets(tmp_path, seed=1, count=count)
+    assert_same_tables(whole, spilled)
+    quarantine = spilled["quarantine"]
+    # The trouble planted is all there: repeated keys, bad values, unknown customers.
+    assert quarantine.filter(pl.col("problem").str.starts_with("duplicate line key")).height == 12
+    assert quarantine.filter(pl.col("column") == "amount").height == 3  # abc, 1,2,3, x
+    assert quarantine.filter(pl.col("problem").str.starts_with("no amount")).height == 1  # ""
+    assert quarantine.filter(pl.col("problem") == "customer not found in customers").height == 3
+    assert quarantine["row_number"].is_sorted()
+    notes = spilled["refresh_runs"]["notes"].item()
+    assert "identical order lines kept as separate purchases: 5" in notes
+    assert not list((tmp_path / "spill").iterdir())  # the spill area is gone
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(seed=st.integers(0, 10_000), count=st.sampled_from([1, 2, 7, 64]))
+def test_tables_do_not_depend_on_the_bucket_count_or_the_order_of_the_lines(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, count: int
+) -> None:
+    whole, spilled = whole_and_in_buckets(tmp_path_factory.mktemp("run"), seed, count)
+    assert_same_tables(whole, spilled)
+
+
+def test_a_large_file_is_spilled_and_a_small_one_read_whole(tmp_path: Path) -> None:
+    config = make_config(tmp_path, seed=2, lines_per_bucket=100)
+    settings_ = load_config(config).settings
+    raw = extract(settings_)
+    assert isinstance(raw["orders"], SpilledRows)  # about 350 lines of ~60 bytes
+    assert isinstance(raw["customers"], pl.DataFrame)
+    inputs = validate(raw, settings_)
+    assert inputs.spilled is not None and inputs.spilled.parent == tmp_path / "spill"
+    assert (
+        inputs.orders.select(pl.len()).collect().item()
+        == inputs.counts["orders"][0] - (inputs.counts["orders"][1])
+    )
+
+
+def test_bucket_count_of_parquet_comes_from_its_row_count(tmp_path: Path) -> None:
+    path = tmp_path / "orders.parquet"
+    pl.DataFrame({"customer_id": [str(n) for n in range(2_500)]}).write_parquet(path)
+    assert bucket_count(path, "parquet", lines_per_bucket=1_000) == 3
+    assert bucket_count(path, "parquet", lines_per_bucket=2_500) == 1
+    assert bucket_count(path, "excel", lines_per_bucket=1) == 1  # a workbook: read whole
+
+
+def test_lines_sharing_a_key_or_keyless_lines_of_a_customer_share_a_bucket() -> None:
+    lines = pl.DataFrame(
+        {
+            "order_id": ["A", "A", "A", None, None, "B"],
+            "line_number": ["1", "1", "2", "1", None, None],
+            "customer_id": ["x", "y", "x", "z", "z", "z"],
+        }
+    )
+    found = lines.select(bucket_of(["order_id", "line_number"], 64))["_bucket"].to_list()
+    assert found[0] == found[1]  # one key, whoever bought it: a duplicate to find
+    assert found[3] == found[4] == found[5]  # no whole key: by customer
+    assert found == lines.select(bucket_of(["order_id", "line_number"], 64))["_bucket"].to_list()
+
+
+def test_a_failed_validation_leaves_no_spilled_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_config(tmp_path, seed=3)
+    text = config.read_text().replace("max_rejected_share = 0.5", "max_rejected_share = 0.0")
+    config.write_text(text)
+    buckets_forced(monkeypatch, 4)
+    settings_ = load_config(config).settings
+    with pytest.raises(DataValidationError):
+        validate(extract(settings_), settings_)
+    assert [p.name for p in (tmp_path / "spill").iterdir()] == []
+
+
+def test_a_broken_record_in_a_spilled_file_is_named_as_in_one_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_config(tmp_path, seed=4)
+    orders = tmp_path / "data" / "orders.csv"
+    orders.write_text(orders.read_text() + 'SO9,1,C01,2024-01-01,P1,1,"5,completed\n')
+    settings_ = load_config(config).settings
+    with pytest.raises(SourceError) as whole:
+        extract(settings_)
+    buckets_forced(monkeypatch, 3)
+    with pytest.raises(SourceError) as spilled:
+        extract(settings_)
+    assert str(spilled.value) == str(whole.value)
+    assert not [p for p in (tmp_path / "spill").iterdir() if p.name.startswith(SPILL_PREFIX)]
