@@ -50,7 +50,7 @@ from sources.buckets import (
 )
 from sources.excel import sheet_name
 from sources.extract import extract_source, line_key_columns, read_failure, read_source
-from transforms.customer_metrics import metrics_of_purchases, valid_order_lines
+from transforms.customer_metrics import line_kinds, metrics_of_purchases, valid_order_lines
 from transforms.customer_value import CustomerValue, no_customer_value, predict_customer_value
 from transforms.identity import (
     CHECKED_KEYS,
@@ -67,7 +67,7 @@ from transforms.identity import (
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
 from transforms.privacy import mask_contact_data, protect_pii
 from transforms.profiles import attribute_mix, best_customers, with_bands
-from transforms.purchases import profit_of_purchases, purchases_of_lines
+from transforms.purchases import profit_of_purchases, purchases_in_parts, purchases_of_lines
 from transforms.revenue_tiers import Tiering, TierRule, tier_revenue
 from transforms.rfm import (
     DEFAULT_SEGMENT_MAP,
@@ -264,6 +264,8 @@ class ValidatedInputs:
     notes: tuple[str, ...] = ()  # for the run record: the identity resolution
     # Where the order lines were spilled (`sources.buckets`); released after the run.
     spilled: Path | None = None
+    # The same lines as `orders`, a bucket each, when spilled: an order's lines share one.
+    order_parts: tuple[pl.LazyFrame, ...] = ()
 
     @property
     def rows_accepted(self) -> int:
@@ -313,13 +315,14 @@ def _validated(
     }
     staged: dict[str, pl.LazyFrame] = {}
     identical_lines = 0
+    order_parts: tuple[pl.LazyFrame, ...] = ()
     # Spilled lines last: each bucket is checked against the customers as it is read.
     for name in sorted(raw, key=lambda name: isinstance(raw[name], SpilledRows)):
         rows = raw[name]
         with timed(f"validate {name}") as facts:
             if isinstance(rows, SpilledRows):
                 checked = _validate_spilled(name, rows, settings, staged.get("customers"))
-                identical_lines = checked.identical_lines
+                identical_lines, order_parts = checked.identical_lines, checked.parts
             else:
                 checked = _validate_rows(name, rows, settings, sheets.get(name))
             splits[name], staged[name] = checked.split, checked.staged
@@ -365,6 +368,7 @@ def _validated(
         counts={name: (splits[name].rows_in, splits[name].rows_rejected) for name in raw},
         identical_lines=identical_lines,
         spilled=spilled,
+        order_parts=order_parts,
     )
 
 
@@ -376,6 +380,7 @@ class _Checked:
     staged: pl.LazyFrame  # the accepted rows as later stages read them
     fatal: pl.DataFrame  # problems of the whole source (PROBLEM_SCHEMA, no row number)
     identical_lines: int = 0
+    parts: tuple[pl.LazyFrame, ...] = ()  # the accepted rows, a bucket each (spilled)
 
 
 def _validate_rows(
@@ -416,7 +421,7 @@ def _validate_spilled(
                     split, staged = _split_again(name, split, staged, problems, None)
             identical += _identical_lines(bucket, staged, settings)
             path = validated_lines_path(rows.folder, number)
-            staged.collect().write_ipc(path, compression="lz4")
+            staged.collect().write_ipc(path, compression="uncompressed")
             written.append(path)
         quarantines.append(split.quarantine)
         rows_in, rows_rejected = rows_in + split.rows_in, rows_rejected + split.rows_rejected
@@ -429,6 +434,7 @@ def _validate_spilled(
     return _Checked(
         split=_in_row_order(split),
         staged=pl.scan_ipc(written) if written else pl.LazyFrame(),
+        parts=tuple(pl.scan_ipc(path) for path in written),
         # Each bucket has the file's columns: a file-level problem is found in each.
         fatal=pl.concat([pl.DataFrame(schema=PROBLEM_SCHEMA), *fatal]).unique(maintain_order=True),
         identical_lines=identical,
@@ -518,6 +524,10 @@ def resolve_customers(inputs: ValidatedInputs, settings: Settings) -> ValidatedI
             name: with_resolved_ids(frame, CUSTOMER_COLUMNS[name], found)
             for name, frame in sources.items()
         },
+        order_parts=tuple(
+            with_resolved_ids(part, CUSTOMER_COLUMNS["orders"], found)
+            for part in inputs.order_parts
+        ),
         identity=found.identity,
         review=review,
         notes=(
@@ -648,8 +658,16 @@ def transform(
         # The valid lines stay a plan over the staged lines (kept, they would be a second
         # copy of every line); they are summed once per order, and the metrics, tiers and
         # best customers read those orders.
-        lines = valid_order_lines(inputs.orders, as_of=as_of)
-        orders = purchases_of_lines(lines).collect().lazy()
+        kinds = line_kinds(inputs.orders)
+        lines = valid_order_lines(inputs.orders, as_of=as_of, kinds=kinds)
+        # Spilled lines are summed a bucket at a time (an order's lines share a bucket).
+        orders = (
+            purchases_in_parts(
+                [valid_order_lines(part, as_of=as_of, kinds=kinds) for part in inputs.order_parts]
+            ).lazy()
+            if inputs.order_parts
+            else purchases_of_lines(lines).collect().lazy()
+        )
         metrics = metrics_of_purchases(orders, as_of=as_of).collect().lazy()
         ranked = pareto_ranks(
             metrics,

@@ -77,16 +77,29 @@ def bucket_count(path: Path | None, file_format: str | None, *, lines_per_bucket
     return max(1, math.ceil(lines / lines_per_bucket))
 
 
-def bucket_of(line_key: Sequence[str] | None, count: int) -> pl.Expr:
-    """Each line's bucket in 0..count-1: by its line key when every part is given, else
-    by its customer (lines without a whole key are compared only within a customer)."""
+def bucket_of(line_key: Sequence[str] | None, count: int, *, columns: Sequence[str]) -> pl.Expr:
+    """Each line's bucket in 0..count-1.
+
+    Lines compared with each other share a bucket: two lines with one whole line key
+    (a duplicate), two identical lines. Where the key includes the order id (the
+    default keys do) a line goes by its order id, so an order's lines are summed in
+    one bucket; else by its whole line key. A line without one goes by its customer.
+    """
     by_customer = pl.col("customer_id").hash(BUCKET_SEED)
-    if line_key:
-        # One expression per part: a partition key takes no multi-column selector.
-        whole = pl.all_horizontal(*(pl.col(part).is_not_null() for part in line_key))
-        keyed = pl.struct(*(pl.col(part) for part in line_key)).hash(BUCKET_SEED)
-        return (pl.when(whole).then(keyed).otherwise(by_customer) % count).alias(BUCKET)
-    return (by_customer % count).alias(BUCKET)
+    if "order_id" not in columns:
+        if not line_key:  # a till's log: orders are a customer's days
+            return (by_customer % count).alias(BUCKET)
+    elif not line_key or "order_id" in line_key:
+        order = pl.col("order_id")
+        return (
+            pl.when(order.is_not_null()).then(order.hash(BUCKET_SEED)).otherwise(by_customer)
+            % count
+        ).alias(BUCKET)
+    assert line_key  # a key without the order id
+    # One expression per part: a partition key takes no multi-column selector.
+    whole = pl.all_horizontal(*(pl.col(part).is_not_null() for part in line_key))
+    keyed = pl.struct(*(pl.col(part) for part in line_key)).hash(BUCKET_SEED)
+    return (pl.when(whole).then(keyed).otherwise(by_customer) % count).alias(BUCKET)
 
 
 def spill(
@@ -101,9 +114,11 @@ def spill(
     target = folder / "extracted"
     schema = rows.collect_schema()
     rows.sink_ipc(
-        pl.PartitionBy(target, key=bucket_of(line_key, count), include_key=False),
+        pl.PartitionBy(
+            target, key=bucket_of(line_key, count, columns=schema.names()), include_key=False
+        ),
         mkdir=True,
-        compression="lz4",
+        compression="uncompressed",
     )
     buckets = []
     for number in range(count):

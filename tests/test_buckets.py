@@ -30,6 +30,9 @@ from pipeline.stages import DataValidationError, extract, validate
 from sources.buckets import SPILL_PREFIX, SpilledRows, bucket_count, bucket_of
 from sources.extract import SourceError
 from tests.conftest import read_view, write
+from tests.test_transforms import staged_orders
+from transforms.customer_metrics import line_kinds, valid_order_lines
+from transforms.purchases import purchases_in_parts, purchases_of_lines
 
 AS_OF = date(2024, 12, 31)
 # The run's own identity and clock, which differ between any two runs.
@@ -219,7 +222,7 @@ def test_bucket_count_of_parquet_comes_from_its_row_count(tmp_path: Path) -> Non
     assert bucket_count(path, "excel", lines_per_bucket=1) == 1  # a workbook: read whole
 
 
-def test_lines_sharing_a_key_or_keyless_lines_of_a_customer_share_a_bucket() -> None:
+def test_lines_of_one_order_or_of_one_customer_without_order_ids_share_a_bucket() -> None:
     lines = pl.DataFrame(
         {
             "order_id": ["A", "A", "A", None, None, "B"],
@@ -227,10 +230,18 @@ def test_lines_sharing_a_key_or_keyless_lines_of_a_customer_share_a_bucket() -> 
             "customer_id": ["x", "y", "x", "z", "z", "z"],
         }
     )
-    found = lines.select(bucket_of(["order_id", "line_number"], 64))["_bucket"].to_list()
+    found = lines.select(bucket_of(["order_id", "line_number"], 64, columns=lines.columns))[
+        "_bucket"
+    ].to_list()
     assert found[0] == found[1]  # one key, whoever bought it: a duplicate to find
-    assert found[3] == found[4] == found[5]  # no whole key: by customer
-    assert found == lines.select(bucket_of(["order_id", "line_number"], 64))["_bucket"].to_list()
+    assert found[0] == found[2]  # one order: its lines are summed in one bucket
+    assert found[3] == found[4]  # no order id: by customer (a day of theirs is an order)
+    assert (
+        found
+        == lines.select(bucket_of(["order_id", "line_number"], 64, columns=lines.columns))[
+            "_bucket"
+        ].to_list()
+    )
 
 
 def test_a_failed_validation_leaves_no_spilled_lines(
@@ -260,3 +271,48 @@ def test_a_broken_record_in_a_spilled_file_is_named_as_in_one_read_whole(
         extract(settings_)
     assert str(spilled.value) == str(whole.value)
     assert not [p for p in (tmp_path / "spill").iterdir() if p.name.startswith(SPILL_PREFIX)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.sampled_from(["C1", "C2", "C3"]),
+            st.sampled_from(["O1", "O2", "O3", None]),
+            st.integers(1, 5),  # day of the month
+            st.integers(-50, 500),  # amount
+            st.one_of(st.none(), st.integers(-3, 9)),  # quantity
+            st.one_of(st.none(), st.integers(0, 300)),  # cost
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    parts=st.integers(1, 5),
+    data=st.data(),
+)
+def test_purchases_summed_in_parts_are_the_purchases_of_all_the_lines(
+    lines: list[tuple], parts: int, data: st.DataObject
+) -> None:
+    # Any split of the lines (even an order's lines across parts, as after a merge of
+    # customers) gives the purchases of the whole.
+    rows = {
+        "customer_id": [c for c, *_ in lines],
+        "order_id": [o for _, o, *_ in lines],
+        "order_date": [f"2024-01-{day:02d}" for _, _, day, *_ in lines],
+        "amount": [str(a) for *_, a, _, _ in lines],
+        "quantity": [None if q is None else str(q) for *_, q, _ in lines],
+        "cost": [None if c is None else str(c) for *_, c in lines],
+    }
+    staged = staged_orders(rows).collect()
+    where = data.draw(st.lists(st.integers(0, parts - 1), min_size=len(lines), max_size=len(lines)))
+    staged = staged.with_columns(_part=pl.Series(where))
+    kinds = line_kinds(staged.lazy())
+    as_of = date(2024, 1, 4)  # day 5 is after it: left out in every part alike
+    whole = purchases_of_lines(valid_order_lines(staged.lazy(), as_of=as_of)).collect()
+    split = purchases_in_parts(
+        [
+            valid_order_lines(staged.lazy().filter(pl.col("_part") == n), as_of=as_of, kinds=kinds)
+            for n in range(parts)
+        ]
+    )
+    assert in_any_order(split.select(whole.columns)).equals(in_any_order(whole))

@@ -15,6 +15,7 @@ day are one order. Days are whole calendar days between dates.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
@@ -30,12 +31,34 @@ def is_refunded(status: pl.Expr) -> pl.Expr:
     return status.str.strip_chars().str.to_lowercase().is_in(REFUNDED_STATUSES).fill_null(False)
 
 
-def valid_order_lines(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
+@dataclass(frozen=True)
+class LineKinds:
+    """What every order line of a source says about how its lines are read: whether each
+    has an order id (then the id is its order's key), and which status texts it uses."""
+
+    every_line_has_an_id: bool
+    statuses: pl.Series
+
+
+def line_kinds(orders: pl.LazyFrame) -> LineKinds:
+    """The `LineKinds` of all of `orders` (staged order lines), in one pass."""
+    found = orders.select(
+        every_line_has_an_id=pl.col("order_id").is_not_null().all(),
+        statuses=pl.col("status").unique().implode(),
+    ).collect()
+    return LineKinds(found["every_line_has_an_id"].item(), found["statuses"].explode())
+
+
+def valid_order_lines(
+    orders: pl.LazyFrame, *, as_of: date, kinds: LineKinds | None = None
+) -> pl.LazyFrame:
     """Order lines that count for revenue, with signed amounts and order keys.
 
     Args:
         orders: staged order lines (see `transforms.staging.stage_orders`).
         as_of: the refresh's reference date; later lines are ignored.
+        kinds: the `line_kinds` of all the source's lines, when `orders` is a part of
+            them (a bucket): its keys are then written as the whole source's are.
 
     Returns:
         The lines dated up to `as_of` and not cancelled, with `order_day`
@@ -47,14 +70,11 @@ def valid_order_lines(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
     # Folding every line's text costs seconds on millions of lines: a status column holds
     # a handful of texts, so each is classified once, and the lines are looked up (the
     # staged lines are in memory: one quick pass).
-    found = orders.select(
-        every_line_has_an_id=pl.col("order_id").is_not_null().all(),
-        statuses=pl.col("status").unique().implode(),
-    ).collect()
-    kinds = found["statuses"].explode().to_frame("status")
+    kinds = kinds or line_kinds(orders)
+    texts = kinds.statuses.to_frame("status")
     status = pl.col("status").str.strip_chars().str.to_lowercase()
-    refunded_texts = kinds.filter(is_refunded(pl.col("status")))["status"]
-    cancelled_texts = kinds.filter(status.is_in(CANCELLED_STATUSES).fill_null(False))["status"]
+    refunded_texts = texts.filter(is_refunded(pl.col("status")))["status"]
+    cancelled_texts = texts.filter(status.is_in(CANCELLED_STATUSES).fill_null(False))["status"]
     refunded = pl.col("status").is_in(refunded_texts.implode()).fill_null(False)
     cancelled = pl.col("status").is_in(cancelled_texts.implode()).fill_null(False)
     order_day = pl.col("order_date").dt.date()
@@ -62,10 +82,9 @@ def valid_order_lines(orders: pl.LazyFrame, *, as_of: date) -> pl.LazyFrame:
     # Writing every line's key as new text costs seconds on millions of lines: only when
     # some line has no order_id is the day its order, and the two kinds of key are told
     # apart by a prefix.
-    every_line_has_an_id = found["every_line_has_an_id"].item()
     order_key = (
         pl.col("order_id")
-        if every_line_has_an_id
+        if kinds.every_line_has_an_id
         else pl.coalesce(
             pl.lit("id:") + pl.col("order_id"), pl.lit("day:") + order_day.cast(pl.String)
         )

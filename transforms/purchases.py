@@ -52,6 +52,44 @@ def purchases_of_lines(
     )
 
 
+# How two parts of one purchase (its lines summed in different buckets) make the whole:
+# every measure above is a sum, a minimum, a maximum or an "any" of its lines.
+PARTS_MERGE: dict[str, str] = {
+    "amount": "sum",
+    "quantity": "sum",
+    "quantity_given": "any",
+    "quantity_size": "sum",
+    "first_order_at": "min",
+    "last_order_at": "max",
+    "order_day": "min",
+    "due_date": "max",
+    "paid_at": "max",
+    "costed": "any",
+    "costed_profit": "sum",
+}
+
+
+def purchases_in_parts(parts: Sequence[pl.LazyFrame]) -> pl.DataFrame:
+    """`purchases_of_lines` of all the valid lines in `parts` (buckets of them), summed
+    one part at a time: the memory of one part's purchases, not of every line's.
+
+    A purchase whose lines fall in two parts (a customer merged from two records, whose
+    undated-id lines were bucketed apart) comes out of each part summed in part; the
+    parts are merged into the whole by `PARTS_MERGE`.
+    """
+    each = [purchases_of_lines(part).collect() for part in parts]
+    summed = pl.concat(each, how="vertical", rechunk=True)
+    split = pl.struct(*PURCHASE_KEY).is_duplicated()
+    if not summed.select(split.any()).item():
+        return summed
+    merged = (
+        summed.filter(split)
+        .group_by(*PURCHASE_KEY)
+        .agg(getattr(pl.col(name), how)() for name, how in PARTS_MERGE.items())
+    )
+    return pl.concat([summed.filter(~split), merged.select(summed.columns)])
+
+
 def profit_of_purchases(purchases: pl.LazyFrame) -> pl.LazyFrame:
     """Gross profit per customer from `purchases_of_lines` rows: Σ (amount − cost) over
     the lines that carry a cost (grain: one customer with at least one such line)."""
