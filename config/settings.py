@@ -476,8 +476,9 @@ class EngineSettings(_Section):
     )
     spill_dir: Path | None = Field(
         None,
-        description="polars: where spilled order lines are kept during a refresh (about the "
-        "size of the orders file, removed at the end); the system's temporary folder if unset",
+        description="polars: where spilled order lines are kept during a refresh (5-6 times "
+        "a Parquet file's size at the peak, removed at the end); the system's temporary "
+        "folder ($TMPDIR) if unset",
     )
     app_name: str = Field("personas", description="spark: the application's name in the Spark UI")
     conf: dict[str, str] = Field(

@@ -24,6 +24,7 @@ from pipeline.stages import (
     timed,
 )
 from schemas.vocabulary import GOALS, TIERS
+from sources.buckets import streamed
 from transforms.leads import conversion_auc, lead_scores
 from transforms.persona_cards import (
     purchase_habits,
@@ -108,7 +109,7 @@ def profile(
 ) -> Profiles:
     """Company profile, buyer persona, target profile, persona card(s) and lead scores."""
     notes: list[str] = []
-    with timed("profile") as facts:
+    with timed("profile") as facts, streamed(inputs.spilled):
         if inputs.contacts is None:
             notes.append("no contacts source: buyer persona skipped")
         main = _persona(

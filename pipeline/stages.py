@@ -41,11 +41,14 @@ from schemas.outputs import check_outputs
 from schemas.quarantine import REJECTED, SourceSplit, empty_quarantine, split_source
 from schemas.validation import PROBLEM_SCHEMA, screened_problems, summarise_problems
 from sources.buckets import (
+    SPILL_COMPRESSION,
     SpilledRows,
     bucket_count,
+    keeper,
     release,
     spill,
     spill_area,
+    streamed,
     validated_lines_path,
 )
 from sources.excel import sheet_name
@@ -264,8 +267,10 @@ class ValidatedInputs:
     notes: tuple[str, ...] = ()  # for the run record: the identity resolution
     # Where the order lines were spilled (`sources.buckets`); released after the run.
     spilled: Path | None = None
-    # The same lines as `orders`, a bucket each, when spilled: an order's lines share one.
+    # The same lines as `orders`, a bucket each, when spilled; whether each purchase's
+    # lines are in one part (else the parts' sums are merged).
     order_parts: tuple[pl.LazyFrame, ...] = ()
+    whole_purchases: bool = True
 
     @property
     def rows_accepted(self) -> int:
@@ -316,6 +321,7 @@ def _validated(
     staged: dict[str, pl.LazyFrame] = {}
     identical_lines = 0
     order_parts: tuple[pl.LazyFrame, ...] = ()
+    whole_purchases = True
     # Spilled lines last: each bucket is checked against the customers as it is read.
     for name in sorted(raw, key=lambda name: isinstance(raw[name], SpilledRows)):
         rows = raw[name]
@@ -323,6 +329,7 @@ def _validated(
             if isinstance(rows, SpilledRows):
                 checked = _validate_spilled(name, rows, settings, staged.get("customers"))
                 identical_lines, order_parts = checked.identical_lines, checked.parts
+                whole_purchases = rows.whole_purchases
             else:
                 checked = _validate_rows(name, rows, settings, sheets.get(name))
             splits[name], staged[name] = checked.split, checked.staged
@@ -369,6 +376,7 @@ def _validated(
         identical_lines=identical_lines,
         spilled=spilled,
         order_parts=order_parts,
+        whole_purchases=whole_purchases,
     )
 
 
@@ -421,7 +429,7 @@ def _validate_spilled(
                     split, staged = _split_again(name, split, staged, problems, None)
             identical += _identical_lines(bucket, staged, settings)
             path = validated_lines_path(rows.folder, number)
-            staged.collect().write_ipc(path, compression="uncompressed")
+            staged.collect().write_ipc(path, compression=SPILL_COMPRESSION)
             written.append(path)
         quarantines.append(split.quarantine)
         rows_in, rows_rejected = rows_in + split.rows_in, rows_rejected + split.rows_rejected
@@ -528,6 +536,8 @@ def resolve_customers(inputs: ValidatedInputs, settings: Settings) -> ValidatedI
             with_resolved_ids(part, CUSTOMER_COLUMNS["orders"], found)
             for part in inputs.order_parts
         ),
+        # A customer merged from records in two buckets may have one day's lines in both.
+        whole_purchases=inputs.whole_purchases and found.mapping.is_empty(),
         identity=found.identity,
         review=review,
         notes=(
@@ -654,17 +664,25 @@ def transform(
     inputs: ValidatedInputs, settings: Settings, as_of: date, config_hash: str = ""
 ) -> Computed:
     """Customer metrics, Pareto, tiers, RFM, segments and best customers, in lazy plans."""
-    with timed("transform") as facts, _overflow_named(inputs.orders, settings):
+    with (
+        timed("transform") as facts,
+        _overflow_named(inputs.orders, settings),
+        streamed(inputs.spilled),
+    ):
         # The valid lines stay a plan over the staged lines (kept, they would be a second
         # copy of every line); they are summed once per order, and the metrics, tiers and
         # best customers read those orders.
         kinds = line_kinds(inputs.orders)
         lines = valid_order_lines(inputs.orders, as_of=as_of, kinds=kinds)
-        # Spilled lines are summed a bucket at a time (an order's lines share a bucket).
+        # Spilled lines are summed a bucket at a time, and what is kept of one row per
+        # purchase is kept beside them on disk.
+        keep = keeper(inputs.spilled)
         orders = (
             purchases_in_parts(
-                [valid_order_lines(part, as_of=as_of, kinds=kinds) for part in inputs.order_parts]
-            ).lazy()
+                [valid_order_lines(part, as_of=as_of, kinds=kinds) for part in inputs.order_parts],
+                whole=inputs.whole_purchases,
+                keep=keep,
+            )
             if inputs.order_parts
             else purchases_of_lines(lines).collect().lazy()
         )
@@ -683,6 +701,7 @@ def transform(
             products=inputs.products,
             lead_days=lead_days,
             orders=orders,
+            keep=keep,
         )
         tiered, summary, key_tier = tiering.customers, tiering.summary, tiering.key_tier
         value = predicted_value(orders, settings, as_of)

@@ -2,35 +2,47 @@
 
 Produces `SpilledRows`: one source's extracted rows written, in one streaming
 pass, to Arrow IPC files on local disk, one folder per bucket, and read back a
-bucket at a time. A line's bucket is a fixed hash of its whole line key (or,
-for a line without one, of its customer), so every comparison validation makes
-between lines stays inside one bucket: two lines with the same key (a
-duplicate), two identical lines (which share their key, or their customer when
-they have none). The validated lines are written back to the same folder, and
-the later stages scan them lazily with polars' streaming engine, so peak memory
-is one bucket's lines plus what the stages keep per purchase and per customer.
+bucket at a time; and `keeper`, where a spilled refresh keeps its frames of one
+row per purchase (files beside the lines, read back as scans). A line's bucket
+is a fixed hash of its order id (or, without one, of its customer; or of its
+whole line key when a configured key leaves the order id out), so every
+comparison validation makes between lines stays inside one bucket (two lines
+with one key, two identical lines) and an order's lines are summed in one
+bucket. The validated lines are written back to the same folder and scanned
+lazily by the later stages, so peak memory is one bucket's lines plus what the
+stages keep per customer.
 
-The folders are removed when the refresh ends (`release`), and, whatever
-stops the process short of a kill, when it exits.
+The folders are removed when the refresh ends (`release`), and, whatever stops
+the process short of a kill, when it exits.
 """
 
 from __future__ import annotations
 
 import atexit
+import itertools
 import math
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+
+from transforms.purchases import Keep, in_memory
 
 BUCKET = "_bucket"
 SPILL_PREFIX = "personas-spill-"
 # A CSV's lines are counted from its size before it is read: a typical order line
 # takes 80-150 bytes, so this errs towards more, smaller buckets.
 CSV_BYTES_PER_LINE = 80
+# Spilled files are compressed: typed order lines take ~10x their Parquet size
+# uncompressed, and LZ4 costs little time to write or read.
+SPILL_COMPRESSION = "lz4"
+# Rows held in memory while they are written to their buckets, over all buckets.
+SPILL_BUFFER_ROWS = 1_000_000
+MIN_ROWS_PER_FILE = 10_000
 # The bucket hash: fixed, so a line falls in the same bucket in every run and process.
 BUCKET_SEED = 0x5EED
 
@@ -44,6 +56,7 @@ class SpilledRows:
     folder: Path  # the run's spill area: the validated lines are written here too
     buckets: tuple[tuple[Path, ...], ...]
     schema: pl.Schema
+    whole_purchases: bool  # every purchase's lines are in one bucket (`cuts_whole_purchases`)
 
     def frames(self) -> Iterator[pl.DataFrame]:
         """Each bucket's rows in turn (in source order within the bucket); a bucket's
@@ -86,10 +99,11 @@ def bucket_of(line_key: Sequence[str] | None, count: int, *, columns: Sequence[s
     one bucket; else by its whole line key. A line without one goes by its customer.
     """
     by_customer = pl.col("customer_id").hash(BUCKET_SEED)
-    if "order_id" not in columns:
-        if not line_key:  # a till's log: orders are a customer's days
-            return (by_customer % count).alias(BUCKET)
-    elif not line_key or "order_id" in line_key:
+    if not cuts_whole_purchases(line_key, columns):
+        pass  # a line key without the order id: by the key, below
+    elif "order_id" not in columns:  # a till's log: orders are a customer's days
+        return (by_customer % count).alias(BUCKET)
+    else:
         order = pl.col("order_id")
         return (
             pl.when(order.is_not_null()).then(order.hash(BUCKET_SEED)).otherwise(by_customer)
@@ -100,6 +114,29 @@ def bucket_of(line_key: Sequence[str] | None, count: int, *, columns: Sequence[s
     whole = pl.all_horizontal(*(pl.col(part).is_not_null() for part in line_key))
     keyed = pl.struct(*(pl.col(part) for part in line_key)).hash(BUCKET_SEED)
     return (pl.when(whole).then(keyed).otherwise(by_customer) % count).alias(BUCKET)
+
+
+def cuts_whole_purchases(line_key: Sequence[str] | None, columns: Sequence[str]) -> bool:
+    """Whether `bucket_of` keeps each purchase's lines in one bucket: the buckets go by
+    order id (or, without one, by customer), unless a line key without the order id
+    decides them."""
+    return not line_key or "order_id" in line_key or "order_id" not in columns
+
+
+def keeper(folder: Path | None) -> Keep:
+    """Where a refresh keeps its frames of one row per purchase: in memory, or, when its
+    lines were spilled, in files beside them (read back as scans, never all held)."""
+    if folder is None:
+        return in_memory
+    numbers = itertools.count()
+
+    def on_disk(frame: pl.LazyFrame) -> pl.LazyFrame:
+        path = folder / "kept" / f"{next(numbers):05d}.ipc"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.sink_ipc(path, compression=SPILL_COMPRESSION)
+        return pl.scan_ipc(path)
+
+    return on_disk
 
 
 def spill(
@@ -115,16 +152,38 @@ def spill(
     schema = rows.collect_schema()
     rows.sink_ipc(
         pl.PartitionBy(
-            target, key=bucket_of(line_key, count, columns=schema.names()), include_key=False
+            target,
+            key=bucket_of(line_key, count, columns=schema.names()),
+            include_key=False,
+            # Each bucket's rows are held until its file is written: files of a bounded
+            # number of rows keep that to about SPILL_BUFFER_ROWS over all buckets.
+            max_rows_per_file=max(MIN_ROWS_PER_FILE, SPILL_BUFFER_ROWS // count),
+            approximate_bytes_per_file=None,
         ),
         mkdir=True,
-        compression="uncompressed",
+        compression=SPILL_COMPRESSION,
     )
     buckets = []
     for number in range(count):
         # Files in name order: a bucket's rows come back in the order they were written.
         buckets.append(tuple(sorted((target / f"{BUCKET}={number}").glob("*.ipc"))))
-    return SpilledRows(folder=folder, buckets=tuple(buckets), schema=schema)
+    return SpilledRows(
+        folder=folder,
+        buckets=tuple(buckets),
+        schema=schema,
+        whole_purchases=cuts_whole_purchases(line_key, schema.names()),
+    )
+
+
+@contextmanager
+def streamed(spilled: Path | None) -> Iterator[None]:
+    """Plans run on polars' streaming engine while a stage reads spilled lines (the
+    in-memory engine would load every line a plan scans); unchanged otherwise."""
+    if spilled is None:
+        yield
+        return
+    with pl.Config(engine_affinity="streaming"):
+        yield
 
 
 def spill_area(parent: Path | None) -> Path:

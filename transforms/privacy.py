@@ -141,27 +141,37 @@ def _hashes(
     country_code: str,
 ) -> dict[str, dict[str, str]]:
     """Keyed hashes of the distinct values each column hashes (few, compared to rows)."""
-    rows = frame.lazy()
+    if not whole and not ids:
+        return {}
     # One pattern on the text as it is (blanks around it allowed, as a trimmed value is
     # tested), so no trimmed copy of millions of keys is made.
-    contact = pl.col("v").str.contains(rf"^\s*(?:{EMAIL}|{PHONE_VALUE[1:-1]})\s*$")
-    plans = {
-        # A contact column's values are all hashed; a key column's only where they are
-        # contacts, filtered first (a scan is cheaper than the distinct values of millions
-        # of keys). Both kinds are scanned together, the columns in parallel.
-        True: [rows.select(pl.col(c).alias("v")).drop_nulls().unique() for c in whole],
-        False: [rows.select(pl.col(c).alias("v")).filter(contact).unique() for c in ids],
-    }
-    kinds = [kind for kind, parts in plans.items() if parts]
-    found = pl.collect_all(
-        [pl.concat([p.cast(pl.String) for p in plans[kind]]).unique() for kind in kinds]
-    )
+    pattern = rf"^\s*(?:{EMAIL}|{PHONE_VALUE[1:-1]})\s*$"
+
+    def distinct(columns: list[str], *, contacts_only: bool) -> list[str]:
+        # The columns stacked into one (a streamed pass over the source, never held:
+        # separate plans over one lazy source would share it, held whole, between them).
+        if not columns:
+            return []
+        values = (
+            frame.lazy()
+            .select(pl.col(c).cast(pl.String) for c in columns)
+            .unpivot(value_name="v")
+            .select("v")
+            .drop_nulls()
+        )
+        if contacts_only:
+            values = values.filter(pl.col("v").str.contains(pattern))
+        return values.unique().collect(engine="streaming")["v"].sort().to_list()
+
+    # A contact column's values are all hashed; a key column's only where they are
+    # contacts, filtered first (a scan is cheaper than the distinct values of millions of
+    # keys).
     hashed = {
         kind: {
             value: keyed_hash(contact_key(value, country_code, contact_column=kind), key)
-            for value in values["v"].to_list()
+            for value in distinct(columns, contacts_only=not kind)
         }
-        for kind, values in zip(kinds, found, strict=True)
+        for kind, columns in {True: whole, False: ids}.items()
     }
     return {
         **{c: hashed[True] for c in whole},

@@ -16,9 +16,22 @@ lines, so each reads these rows instead of grouping millions of lines again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import polars as pl
+
+# Where a frame of one row per purchase is kept while later plans read it: in memory by
+# default; a caller with many millions of purchases passes one that writes them to disk
+# and returns a scan.
+Keep = Callable[[pl.LazyFrame], pl.LazyFrame]
+
+
+def in_memory(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """`frame` computed once and held in memory."""
+    # The in-memory engine: new columns are added beside the input's own, which are
+    # shared, not copied (the streaming engine would write every column anew).
+    return frame.collect(engine="in-memory").lazy()
+
 
 SIZE = pl.Decimal(38, 0)  # quantities compared with bounds as exact decimals
 PURCHASE_KEY = ("customer_id", "order_key")
@@ -69,25 +82,33 @@ PARTS_MERGE: dict[str, str] = {
 }
 
 
-def purchases_in_parts(parts: Sequence[pl.LazyFrame]) -> pl.DataFrame:
+def purchases_in_parts(
+    parts: Sequence[pl.LazyFrame], *, whole: bool, keep: Keep = in_memory
+) -> pl.LazyFrame:
     """`purchases_of_lines` of all the valid lines in `parts` (buckets of them), summed
     one part at a time: the memory of one part's purchases, not of every line's.
 
-    A purchase whose lines fall in two parts (a customer merged from two records, whose
-    undated-id lines were bucketed apart) comes out of each part summed in part; the
-    parts are merged into the whole by `PARTS_MERGE`.
+    Args:
+        parts: valid order lines, a bucket each.
+        whole: every purchase's lines are in one part (the buckets were cut by order id
+            or customer); else a purchase may come out of two parts summed in part (a
+            customer merged from two records whose lines without an order id were
+            bucketed apart), and the parts are merged into the whole by `PARTS_MERGE`.
+        keep: where each part's purchases are kept.
     """
-    each = [purchases_of_lines(part).collect() for part in parts]
-    summed = pl.concat(each, how="vertical", rechunk=True)
-    split = pl.struct(*PURCHASE_KEY).is_duplicated()
-    if not summed.select(split.any()).item():
+    summed = pl.concat([keep(purchases_of_lines(part)) for part in parts], how="vertical")
+    if whole:
         return summed
+    found = summed.collect()
+    split = pl.struct(*PURCHASE_KEY).is_duplicated()
+    if not found.select(split.any()).item():
+        return found.lazy()
     merged = (
-        summed.filter(split)
+        found.filter(split)
         .group_by(*PURCHASE_KEY)
         .agg(getattr(pl.col(name), how)() for name, how in PARTS_MERGE.items())
     )
-    return pl.concat([summed.filter(~split), merged.select(summed.columns)])
+    return pl.concat([found.filter(~split), merged.select(found.columns)]).lazy()
 
 
 def profit_of_purchases(purchases: pl.LazyFrame) -> pl.LazyFrame:

@@ -37,7 +37,7 @@ from schemas.inputs import ROW_NUMBER
 from schemas.vocabulary import TIERS
 from transforms.key_tier import KeyTierDecision, decide_key_tier, tier_measures
 from transforms.pareto import ceil_share_of
-from transforms.purchases import PURCHASE_KEY, purchases_of_lines
+from transforms.purchases import PURCHASE_KEY, Keep, in_memory, purchases_of_lines
 from transforms.size_bands import SizeBounds, natural_bounds, roundest_between, tier_of
 
 _TIER_ORDER = {tier: position for position, tier in enumerate(TIERS)}  # 0 is the largest
@@ -336,6 +336,7 @@ def tier_revenue(
     products: pl.LazyFrame | None = None,
     lead_days: pl.LazyFrame | None = None,
     orders: pl.LazyFrame | None = None,
+    keep: Keep = in_memory,
 ) -> Tiering:
     """Tier every purchase and customer, total each tier's sales, decide the key tier.
 
@@ -348,11 +349,21 @@ def tier_revenue(
         lead_days: customer_id, lead_to_order_days for the fastest_deals preference.
         orders: the lines summed per order (`purchases_of_lines`), when the caller has
             them already; made from `lines` otherwise.
+        keep: where the tiered purchases (one row per purchase) are kept while the tiers
+            are measured: in memory, or where the caller spills them.
     """
     if orders is None:
         orders = purchases_of_lines(lines).collect().lazy()
     tier = partial(
-        _tiered, ranked, lines, orders, rule, as_of=as_of, lead_days=lead_days, products=products
+        _tiered,
+        ranked,
+        lines,
+        orders,
+        rule,
+        as_of=as_of,
+        lead_days=lead_days,
+        products=products,
+        keep=keep,
     )
     bounds = _bounds(orders, rule)
     tiered = tier(bounds)
@@ -447,6 +458,7 @@ def _tiered(
     as_of: date,
     lead_days: pl.LazyFrame | None,
     products: pl.LazyFrame | None,
+    keep: Keep,
 ) -> _Tiered:
     customers: pl.LazyFrame | None = None
     # Every measure below reads purchases (a sum, a max, a min of their lines): the
@@ -475,9 +487,7 @@ def _tiered(
         purchases = sized_sale_tiers(orders, rule=rule.rule, bounds=bounds or empty)
     else:
         raise ValueError(f"unknown tier rule {rule.rule!r}")
-    # In memory: the tier columns are added beside the orders' own, which are shared, not
-    # copied (the streaming engine would write every column anew).
-    purchases = purchases.collect(engine="in-memory").lazy()
+    purchases = keep(purchases)
     if customers is None:  # the purchase-size rules: a customer's tier follows its sales
         customers = dominant_sale_tiers(ranked, purchases)
     customers = customers.collect().lazy()
