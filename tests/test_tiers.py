@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import read_view, without_prefect
 from transforms.customer_metrics import customer_metrics, valid_order_lines
+from transforms.key_tier import _second_order_days
 from transforms.pareto import pareto_ranks
 from transforms.persona_cards import purchase_habits, top_purchases
 from transforms.profiles import controlled, scored_purchases, scored_values
@@ -392,3 +395,29 @@ def test_what_best_customers_buy_and_how_they_behave_by_hand() -> None:
         "best_median_order_value": 100.0,  # 100, 50, 200
         "others_median_order_value": 30.0,  # 10, 20, 30, 40, 40
     }
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["A", "B", "C"]), st.integers(0, 6)), min_size=1, max_size=30
+    )
+)
+def test_first_to_second_order_days_are_the_two_earliest_days_of_each_customer(
+    orders: list[tuple[str, int]],
+) -> None:
+    # By hand: sort each customer's order days; with two orders or more, the second
+    # earliest minus the earliest (0 when two orders share the first day).
+    start = date(2024, 1, 1)
+    frame = pl.LazyFrame(
+        {
+            "customer_id": [c for c, _ in orders],
+            "order_day": [start + timedelta(days=d) for _, d in orders],
+        }
+    )
+    found = dict(_second_order_days(frame).collect().iter_rows())
+    days: dict[str, list[int]] = {}
+    for customer, day in orders:
+        days.setdefault(customer, []).append(day)
+    expected = {c: sorted(d)[1] - sorted(d)[0] for c, d in days.items() if len(d) >= 2}
+    assert found == expected
