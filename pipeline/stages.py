@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 import polars as pl
 
@@ -68,7 +67,7 @@ from transforms.identity import (
     without_shared_keys,
 )
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
-from transforms.privacy import mask_contact_data, protect_pii
+from transforms.privacy import Frame, mask_contact_data, protect_pii
 from transforms.profiles import attribute_mix, best_customers, with_bands
 from transforms.purchases import profit_of_purchases, purchases_in_parts, purchases_of_lines
 from transforms.revenue_tiers import Tiering, TierRule, tier_revenue
@@ -161,7 +160,6 @@ def timed(stage: str) -> Iterator[dict[str, object]]:
     stage_logger().info("%s: %s in %.2f s", stage, counts or "done", elapsed)
 
 
-Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 Extracted = pl.DataFrame | SpilledRows  # a source read whole, or its lines spilled by bucket
 
 
@@ -355,6 +353,7 @@ def _validated(
             identical_lines = _identical_lines(raw["orders"], staged["orders"], settings)  # type: ignore[arg-type]
     # In source order, each source's problems by row: the same quarantine however the
     # lines were read (whole, or bucket by bucket).
+    splits = {name: _in_row_order(split) for name, split in splits.items()}
     quarantine = pl.concat(
         [empty_quarantine(), *(splits[name].quarantine for name in raw if name in splits)]
     )
@@ -403,7 +402,7 @@ def _validate_rows(
         name, rows, problems.filter(pl.col("row_number").is_not_null()), values, sheet=sheet
     )
     return _Checked(
-        split=_in_row_order(split),
+        split=split,
         staged=_completed(name, split.accepted),
         fatal=problems.filter(pl.col("row_number").is_null()),
     )
@@ -422,11 +421,9 @@ def _validate_spilled(
         split, staged = checked.split, checked.staged
         fatal.append(checked.fatal)
         if checked.fatal.is_empty():  # else the run stops once every bucket is counted
-            references = [column for source, column in CUSTOMER_REFERENCES if source == name]
-            if customers is not None and references:
-                problems = unknown_customers(staged, name, references[0], customers)
-                if not problems.is_empty():
-                    split, staged = _split_again(name, split, staged, problems, None)
+            problems = _unknown_customer_rows(name, staged, customers)
+            if not problems.is_empty():
+                split, staged = _split_again(name, split, staged, problems, None)
             identical += _identical_lines(bucket, staged, settings)
             path = validated_lines_path(rows.folder, number)
             staged.collect().write_ipc(path, compression=SPILL_COMPRESSION)
@@ -440,7 +437,7 @@ def _validate_spilled(
         rows_rejected=rows_rejected,
     )
     return _Checked(
-        split=_in_row_order(split),
+        split=split,
         staged=pl.scan_ipc(written) if written else pl.LazyFrame(),
         parts=tuple(pl.scan_ipc(path) for path in written),
         # Each bucket has the file's columns: a file-level problem is found in each.
@@ -464,7 +461,7 @@ def _split_again(
         rows_in=split.rows_in,
         rows_rejected=split.rows_rejected + again.rows_rejected,
     )
-    return _in_row_order(merged), again.accepted.lazy()
+    return merged, again.accepted.lazy()
 
 
 def _in_row_order(split: SourceSplit) -> SourceSplit:
@@ -615,15 +612,23 @@ def _cross_source_problems(
 ) -> dict[str, pl.DataFrame]:
     """Rows naming a customer the customers source lacks (only when customers is given);
     the sources in `skip` were checked bucket by bucket."""
-    customers = staged.get("customers")
-    if customers is None:
-        return {}
     found = {
-        name: unknown_customers(staged[name], name, column, customers)
-        for name, column in CUSTOMER_REFERENCES
-        if name in staged and name not in skip
+        name: _unknown_customer_rows(name, staged[name], staged.get("customers"))
+        for name in staged
+        if name not in skip
     }
     return {name: problems for name, problems in found.items() if not problems.is_empty()}
+
+
+def _unknown_customer_rows(
+    name: str, rows: pl.LazyFrame, customers: pl.LazyFrame | None
+) -> pl.DataFrame:
+    """Rows of source `name` naming a customer that `customers` lacks (none when the
+    source names no customer or no customers source is given)."""
+    column = dict(CUSTOMER_REFERENCES).get(name)
+    if customers is None or column is None:
+        return pl.DataFrame(schema=PROBLEM_SCHEMA)
+    return unknown_customers(rows, name, column, customers)
 
 
 def _past_threshold(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import duckdb
+import polars as pl
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
@@ -162,6 +163,26 @@ def orders_only(tmp_path: Path) -> Path:
         tmp_path / "personas.toml",
         '[sources.orders]\npath = "data/orders.csv"\n',
     )
+
+
+def refresh_customer_records(
+    folder: Path, records: pl.DataFrame, orders: pl.DataFrame, settings: str = ""
+) -> None:
+    """Refresh planted customer records (`sampledata.duplicates`, the truth column left
+    out) with their `orders`, as a user with no Prefect server; `settings` is TOML added
+    to the config. The refresh must succeed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    records.drop("true_customer").write_csv(folder / "customers.csv")
+    orders.write_csv(folder / "orders.csv")
+    config = write(
+        folder / "personas.toml",
+        '[sources.orders]\npath = "orders.csv"\n[sources.customers]\npath = "customers.csv"\n'
+        + settings,
+    )
+    done = run_without_prefect(
+        ["refresh", "--config", str(config), "--as-of", "2024-06-30"], cwd=folder
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def read_view(config_dir: Path, sql: str) -> list[tuple]:

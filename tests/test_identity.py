@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from config.settings import Settings
 from pipeline.stages import ValidatedInputs, resolve_customers
 from sampledata.duplicates import pair_scores, planted_duplicates
-from tests.conftest import read_view, run_without_prefect, write
+from tests.conftest import read_view, refresh_customer_records, run_without_prefect, write
 from transforms.identity import resolve_identities
 from transforms.identity_matching import PAIR_SCHEMA
 from transforms.privacy import contact_key
@@ -312,20 +312,9 @@ def test_planted_duplicates_are_resolved_with_precision_and_recall_of_at_least_0
     tmp_path: Path,
 ) -> None:
     records = planted_duplicates(3000, duplicate_share=0.1, seed=2)
-    records.drop("true_customer").write_csv(tmp_path / "customers.csv")
     # one order of 100 per record: a resolved customer's revenue is 100 per record
-    records.select("customer_id", order_date=pl.lit("2024-05-01"), amount=pl.lit(100)).write_csv(
-        tmp_path / "orders.csv"
-    )
-    config = write(
-        tmp_path / "personas.toml",
-        '[sources.orders]\npath = "orders.csv"\n[sources.customers]\npath = "customers.csv"\n'
-        + PLANTED,
-    )
-    done = run_without_prefect(
-        ["refresh", "--config", str(config), "--as-of", "2024-06-30"], cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    orders = records.select("customer_id", order_date=pl.lit("2024-05-01"), amount=pl.lit(100))
+    refresh_customer_records(tmp_path, records, orders, PLANTED)
     resolved = pl.DataFrame(
         read_view(tmp_path, "select source_id, customer_id from personas.customer_identity"),
         schema=["source_id", "customer_id"],
@@ -355,24 +344,10 @@ def test_identities_and_review_are_published_to_postgresql_as_to_duckdb(
     import sqlalchemy as sa
 
     records = planted_duplicates(800, duplicate_share=0.2, seed=6)
+    orders = records.select("customer_id", order_date=pl.lit("2024-05-01"), amount=pl.lit(100))
     for warehouse in ("duckdb", "postgresql"):
-        folder = tmp_path / warehouse
-        folder.mkdir()
-        records.drop("true_customer").write_csv(folder / "customers.csv")
-        records.select(
-            "customer_id", order_date=pl.lit("2024-05-01"), amount=pl.lit(100)
-        ).write_csv(folder / "orders.csv")
         url = f'\n[warehouse]\nurl = "{postgres_url}"\n' if warehouse == "postgresql" else ""
-        config = write(
-            folder / "personas.toml",
-            '[sources.orders]\npath = "orders.csv"\n[sources.customers]\npath = "customers.csv"\n'
-            + PLANTED
-            + url,
-        )
-        done = run_without_prefect(
-            ["refresh", "--config", str(config), "--as-of", "2024-06-30"], cwd=folder
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+        refresh_customer_records(tmp_path / warehouse, records, orders, PLANTED + url)
     queries = (
         "select source, source_id, customer_id, match_rule, match_probability, records "
         "from personas.customer_identity order by source_id",

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from config.settings import EngineSettings, Settings
 from sampledata.duplicates import pair_scores, planted_duplicates
-from tests.conftest import read_view, run_without_prefect, write
+from tests.conftest import read_view, refresh_customer_records
 
 pytestmark = pytest.mark.spark
 
@@ -34,10 +34,8 @@ IDENTITY = "\n[identity]\nenabled = true\nprobabilistic = true\n"
 
 
 def _refresh(folder: Path, records: pl.DataFrame, *, engine: str) -> None:
-    folder.mkdir()
-    records.drop("true_customer").write_csv(folder / "customers.csv")
     # two orders per record, of different sizes: the merges move revenue, tiers and ranks
-    records.select(
+    orders = records.select(
         "customer_id",
         order_date=pl.lit("2024-05-01"),
         amount=(pl.int_range(pl.len()) % 7 + 1) * 100,
@@ -47,17 +45,8 @@ def _refresh(folder: Path, records: pl.DataFrame, *, engine: str) -> None:
             order_date=pl.lit("2024-06-01"),
             amount=(pl.int_range(pl.len()) % 3 + 1) * 1000,
         )
-    ).write_csv(folder / "orders.csv")
-    config = write(
-        folder / "personas.toml",
-        '[sources.orders]\npath = "orders.csv"\n[sources.customers]\npath = "customers.csv"\n'
-        + IDENTITY
-        + engine,
     )
-    done = run_without_prefect(
-        ["refresh", "--config", str(config), "--as-of", "2024-06-30"], cwd=folder
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    refresh_customer_records(folder, records, orders, IDENTITY + engine)
 
 
 def _table(folder: Path, sql: str) -> list[tuple]:
