@@ -24,7 +24,7 @@ from pipeline.stages import (
     timed,
 )
 from schemas.vocabulary import GOALS, TIERS
-from sources.buckets import streamed
+from sources.buckets import by_customer, streamed
 from transforms.leads import conversion_auc, lead_scores
 from transforms.persona_cards import (
     purchase_habits,
@@ -174,7 +174,7 @@ def _compared_personas(
             computed.customers.lazy().drop(
                 "is_best_customer", "best_measure", "best_basis", "key_tier_revenue"
             ),
-            computed.tiering.purchases,
+            computed.tiering.purchase_groups,
             computed.lead_days,
             settings,
             key_tier=tier,
@@ -235,8 +235,13 @@ def _persona(
         )
         buyer = scored_values(people, attributes=settings.personas.buyer_attributes).collect()
         decision_makers = people.filter("is_best").select(pl.len()).collect().item()
+    # Spilled lines: the products each customer bought are found a bucket at a time and
+    # counted a group of customers at a time.
     purchased = scored_purchases(
-        customers, computed.tiering.lines, products=inputs.products
+        customers,
+        computed.line_parts or computed.tiering.lines,
+        products=inputs.products,
+        regroup=by_customer(inputs.spilled, len(computed.line_parts)),
     ).collect()
     company, buyer, purchased = _controlled([company, buyer, purchased], settings)
     best_count = int(best["is_best"].sum())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -43,6 +43,7 @@ from sources.buckets import (
     SPILL_COMPRESSION,
     SpilledRows,
     bucket_count,
+    by_customer,
     keeper,
     release,
     spill,
@@ -69,7 +70,12 @@ from transforms.identity import (
 from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
 from transforms.privacy import Frame, mask_contact_data, protect_pii
 from transforms.profiles import attribute_mix, best_customers, with_bands
-from transforms.purchases import profit_of_purchases, purchases_in_parts, purchases_of_lines
+from transforms.purchases import (
+    per_customer,
+    profit_of_purchases,
+    purchases_in_parts,
+    purchases_of_lines,
+)
 from transforms.revenue_tiers import Tiering, TierRule, tier_revenue
 from transforms.rfm import (
     DEFAULT_SEGMENT_MAP,
@@ -659,6 +665,8 @@ class Computed:
     best_basis: str
     lead_days: pl.LazyFrame | None  # customer_id, lead_to_order_days where leads say
     notes: tuple[str, ...] = ()  # for the run record: the customer-value fit
+    # The valid lines, a bucket each, when they were spilled (else `tiering.lines`)
+    line_parts: tuple[pl.LazyFrame, ...] = ()
 
     @property
     def key_tier(self) -> str:
@@ -679,19 +687,29 @@ def transform(
         # best customers read those orders.
         kinds = line_kinds(inputs.orders)
         lines = valid_order_lines(inputs.orders, as_of=as_of, kinds=kinds)
-        # Spilled lines are summed a bucket at a time, and what is kept of one row per
-        # purchase is kept beside them on disk.
+        # Spilled lines are summed a bucket at a time and their purchases regrouped by
+        # customer on disk: what is measured per customer is measured a group at a time,
+        # and what is kept of one row per purchase is kept beside them.
         keep = keeper(inputs.spilled)
-        orders = (
+        line_parts = tuple(
+            valid_order_lines(part, as_of=as_of, kinds=kinds) for part in inputs.order_parts
+        )
+        order_groups = (
             purchases_in_parts(
-                [valid_order_lines(part, as_of=as_of, kinds=kinds) for part in inputs.order_parts],
+                line_parts,
                 whole=inputs.whole_purchases,
-                keep=keep,
+                regroup=by_customer(inputs.spilled, len(inputs.order_parts)),
             )
             if inputs.order_parts
-            else purchases_of_lines(lines).collect().lazy()
+            else (purchases_of_lines(lines).collect().lazy(),)
         )
-        metrics = metrics_of_purchases(orders, as_of=as_of).collect().lazy()
+        orders = pl.concat(order_groups, how="vertical")
+        metrics = (
+            per_customer(order_groups, partial(metrics_of_purchases, as_of=as_of))
+            .collect()
+            .sort("customer_id")
+            .lazy()
+        )
         ranked = pareto_ranks(
             metrics,
             class_a_share=settings.pareto.class_a_share,
@@ -705,7 +723,7 @@ def transform(
             as_of=as_of,
             products=inputs.products,
             lead_days=lead_days,
-            orders=orders,
+            orders=order_groups,
             keep=keep,
         )
         tiered, summary, key_tier = tiering.customers, tiering.summary, tiering.key_tier
@@ -722,7 +740,7 @@ def transform(
         attributes = customer_attributes(scored, inputs.customers, as_of=as_of)
         segmented = assign_segments(attributes, bases=segment_bases(settings, attributes)).cache()
         chosen = choose_best_customers(
-            segmented, tiering.purchases, lead_days, settings, key_tier=key_tier
+            segmented, tiering.purchase_groups, lead_days, settings, key_tier=key_tier
         ).with_columns(
             persona_id=pl.when("is_best_customer").then(pl.lit(PERSONA_ID)),
             reason=pl.concat_str(
@@ -780,7 +798,13 @@ def transform(
         "clv_model": value.model,
     }
     return Computed(
-        tables, customers, tiering, customers["best_basis"][0], lead_days, tuple(value.notes)
+        tables,
+        customers,
+        tiering,
+        customers["best_basis"][0],
+        lead_days,
+        tuple(value.notes),
+        line_parts,
     )
 
 
@@ -882,7 +906,7 @@ BEST_BY_WORDS = {
 
 def choose_best_customers(
     customers: pl.LazyFrame,
-    purchases: pl.LazyFrame,
+    purchases: pl.LazyFrame | Sequence[pl.LazyFrame],
     lead_days: pl.LazyFrame | None,
     settings: Settings,
     *,
@@ -893,7 +917,8 @@ def choose_best_customers(
 
     Adds key_tier_revenue (each customer's sales in the tier, from the tiered
     `purchases`, `Tiering.purchases`) and, where the orders carry costs, the gross profit
-    of those sales; the growth goal reads `lead_days`.
+    of those sales; the growth goal reads `lead_days`. `purchases` may come in groups
+    of whole customers (`Tiering.purchase_groups`): each is summed per customer in turn.
     """
     personas = settings.personas
     goal = goal or personas.goal
@@ -901,11 +926,15 @@ def choose_best_customers(
     by = None
     if personas.best_by != "goal" and goal == personas.goal:
         by = (personas.best_by, BEST_BY_WORDS[personas.best_by].format(settings.clv.horizon_months))
-    in_tier = purchases.filter(pl.col("sale_tier") == key_tier)
-    money = purchases.collect_schema()["amount"]
-    key_sales = in_tier.group_by("customer_id").agg(key_tier_revenue=pl.col("amount").sum())
-    has_cost = in_tier.select(pl.col("costed").any()).collect().item()
-    profit = profit_of_purchases(in_tier) if has_cost else None
+    groups = [purchases] if isinstance(purchases, pl.LazyFrame) else purchases
+    in_tier = [group.filter(pl.col("sale_tier") == key_tier) for group in groups]
+    money = in_tier[0].collect_schema()["amount"]
+    key_sales = per_customer(
+        in_tier,
+        lambda sales: sales.group_by("customer_id").agg(key_tier_revenue=pl.col("amount").sum()),
+    )
+    has_cost = pl.concat(in_tier).select(pl.col("costed").any()).collect().item()
+    profit = per_customer(in_tier, profit_of_purchases) if has_cost else None
     return best_customers(
         customers.join(key_sales, on="customer_id", how="left").with_columns(
             pl.col("key_tier_revenue").fill_null(pl.lit(0).cast(money)).cast(money)

@@ -30,9 +30,10 @@ from pathlib import Path
 
 import polars as pl
 
-from transforms.purchases import Keep, in_memory
+from transforms.purchases import Keep, Regroup, as_one_group, in_memory
 
 BUCKET = "_bucket"
+CUSTOMER_BUCKET = "_customer_bucket"
 SPILL_PREFIX = "personas-spill-"
 # A CSV's lines are counted from its size before it is read: a typical order line
 # takes 80-150 bytes, so this errs towards more, smaller buckets.
@@ -45,6 +46,9 @@ SPILL_BUFFER_ROWS = 1_000_000
 MIN_ROWS_PER_FILE = 10_000
 # The bucket hash: fixed, so a line falls in the same bucket in every run and process.
 BUCKET_SEED = 0x5EED
+# Purchases are regrouped by another hash of the customer, so that a bucket of lines cut
+# by customer does not put all its customers in one group.
+CUSTOMER_SEED = 0xC057
 
 _areas: set[Path] = set()
 
@@ -135,6 +139,42 @@ def keeper(folder: Path | None) -> Keep:
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.sink_ipc(path, compression=SPILL_COMPRESSION)
         return pl.scan_ipc(path)
+
+    return on_disk
+
+
+def by_customer(folder: Path | None, count: int) -> Regroup:
+    """How a refresh regroups rows summed a bucket of lines at a time (its purchases,
+    the products each customer bought) by customer: in memory as one group, or, when
+    its lines were spilled, into `count` groups on disk (a fixed hash of the customer),
+    each written a part at a time and read back as a scan."""
+    if folder is None:
+        return as_one_group
+
+    def on_disk(frames: Sequence[pl.LazyFrame]) -> tuple[pl.LazyFrame, ...]:
+        target = Path(tempfile.mkdtemp(prefix="by-customer-", dir=folder))
+        group = (pl.col("customer_id").hash(CUSTOMER_SEED) % count).alias(CUSTOMER_BUCKET)
+        for number, frame in enumerate(frames):
+            frame.sink_ipc(
+                pl.PartitionBy(
+                    target / f"part{number:05d}",
+                    key=group,
+                    include_key=False,
+                    max_rows_per_file=max(MIN_ROWS_PER_FILE, SPILL_BUFFER_ROWS // count),
+                    approximate_bytes_per_file=None,
+                ),
+                mkdir=True,
+                compression=SPILL_COMPRESSION,
+            )
+        groups = []
+        for number in range(count):
+            # Sorted: a group's rows are read in the same order in every run.
+            files = sorted(target.glob(f"part*/{CUSTOMER_BUCKET}={number}/*.ipc"))
+            if files:
+                groups.append(pl.scan_ipc(files))
+        if not groups:  # no purchase at all: one empty group of the purchases' columns
+            return (pl.LazyFrame(schema=frames[0].collect_schema()) if frames else pl.LazyFrame(),)
+        return tuple(groups)
 
     return on_disk
 

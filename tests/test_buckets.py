@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -27,11 +28,12 @@ from config.loader import load_config
 from pipeline.refresh import run_refresh
 from pipeline.runner import Stages
 from pipeline.stages import DataValidationError, extract, validate
-from sources.buckets import SPILL_PREFIX, SpilledRows, bucket_count, bucket_of
+from sources.buckets import SPILL_PREFIX, SpilledRows, bucket_count, bucket_of, by_customer
 from sources.extract import SourceError
 from tests.conftest import read_view, write
 from tests.test_transforms import staged_orders
 from transforms.customer_metrics import line_kinds, valid_order_lines
+from transforms.profiles import scored_purchases
 from transforms.purchases import purchases_in_parts, purchases_of_lines
 
 AS_OF = date(2024, 12, 31)
@@ -288,13 +290,15 @@ def test_a_broken_record_in_a_spilled_file_is_named_as_in_one_read_whole(
         max_size=40,
     ),
     parts=st.integers(1, 5),
+    groups=st.sampled_from([0, 1, 2, 7]),
     data=st.data(),
 )
 def test_purchases_summed_in_parts_are_the_purchases_of_all_the_lines(
-    lines: list[tuple], parts: int, data: st.DataObject
+    lines: list[tuple], parts: int, groups: int, data: st.DataObject
 ) -> None:
     # Any split of the lines (even an order's lines across parts, as after a merge of
-    # customers) gives the purchases of the whole.
+    # customers) gives the purchases of the whole, in groups (in memory: 0; else on disk)
+    # that each hold every purchase of their customers.
     rows = {
         "customer_id": [c for c, *_ in lines],
         "order_id": [o for _, o, *_ in lines],
@@ -309,14 +313,25 @@ def test_purchases_summed_in_parts_are_the_purchases_of_all_the_lines(
     kinds = line_kinds(staged.lazy())
     as_of = date(2024, 1, 4)  # day 5 is after it: left out in every part alike
     whole = purchases_of_lines(valid_order_lines(staged.lazy(), as_of=as_of)).collect()
-    split = purchases_in_parts(
-        [
-            valid_order_lines(staged.lazy().filter(pl.col("_part") == n), as_of=as_of, kinds=kinds)
-            for n in range(parts)
-        ],
-        whole=False,
-    ).collect()
+    with tempfile.TemporaryDirectory() as folder:
+        found = [
+            group.collect()
+            for group in purchases_in_parts(
+                [
+                    valid_order_lines(
+                        staged.lazy().filter(pl.col("_part") == n), as_of=as_of, kinds=kinds
+                    )
+                    for n in range(parts)
+                ],
+                whole=False,
+                regroup=by_customer(Path(folder) if groups else None, groups),
+            )
+        ]
+    assert len(found) <= max(groups, 1)
+    split = pl.concat(found)
     assert in_any_order(split.select(whole.columns)).equals(in_any_order(whole))
+    owners = [set(group["customer_id"]) for group in found]
+    assert sum(len(owner) for owner in owners) == len(set().union(*owners))
 
 
 def test_one_day_of_a_customer_merged_from_records_in_two_buckets_is_one_order(
@@ -358,3 +373,54 @@ def test_one_day_of_a_customer_merged_from_records_in_two_buckets_is_one_order(
     assert_same_tables(whole, spilled)
     merged = spilled["customer_segments"].filter(pl.col("revenue") == 100)
     assert merged.select("order_count").to_series().to_list() == [1]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    bought=st.lists(
+        st.tuples(st.sampled_from(["C1", "C2", "C3", "C4"]), st.sampled_from(["P1", "P2", "P3"])),
+        min_size=1,
+        max_size=30,
+    ),
+    best=st.sets(st.sampled_from(["C1", "C2", "C3", "C4"])),
+    with_category=st.booleans(),
+    parts=st.integers(1, 4),
+    groups=st.sampled_from([0, 1, 2, 7]),
+    data=st.data(),
+)
+def test_products_bought_counted_in_groups_score_as_counted_whole(
+    bought: list[tuple[str, str]],
+    best: set[str],
+    with_category: bool,
+    parts: int,
+    groups: int,
+    data: st.DataObject,
+) -> None:
+    # A customer who bought a product in two buckets of lines still counts once.
+    where = data.draw(
+        st.lists(st.integers(0, parts - 1), min_size=len(bought), max_size=len(bought))
+    )
+    lines = pl.DataFrame(
+        {
+            "customer_id": [c for c, _ in bought],
+            "product_id": [p for _, p in bought],
+            "_part": where,
+        }
+    )
+    customers = pl.LazyFrame({"customer_id": ["C1", "C2", "C3", "C4"]}).with_columns(
+        is_best=pl.col("customer_id").is_in(sorted(best))
+    )
+    products = (
+        pl.LazyFrame({"product_id": ["P1", "P2"], "category": ["tea", "tea"]})
+        if with_category
+        else None
+    )
+    whole = scored_purchases(customers, lines.lazy(), products=products).collect()
+    with tempfile.TemporaryDirectory() as folder:
+        split = scored_purchases(
+            customers,
+            [lines.lazy().filter(pl.col("_part") == n) for n in range(parts)],
+            products=products,
+            regroup=by_customer(Path(folder) if groups else None, groups),
+        ).collect()
+    assert in_any_order(split.select(whole.columns)).equals(in_any_order(whole))

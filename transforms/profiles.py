@@ -45,6 +45,7 @@ import numpy as np
 import polars as pl
 
 from transforms.pareto import ceil_share_of
+from transforms.purchases import Regroup, as_one_group
 
 WILSON_Z = 1.959963984540054  # 95% two-sided
 
@@ -232,7 +233,11 @@ def scored_values(population: pl.LazyFrame, *, attributes: Sequence[str]) -> pl.
 
 
 def scored_purchases(
-    customers: pl.LazyFrame, lines: pl.LazyFrame, *, products: pl.LazyFrame | None = None
+    customers: pl.LazyFrame,
+    lines: pl.LazyFrame | Sequence[pl.LazyFrame],
+    *,
+    products: pl.LazyFrame | None = None,
+    regroup: Regroup = as_one_group,
 ) -> pl.LazyFrame:
     """What the best customers buy, scored like any attribute value.
 
@@ -243,35 +248,66 @@ def scored_purchases(
 
     Args:
         customers: one row per customer: customer_id, is_best.
-        lines: valid order lines (customer_id, product_id).
+        lines: valid order lines (customer_id, product_id), or parts of them (buckets).
         products: staged products, for the category.
+        regroup: how each part's (customer, value) pairs are regrouped by customer, so
+            that each is counted once (`sources.buckets.by_customer` on disk).
     """
-    bought = lines.select("customer_id", "product_id").filter(pl.col("product_id").is_not_null())
-    attribute = "product_id"
-    if products is not None and "category" in products.collect_schema().names():
-        attribute = "category"
-        bought = bought.join(
-            products.select("product_id", "category"), on="product_id", how="left"
-        ).select("customer_id", value=pl.coalesce("category", "product_id"))
-    else:
-        bought = bought.select("customer_id", value="product_id")
-    long = (
-        bought.unique()
-        .join(customers.select("customer_id", "is_best"), on="customer_id")
-        .select("is_best", pl.lit(attribute).alias("attribute"), "value")
+    parts = [lines] if isinstance(lines, pl.LazyFrame) else lines
+    with_category = products is not None and "category" in products.collect_schema().names()
+    attribute = "category" if with_category else "product_id"
+    pairs = regroup([_bought(part, products if with_category else None).unique() for part in parts])
+    best = customers.select("customer_id", "is_best")
+    counts = [
+        _counted(
+            pairs_of_group.unique()
+            .join(best, on="customer_id")
+            .select("is_best", pl.lit(attribute).alias("attribute"), "value")
+        )
+        for pairs_of_group in pairs
+    ]
+    # A group's customers are in no other group: the counts of all are the groups' sums.
+    total = (
+        counts[0]
+        if len(counts) == 1
+        else pl.concat([count.collect() for count in counts])
+        .lazy()
+        .group_by("attribute", "value")
+        .agg(pl.col("customers", "everyone").sum())
     )
-    return _scored(long, customers)
+    return _scored_counts(total, customers)
+
+
+def _bought(lines: pl.LazyFrame, products: pl.LazyFrame | None) -> pl.LazyFrame:
+    """customer_id, value: each line's product, or its category where `products` is given
+    (a product without one counts as itself)."""
+    bought = lines.select("customer_id", "product_id").filter(pl.col("product_id").is_not_null())
+    if products is None:
+        return bought.select("customer_id", value="product_id")
+    return bought.join(
+        products.select("product_id", "category"), on="product_id", how="left"
+    ).select("customer_id", value=pl.coalesce("category", "product_id"))
+
+
+def _counted(long: pl.LazyFrame) -> pl.LazyFrame:
+    """Members having each (attribute, value) in `long` (is_best, attribute, value): the
+    best (`customers`) and all (`everyone`)."""
+    return long.group_by("attribute", "value").agg(
+        customers=pl.col("is_best").sum().cast(pl.Int64), everyone=pl.len().cast(pl.Int64)
+    )
 
 
 def _scored(long: pl.LazyFrame, population: pl.LazyFrame) -> pl.LazyFrame:
     """Counts, support, lift, Wilson interval and p-value of each (attribute, value) in
     `long` (one row per member having it: is_best, attribute, value) among `population`
     (one row per member: is_best)."""
+    return _scored_counts(_counted(long), population)
+
+
+def _scored_counts(counts: pl.LazyFrame, population: pl.LazyFrame) -> pl.LazyFrame:
+    """`_scored` from the counts of each (attribute, value)."""
     totals = population.select(
         best_total=pl.col("is_best").sum().cast(pl.Int64), all_total=pl.len().cast(pl.Int64)
-    )
-    counts = long.group_by("attribute", "value").agg(
-        customers=pl.col("is_best").sum().cast(pl.Int64), everyone=pl.len().cast(pl.Int64)
     )
     low, high = wilson_interval(pl.col("customers"), pl.col("best_total"))
     return (

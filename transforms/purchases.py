@@ -24,6 +24,10 @@ import polars as pl
 # default; a caller with many millions of purchases passes one that writes them to disk
 # and returns a scan.
 Keep = Callable[[pl.LazyFrame], pl.LazyFrame]
+# How frames of one row per purchase (summed a bucket of lines at a time) are regrouped
+# so that each group holds every purchase of its customers: one group in memory by
+# default; a spilled refresh writes them to disk by a hash of the customer.
+Regroup = Callable[[Sequence[pl.LazyFrame]], tuple[pl.LazyFrame, ...]]
 
 
 def in_memory(frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -31,6 +35,25 @@ def in_memory(frame: pl.LazyFrame) -> pl.LazyFrame:
     # The in-memory engine: new columns are added beside the input's own, which are
     # shared, not copied (the streaming engine would write every column anew).
     return frame.collect(engine="in-memory").lazy()
+
+
+def as_one_group(frames: Sequence[pl.LazyFrame]) -> tuple[pl.LazyFrame, ...]:
+    """The `Regroup` of a refresh held in memory: every frame computed, all one group."""
+    return (pl.concat([in_memory(frame) for frame in frames], how="vertical"),)
+
+
+def per_customer(
+    groups: Sequence[pl.LazyFrame], measure: Callable[[pl.LazyFrame], pl.LazyFrame]
+) -> pl.LazyFrame:
+    """`measure` of each group of whole customers in turn, stacked.
+
+    `measure` must give rows that depend on one customer's rows only (one row per
+    customer, or per customer and tier): then the groups' rows are the rows of all, and
+    the memory a measure takes is one group's, not every purchase's.
+    """
+    if len(groups) == 1:
+        return measure(groups[0])
+    return pl.concat([measure(group).collect() for group in groups], how="vertical").lazy()
 
 
 SIZE = pl.Decimal(38, 0)  # quantities compared with bounds as exact decimals
@@ -83,10 +106,11 @@ PARTS_MERGE: dict[str, str] = {
 
 
 def purchases_in_parts(
-    parts: Sequence[pl.LazyFrame], *, whole: bool, keep: Keep = in_memory
-) -> pl.LazyFrame:
+    parts: Sequence[pl.LazyFrame], *, whole: bool, regroup: Regroup = as_one_group
+) -> tuple[pl.LazyFrame, ...]:
     """`purchases_of_lines` of all the valid lines in `parts` (buckets of them), summed
-    one part at a time: the memory of one part's purchases, not of every line's.
+    one part at a time and regrouped by customer: the memory of one part's purchases,
+    not of every line's.
 
     Args:
         parts: valid order lines, a bucket each.
@@ -94,12 +118,19 @@ def purchases_in_parts(
             or customer); else a purchase may come out of two parts summed in part (a
             customer merged from two records whose lines without an order id were
             bucketed apart), and the parts are merged into the whole by `PARTS_MERGE`.
-        keep: where each part's purchases are kept.
+        regroup: how the parts' purchases are regrouped (see `Regroup`).
+
+    Returns:
+        Groups of purchases, each holding every purchase of its customers.
     """
-    summed = pl.concat([keep(purchases_of_lines(part)) for part in parts], how="vertical")
-    if whole:
-        return summed
-    found = summed.collect()
+    groups = regroup([purchases_of_lines(part) for part in parts])
+    return groups if whole else tuple(_parts_merged(group) for group in groups)
+
+
+def _parts_merged(group: pl.LazyFrame) -> pl.LazyFrame:
+    """One group's purchases with the parts of a purchase merged (they share a group:
+    they share a customer)."""
+    found = group.collect()
     split = pl.struct(*PURCHASE_KEY).is_duplicated()
     if not found.select(split.any()).item():
         return found.lazy()

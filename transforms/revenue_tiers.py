@@ -37,7 +37,13 @@ from schemas.inputs import ROW_NUMBER
 from schemas.vocabulary import TIERS
 from transforms.key_tier import KeyTierDecision, decide_key_tier, tier_measures
 from transforms.pareto import ceil_share_of
-from transforms.purchases import PURCHASE_KEY, Keep, in_memory, purchases_of_lines
+from transforms.purchases import (
+    PURCHASE_KEY,
+    Keep,
+    in_memory,
+    per_customer,
+    purchases_of_lines,
+)
 from transforms.size_bands import SizeBounds, natural_bounds, roundest_between, tier_of
 
 _TIER_ORDER = {tier: position for position, tier in enumerate(TIERS)}  # 0 is the largest
@@ -143,14 +149,37 @@ def purchase_units(purchases: pl.LazyFrame, *, rule: str) -> pl.LazyFrame:
     return purchases.select(size=purchase_size(rule), value="amount")
 
 
-def dominant_sale_tiers(customers: pl.LazyFrame, sales: pl.LazyFrame) -> pl.LazyFrame:
+def dominant_sale_tiers(
+    customers: pl.LazyFrame, sales: pl.LazyFrame | Sequence[pl.LazyFrame]
+) -> pl.LazyFrame:
     """Give each customer the tier of the sales that bring them the most revenue.
 
     Args:
         customers: one row per customer.
-        sales: valid order lines with `sale_tier` (null for untiered lines) and `sale_basis`.
+        sales: tiered purchases or lines with `sale_tier` (null for untiered ones) and
+            `sale_basis`; or groups of them, each holding whole customers.
     """
-    by_tier = (
+    groups = [sales] if isinstance(sales, pl.LazyFrame) else sales
+    by_tier = per_customer(groups, _customer_tiers)
+    return (
+        customers.join(by_tier, on="customer_id", how="left")
+        .with_columns(
+            tier_reason=pl.format(
+                "tier {}: most revenue ({}) from {} sales; tiers bought: {} ({})",
+                pl.col("tier"),
+                pl.col("tier_revenue").cast(pl.String),
+                pl.col("tier"),
+                pl.col("tiers_bought"),
+                pl.col("sale_basis"),
+            )
+        )
+        .drop("tier_revenue", "tiers_bought", "sale_basis")
+    )
+
+
+def _customer_tiers(sales: pl.LazyFrame) -> pl.LazyFrame:
+    """Per customer: the tier of most revenue, its revenue and basis, the tiers bought."""
+    return (
         sales.filter(pl.col("sale_tier").is_not_null())
         .group_by("customer_id", "sale_tier")
         .agg(tier_revenue=pl.col("amount").sum(), sale_basis=pl.col("sale_basis").min())
@@ -170,36 +199,38 @@ def dominant_sale_tiers(customers: pl.LazyFrame, sales: pl.LazyFrame) -> pl.Lazy
             tiers_bought=pl.col("sale_tier").sort_by("tier_order").str.join(", "),
         )
     )
-    return (
-        customers.join(by_tier, on="customer_id", how="left")
-        .with_columns(
-            tier_reason=pl.format(
-                "tier {}: most revenue ({}) from {} sales; tiers bought: {} ({})",
-                pl.col("tier"),
-                pl.col("tier_revenue").cast(pl.String),
-                pl.col("tier"),
-                pl.col("tiers_bought"),
-                pl.col("sale_basis"),
-            )
-        )
-        .drop("tier_revenue", "tiers_bought", "sale_basis")
-    )
 
 
-def tier_sales(purchases: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
+def tier_sales(
+    purchases: pl.LazyFrame | Sequence[pl.LazyFrame], customers: pl.LazyFrame
+) -> pl.LazyFrame:
     """Sales per tier from the tiered purchases (`Tiering.purchases`): all three tiers.
 
     purchases: purchases (orders; lines under the package rule) of positive value;
     sales_revenue: the signed sum of the tier's purchases (refunds subtract where
     their size falls); buying_customers: customers with a positive purchase in it;
     customers: customers whose own tier it is; sales_share: sales_revenue / all.
+    `purchases` may come in groups of whole customers: each is totalled in turn.
     """
-    money = purchases.collect_schema()["amount"]
+    groups = [purchases] if isinstance(purchases, pl.LazyFrame) else purchases
+    money = groups[0].collect_schema()["amount"]
     positive = pl.col("amount") > 0
-    sales = purchases.group_by(tier="sale_tier").agg(
-        purchases=positive.sum().cast(pl.Int64),
-        sales_revenue=pl.col("amount").sum(),
-        buying_customers=pl.col("customer_id").filter(positive).n_unique().cast(pl.Int64),
+
+    def totals(group: pl.LazyFrame) -> pl.LazyFrame:
+        return group.group_by(tier="sale_tier").agg(
+            purchases=positive.sum().cast(pl.Int64),
+            sales_revenue=pl.col("amount").sum(),
+            buying_customers=pl.col("customer_id").filter(positive).n_unique().cast(pl.Int64),
+        )
+
+    # A group's customers are in no other group: their distinct counts add up.
+    sales = (
+        totals(groups[0])
+        if len(groups) == 1
+        else pl.concat([totals(group).collect() for group in groups])
+        .lazy()
+        .group_by("tier")
+        .agg(pl.col("purchases", "sales_revenue", "buying_customers").sum())
     )
     owners = customers.group_by("tier").agg(customers=pl.len().cast(pl.Int64))
     total = pl.col("sales_revenue").sum()
@@ -300,6 +331,8 @@ class Tiering:
     summary: pl.DataFrame  # tier_summary, the published table
     decision: KeyTierDecision
     bounds: SizeBounds | None
+    # `purchases` in groups of whole customers (see `transforms.purchases.per_customer`)
+    purchase_groups: tuple[pl.LazyFrame, ...]
 
     @property
     def key_tier(self) -> str:
@@ -335,7 +368,7 @@ def tier_revenue(
     as_of: date,
     products: pl.LazyFrame | None = None,
     lead_days: pl.LazyFrame | None = None,
-    orders: pl.LazyFrame | None = None,
+    orders: Sequence[pl.LazyFrame] | None = None,
     keep: Keep = in_memory,
 ) -> Tiering:
     """Tier every purchase and customer, total each tier's sales, decide the key tier.
@@ -348,24 +381,24 @@ def tier_revenue(
         products: staged products; needed by the package rule.
         lead_days: customer_id, lead_to_order_days for the fastest_deals preference.
         orders: the lines summed per order (`purchases_of_lines`), when the caller has
-            them already; made from `lines` otherwise.
+            them already, in groups of whole customers (each group is measured per
+            customer in turn); made from `lines` otherwise (one group).
         keep: where the tiered purchases (one row per purchase) are kept while the tiers
             are measured: in memory, or where the caller spills them.
     """
-    if orders is None:
-        orders = purchases_of_lines(lines).collect().lazy()
+    groups = tuple(orders) if orders else (purchases_of_lines(lines).collect().lazy(),)
     tier = partial(
         _tiered,
         ranked,
         lines,
-        orders,
+        groups,
         rule,
         as_of=as_of,
         lead_days=lead_days,
         products=products,
         keep=keep,
     )
-    bounds = _bounds(orders, rule)
+    bounds = _bounds(pl.concat(groups, how="vertical"), rule)
     tiered = tier(bounds)
     decision = decide_key_tier(
         tiered.summary,
@@ -432,6 +465,7 @@ class _Tiered:
     orders: pl.LazyFrame
     summary: pl.DataFrame  # tier_summary without is_key_tier, decided_by, key_reason
     bounds: SizeBounds | None
+    purchase_groups: tuple[pl.LazyFrame, ...]
 
     def decided(self, decision: KeyTierDecision) -> Tiering:
         summary = (
@@ -444,14 +478,21 @@ class _Tiered:
             .sort(pl.col("tier").replace_strict(_TIER_ORDER))
         )
         return Tiering(
-            self.customers, self.lines, self.purchases, self.orders, summary, decision, self.bounds
+            self.customers,
+            self.lines,
+            self.purchases,
+            self.orders,
+            summary,
+            decision,
+            self.bounds,
+            self.purchase_groups,
         )
 
 
 def _tiered(
     ranked: pl.LazyFrame,
     lines: pl.LazyFrame,
-    orders: pl.LazyFrame,
+    order_groups: tuple[pl.LazyFrame, ...],
     rule: TierRule,
     bounds: SizeBounds | None,
     *,
@@ -461,37 +502,45 @@ def _tiered(
     keep: Keep,
 ) -> _Tiered:
     customers: pl.LazyFrame | None = None
+    orders = pl.concat(order_groups, how="vertical")
     # Every measure below reads purchases (a sum, a max, a min of their lines): the
-    # order-level rules tier the orders themselves, the package rule each line.
+    # order-level rules tier the orders themselves, a group of customers at a time, the
+    # package rule each line.
     if rule.rule == "quantile":
         customers = quantile_tiers(
             ranked, large_share=rule.large_share, medium_share=rule.medium_share
         )
-        purchases = customer_sale_tiers(orders, customers)
+        tiered = [customer_sale_tiers(group, customers) for group in order_groups]
     elif rule.rule == "revenue":
         assert bounds is not None
         customers = revenue_threshold_tiers(
             ranked, large_min_revenue=bounds.large_from, medium_min_revenue=bounds.medium_from
         )
-        purchases = customer_sale_tiers(orders, customers)
+        tiered = [customer_sale_tiers(group, customers) for group in order_groups]
     elif rule.rule == "package":
         if products is None:
             raise ValueError("the package rule needs products")
-        purchases = purchases_of_lines(
-            package_sale_tiers(lines, products, packages=rule.packages),
-            by=("sale_tier", "customer_id", "order_key", "_purchase_line"),
-            extra=[pl.col("sale_basis").min()],
-        )
+        tiered = [
+            purchases_of_lines(
+                package_sale_tiers(lines, products, packages=rule.packages),
+                by=("sale_tier", "customer_id", "order_key", "_purchase_line"),
+                extra=[pl.col("sale_basis").min()],
+            )
+        ]
     elif rule.rule in ("order_value", "quantity"):
         empty = SizeBounds("order value", Decimal(1), Decimal(1), "no sizes")
-        purchases = sized_sale_tiers(orders, rule=rule.rule, bounds=bounds or empty)
+        tiered = [
+            sized_sale_tiers(group, rule=rule.rule, bounds=bounds or empty)
+            for group in order_groups
+        ]
     else:
         raise ValueError(f"unknown tier rule {rule.rule!r}")
-    purchases = keep(purchases)
+    purchase_groups = tuple(keep(group) for group in tiered)
+    purchases = pl.concat(purchase_groups, how="vertical")
     if customers is None:  # the purchase-size rules: a customer's tier follows its sales
-        customers = dominant_sale_tiers(ranked, purchases)
+        customers = dominant_sale_tiers(ranked, purchase_groups)
     customers = customers.collect().lazy()
-    sales = tier_sales(purchases, customers)
+    sales = tier_sales(purchase_groups, customers)
     # The measures read orders: under the package rule an order's lines in one tier
     # are one order of that tier.
     tier_orders = (
@@ -501,14 +550,14 @@ def _tiered(
         if rule.rule == "package"
         else purchases
     )
-    measures = tier_measures(tier_orders, orders, customers, as_of=as_of, lead_days=lead_days)
+    measures = tier_measures(tier_orders, order_groups, customers, as_of=as_of, lead_days=lead_days)
     summary = (
         tier_bounds(rule.rule, bounds, rule, money=lines.collect_schema()["amount"])
         .join(sales, on="tier")
         .join(measures, on="tier")
         .collect()
     )
-    return _Tiered(customers, lines, purchases, orders, summary, bounds)
+    return _Tiered(customers, lines, purchases, orders, summary, bounds, purchase_groups)
 
 
 def _recut(
