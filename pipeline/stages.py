@@ -727,7 +727,7 @@ def transform(
             keep=keep,
         )
         tiered, summary, key_tier = tiering.customers, tiering.summary, tiering.key_tier
-        value = predicted_value(orders, settings, as_of)
+        value = predicted_value(order_groups, settings, as_of)
         scored = _with_rfm(tiered, lines, settings, as_of).join(
             value.predictions.lazy().with_columns(
                 pl.col("predicted_clv")
@@ -808,9 +808,12 @@ def transform(
     )
 
 
-def predicted_value(orders: pl.LazyFrame, settings: Settings, as_of: date) -> CustomerValue:
+def predicted_value(
+    orders: Sequence[pl.LazyFrame], settings: Settings, as_of: date
+) -> CustomerValue:
     """P(alive), expected purchases and CLV per customer when `[clv]` is enabled (the
-    models are fitted on the `orders`, the valid lines summed per order)."""
+    models are fitted on the `orders`, the valid lines summed per order, in groups of
+    whole customers)."""
     if not settings.clv.enabled:
         return no_customer_value()
     with timed("customer value") as facts:

@@ -476,3 +476,22 @@ def test_the_predicted_value_is_published_to_postgresql(
     assert customers == alive == 2357
     assert isinstance(value, Decimal) and value > 0  # money, exact, in the money scale
     assert fitted["r"] == pytest.approx(PUBLISHED_BG_NBD["r"], rel=0.002)
+
+
+def test_purchases_in_groups_of_customers_give_the_same_fit_holdout_and_predictions(
+    cdnow_sample: Path,
+) -> None:
+    # A spilled refresh hands the purchases in groups of whole customers (a hash of the
+    # customer): summarised a group at a time, the model sees the same rows.
+    orders = cdnow_purchases(cdnow_sample).collect()
+    settings = ClvSettings(enabled=True, time_unit="weeks", holdout_days=182)
+    whole = predict_customer_value(orders.lazy(), as_of=date(1998, 6, 30), settings=settings)
+    group = pl.col("customer_id").hash(7) % 5
+    groups = [orders.filter(group == n).lazy() for n in range(5)]
+    assert all(part.select(pl.len()).collect().item() for part in groups)
+    split = predict_customer_value(groups, as_of=date(1998, 6, 30), settings=settings)
+    assert split.predictions.equals(whole.predictions)
+    assert split.model.equals(whole.model)
+    assert split.notes == whole.notes
+    fitted = {(m, k): v for m, k, v, _ in split.model.rows()}
+    assert fitted["holdout", "fitted"] == fitted["bg_nbd", "fitted"] == 1

@@ -37,6 +37,7 @@ finite mean spend), only predicted_clv is null.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -45,6 +46,8 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import polars as pl
+
+from transforms.purchases import per_customer
 
 
 class ValueSettings(Protocol):
@@ -129,19 +132,27 @@ def no_customer_value() -> CustomerValue:
 
 
 def predict_customer_value(
-    purchases: pl.LazyFrame, *, as_of: date, settings: ValueSettings
+    purchases: pl.LazyFrame | Sequence[pl.LazyFrame], *, as_of: date, settings: ValueSettings
 ) -> CustomerValue:
     """Fit BG/NBD and Gamma-Gamma on the purchases up to `as_of`; predict every customer.
 
     Args:
-        purchases: the valid order lines summed per order (customer_id, order_day, amount).
+        purchases: the valid order lines summed per order (customer_id, order_day, amount),
+            or groups of them each holding whole customers (each summarised in turn).
         as_of: the end of the observed period.
         settings: the `[clv]` section.
     """
     from transforms import clv_fit  # pymc and pytensor only when asked for
 
-    days = purchase_days(purchases).collect().lazy()
-    summary = transaction_summary(days, as_of=as_of, unit=settings.time_unit).collect()
+    groups = [purchases] if isinstance(purchases, pl.LazyFrame) else purchases
+    # Purchase days, one group of customers at a time (held when there is one group:
+    # they are read again by the holdout).
+    days = (
+        [purchase_days(groups[0]).collect().lazy()]
+        if len(groups) == 1
+        else [purchase_days(group) for group in groups]
+    )
+    summary = _summary(days, as_of=as_of, unit=settings.time_unit)
     repeat = int((summary["frequency"] > 0).sum())
     rows: list[Row] = [
         ("bg_nbd", "customers", summary.height, "customers with a purchase day (fitted on)"),
@@ -313,9 +324,18 @@ def _lifetime_value(
     return np.maximum(clv, 0.0)
 
 
+def _summary(days: Sequence[pl.LazyFrame], *, as_of: date, unit: str) -> pl.DataFrame:
+    """`transaction_summary` of every group of purchase days, in customer order."""
+    return (
+        per_customer(days, lambda group: transaction_summary(group, as_of=as_of, unit=unit))
+        .collect()
+        .sort("customer_id")
+    )
+
+
 def _holdout(
     clv_fit: ModuleType,
-    days: pl.LazyFrame,
+    days: Sequence[pl.LazyFrame],
     as_of: date,
     settings: ValueSettings,
     options: Any,
@@ -326,7 +346,7 @@ def _holdout(
     predicts for each of those customers over the holdout with the purchase days since.
     Adds the figures to `rows` and `notes`."""
     end = as_of - timedelta(days=settings.holdout_days)
-    calibration = transaction_summary(days, as_of=end, unit=settings.time_unit).collect()
+    calibration = _summary(days, as_of=end, unit=settings.time_unit)
     repeat = int((calibration["frequency"] > 0).sum())
     rows.append(("holdout", "holdout_days", settings.holdout_days, f"fitted up to {end}"))
     if repeat < settings.min_repeat_customers:
@@ -347,7 +367,10 @@ def _holdout(
         calibration.select("customer_id")
         .with_columns(predicted=clv_fit.expected_purchases(model, data, units))
         .join(
-            days.filter(since).group_by("customer_id").agg(actual=pl.len()).collect(),
+            per_customer(
+                days,
+                lambda group: group.filter(since).group_by("customer_id").agg(actual=pl.len()),
+            ).collect(),
             on="customer_id",
             how="left",
         )
