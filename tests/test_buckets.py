@@ -27,7 +27,7 @@ import pipeline.stages as stages
 from config.loader import load_config
 from pipeline.refresh import run_refresh
 from pipeline.runner import Stages
-from pipeline.stages import DataValidationError, extract, validate
+from pipeline.stages import DataValidationError, EmptyRefreshError, extract, validate
 from sources.buckets import SPILL_PREFIX, SpilledRows, bucket_count, bucket_of, by_customer
 from sources.extract import SourceError
 from tests.conftest import read_view, write
@@ -424,3 +424,22 @@ def test_products_bought_counted_in_groups_score_as_counted_whole(
             regroup=by_customer(Path(folder) if groups else None, groups),
         ).collect()
     assert in_any_order(split.select(whole.columns)).equals(in_any_order(whole))
+
+
+@pytest.mark.parametrize("count", [1, 7])
+def test_no_line_up_to_as_of_stops_a_spilled_refresh_as_one_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    # Every line is dated after as_of: no purchase in any group of customers.
+    config = make_config(tmp_path, seed=3)
+    buckets_forced(monkeypatch, count)
+    with pytest.raises(EmptyRefreshError, match="no valid order line dated on or before"):
+        run_refresh(
+            load_config(config),
+            as_of=date(2023, 12, 31),
+            reason=None,
+            trigger="ad-hoc",
+            stages=Stages(with_prefect=False, retries=0, retry_delay_seconds=0),
+        )
+    spill = tmp_path / "spill"  # made only when the lines are spilled
+    assert not spill.exists() or not list(spill.iterdir())
