@@ -725,6 +725,8 @@ def transform(
             lead_days=lead_days,
             orders=order_groups,
             keep=keep,
+            line_parts=line_parts,
+            regroup=by_customer(inputs.spilled, len(line_parts)),
         )
         tiered, summary, key_tier = tiering.customers, tiering.summary, tiering.key_tier
         value = predicted_value(order_groups, settings, as_of)

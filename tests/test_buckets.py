@@ -86,7 +86,9 @@ def dirty_orders(seed: int) -> list[dict[str, str | None]]:
     return rows
 
 
-def make_config(folder: Path, seed: int, *, lines_per_bucket: int = 1_000_000_000) -> Path:
+def make_config(
+    folder: Path, seed: int, *, lines_per_bucket: int = 1_000_000_000, rule: str = "order_value"
+) -> Path:
     rows = dirty_orders(seed)
     (folder / "data").mkdir(parents=True, exist_ok=True)
     columns = dict.fromkeys(rows[0], pl.String)
@@ -94,6 +96,11 @@ def make_config(folder: Path, seed: int, *, lines_per_bucket: int = 1_000_000_00
     write(
         folder / "data" / "customers.csv",
         "customer_id,name,city\n" + "".join(f"{c},Khách {c},Hà Nội\n" for c in CUSTOMERS),
+    )
+    write(
+        folder / "data" / "products.csv",
+        "product_id,category,package\nP1,Trà,Gold\nP2,Trà,Silver\nP3,Cà phê,Bronze\n"
+        "P4,Cà phê,Gold\n",
     )
     return write(
         folder / "personas.toml",
@@ -107,6 +114,12 @@ max_rejected_share = 0.5
 
 [sources.customers]
 path = "data/customers.csv"
+
+[sources.products]
+path = "data/products.csv"
+
+[tiers]
+rule = "{rule}"
 
 [engine]
 lines_per_bucket = {lines_per_bucket}
@@ -160,11 +173,11 @@ def assert_same_tables(whole: dict[str, pl.DataFrame], spilled: dict[str, pl.Dat
 
 
 def whole_and_in_buckets(
-    folder: Path, seed: int, count: int
+    folder: Path, seed: int, count: int, rule: str = "order_value"
 ) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
     """The same config and data (so the same refresh id) refreshed with the lines read
     whole, then spilled into `count` buckets."""
-    config = make_config(folder, seed)
+    config = make_config(folder, seed, rule=rule)
     whole = refreshed(config)
     with pytest.MonkeyPatch.context() as patch:
         buckets_forced(patch, count)
@@ -443,3 +456,13 @@ def test_no_line_up_to_as_of_stops_a_spilled_refresh_as_one_read_whole(
         )
     spill = tmp_path / "spill"  # made only when the lines are spilled
     assert not spill.exists() or not list(spill.iterdir())
+
+
+@pytest.mark.parametrize("rule", ["package", "quantile"])
+def test_every_tier_rule_publishes_the_same_tables_in_buckets(tmp_path: Path, rule: str) -> None:
+    # The package rule tiers each line (a bucket at a time, regrouped by customer); the
+    # quantile rule tiers customers and their purchases follow.
+    whole, spilled = whole_and_in_buckets(tmp_path, seed=4, count=7, rule=rule)
+    assert_same_tables(whole, spilled)
+    summary = spilled["tier_summary"]
+    assert summary["purchases"].sum() > 0 and summary["buying_customers"].sum() > 0

@@ -40,6 +40,8 @@ from transforms.pareto import ceil_share_of
 from transforms.purchases import (
     PURCHASE_KEY,
     Keep,
+    Regroup,
+    as_one_group,
     in_memory,
     per_customer,
     purchases_of_lines,
@@ -370,6 +372,8 @@ def tier_revenue(
     lead_days: pl.LazyFrame | None = None,
     orders: Sequence[pl.LazyFrame] | None = None,
     keep: Keep = in_memory,
+    line_parts: Sequence[pl.LazyFrame] = (),
+    regroup: Regroup = as_one_group,
 ) -> Tiering:
     """Tier every purchase and customer, total each tier's sales, decide the key tier.
 
@@ -385,6 +389,9 @@ def tier_revenue(
             customer in turn); made from `lines` otherwise (one group).
         keep: where the tiered purchases (one row per purchase) are kept while the tiers
             are measured: in memory, or where the caller spills them.
+        line_parts: `lines` in parts (buckets), when the caller has them: the package
+            rule, whose purchases are lines, tiers them a part at a time and regroups
+            them by customer with `regroup`.
     """
     groups = tuple(orders) if orders else (purchases_of_lines(lines).collect().lazy(),)
     tier = partial(
@@ -397,6 +404,8 @@ def tier_revenue(
         lead_days=lead_days,
         products=products,
         keep=keep,
+        line_parts=tuple(line_parts) or (lines,),
+        regroup=regroup,
     )
     bounds = _bounds(pl.concat(groups, how="vertical"), rule)
     tiered = tier(bounds)
@@ -500,6 +509,8 @@ def _tiered(
     lead_days: pl.LazyFrame | None,
     products: pl.LazyFrame | None,
     keep: Keep,
+    line_parts: tuple[pl.LazyFrame, ...],
+    regroup: Regroup,
 ) -> _Tiered:
     customers: pl.LazyFrame | None = None
     orders = pl.concat(order_groups, how="vertical")
@@ -520,13 +531,19 @@ def _tiered(
     elif rule.rule == "package":
         if products is None:
             raise ValueError("the package rule needs products")
-        tiered = [
-            purchases_of_lines(
-                package_sale_tiers(lines, products, packages=rule.packages),
-                by=("sale_tier", "customer_id", "order_key", "_purchase_line"),
-                extra=[pl.col("sale_basis").min()],
+        # A line is in one part: its purchase is never split between parts.
+        tiered = list(
+            regroup(
+                [
+                    purchases_of_lines(
+                        package_sale_tiers(part, products, packages=rule.packages),
+                        by=("sale_tier", "customer_id", "order_key", "_purchase_line"),
+                        extra=[pl.col("sale_basis").min()],
+                    )
+                    for part in line_parts
+                ]
             )
-        ]
+        )
     elif rule.rule in ("order_value", "quantity"):
         empty = SizeBounds("order value", Decimal(1), Decimal(1), "no sizes")
         tiered = [
@@ -544,8 +561,11 @@ def _tiered(
     # The measures read orders: under the package rule an order's lines in one tier
     # are one order of that tier.
     tier_orders = (
-        purchases.group_by("sale_tier", *PURCHASE_KEY).agg(
-            pl.col("due_date").max(), pl.col("paid_at").max()
+        per_customer(
+            purchase_groups,
+            lambda group: group.group_by("sale_tier", *PURCHASE_KEY).agg(
+                pl.col("due_date").max(), pl.col("paid_at").max()
+            ),
         )
         if rule.rule == "package"
         else purchases
