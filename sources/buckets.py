@@ -155,17 +155,7 @@ def by_customer(folder: Path | None, count: int) -> Regroup:
         target = Path(tempfile.mkdtemp(prefix="by-customer-", dir=folder))
         group = (pl.col("customer_id").hash(CUSTOMER_SEED) % count).alias(CUSTOMER_BUCKET)
         for number, frame in enumerate(frames):
-            frame.sink_ipc(
-                pl.PartitionBy(
-                    target / f"part{number:05d}",
-                    key=group,
-                    include_key=False,
-                    max_rows_per_file=max(MIN_ROWS_PER_FILE, SPILL_BUFFER_ROWS // count),
-                    approximate_bytes_per_file=None,
-                ),
-                mkdir=True,
-                compression=SPILL_COMPRESSION,
-            )
+            _sink_partitioned(frame, target / f"part{number:05d}", key=group, count=count)
         groups = []
         for number in range(count):
             # Sorted: a group's rows are read in the same order in every run.
@@ -190,18 +180,8 @@ def spill(
     """
     target = folder / "extracted"
     schema = rows.collect_schema()
-    rows.sink_ipc(
-        pl.PartitionBy(
-            target,
-            key=bucket_of(line_key, count, columns=schema.names()),
-            include_key=False,
-            # Each bucket's rows are held until its file is written: files of a bounded
-            # number of rows keep that to about SPILL_BUFFER_ROWS over all buckets.
-            max_rows_per_file=max(MIN_ROWS_PER_FILE, SPILL_BUFFER_ROWS // count),
-            approximate_bytes_per_file=None,
-        ),
-        mkdir=True,
-        compression=SPILL_COMPRESSION,
+    _sink_partitioned(
+        rows, target, key=bucket_of(line_key, count, columns=schema.names()), count=count
     )
     buckets = []
     for number in range(count):
@@ -212,6 +192,23 @@ def spill(
         buckets=tuple(buckets),
         schema=schema,
         whole_purchases=cuts_whole_purchases(line_key, schema.names()),
+    )
+
+
+def _sink_partitioned(frame: pl.LazyFrame, target: Path, *, key: pl.Expr, count: int) -> None:
+    """`frame` written in one streaming pass to `target/<key name>=<key>/*.ipc`."""
+    frame.sink_ipc(
+        pl.PartitionBy(
+            target,
+            key=key,
+            include_key=False,
+            # Each partition's rows are held until its file is written: files of a bounded
+            # number of rows keep that to about SPILL_BUFFER_ROWS over all partitions.
+            max_rows_per_file=max(MIN_ROWS_PER_FILE, SPILL_BUFFER_ROWS // count),
+            approximate_bytes_per_file=None,
+        ),
+        mkdir=True,
+        compression=SPILL_COMPRESSION,
     )
 
 
