@@ -291,6 +291,31 @@ def test_near_equal_tiers_re_cut_until_the_leader_passes_half() -> None:
     assert "re-cut" in key["bounds_basis"]
 
 
+def test_tiers_measured_over_groups_of_customers_equal_tiers_measured_whole() -> None:
+    # A spilled refresh hands its purchases in groups of whole customers: the re-cut, the
+    # sales, buyers and measures per tier add up the groups' (here L, M and S apart).
+    orders = near_equal_orders()
+    ranked = pareto_ranks(
+        customer_metrics(orders, as_of=AS_OF),
+        class_a_share=Decimal("0.8"),
+        class_b_share=Decimal("0.95"),
+    )
+    lines = valid_order_lines(orders, as_of=AS_OF).collect().lazy()
+    purchases = purchases_of_lines(lines).collect()
+    groups = [purchases.filter(pl.col("customer_id").str.starts_with(g)).lazy() for g in "LMS"]
+    rule = TierRule(recut=True, **BANDS)  # type: ignore[arg-type]
+    whole = tier_revenue(ranked, lines, rule, as_of=AS_OF)
+    split = tier_revenue(ranked, lines, rule, as_of=AS_OF, orders=groups)
+    assert whole.decision.decided_by == "re-cut"
+    assert split.decision == whole.decision
+    assert split.summary.equals(whole.summary)
+    assert (
+        split.customers.collect()
+        .sort("customer_id")
+        .equals(whole.customers.collect().sort("customer_id"))
+    )
+
+
 # --- step 3 and the profiles ------------------------------------------------------------------
 
 

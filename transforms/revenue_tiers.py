@@ -590,24 +590,23 @@ def _recut(
     leader, runner = near_equal[0], near_equal[1]
     neighbour = runner if leader == "Medium" else "Medium"
     if rule.rule == "revenue":
-        units = tiering.customers.select(size="revenue", value="revenue")
+        groups = [tiering.customers.select(size="revenue", value="revenue")]
     else:
-        units = purchase_units(tiering.purchases, rule=rule.rule)
-    units_frame = units.with_columns(tier=tier_of(pl.col("size"), bounds)).collect()
-    total = float(units_frame["value"].cast(pl.Float64).sum())
+        groups = [purchase_units(group, rule=rule.rule) for group in tiering.purchase_groups]
+    # Counted and summed (exactly) a group of customers at a time, never every unit at once.
+    units = [group.with_columns(tier=tier_of(pl.col("size"), bounds)) for group in groups]
+    per_tier = _summed(units, "tier")
+    total = float(per_tier["value"].cast(pl.Float64).sum())
     if total <= 0:
         return None
-    leader_value = float(
-        units_frame.filter(pl.col("tier") == leader)["value"].cast(pl.Float64).sum()
-    )
+    leader_value = float(per_tier.filter(pl.col("tier") == leader)["value"].cast(pl.Float64).sum())
     upward = TIERS.index(neighbour) < TIERS.index(leader)  # the neighbour is the larger tier
     moving = (
-        units_frame.filter(pl.col("tier") == neighbour)
-        .group_by("size")
-        .agg(count=pl.len(), value=pl.col("value").cast(pl.Float64).sum())
+        _summed([group.filter(pl.col("tier") == neighbour) for group in units], "size")
+        .with_columns(pl.col("value").cast(pl.Float64))
         .sort("size", descending=not upward)
     )
-    remaining = units_frame.filter(pl.col("tier") == neighbour).height
+    remaining = int(per_tier.filter(pl.col("tier") == neighbour)["count"].sum())
     if not remaining:
         return None
     sizes = moving["size"].to_list()
@@ -632,3 +631,17 @@ def _recut(
         cuts = {"medium_from": bounds.medium_from, "large_from": bounds.large_from, edge: cut}
         return bounds.moved(why=why, **cuts)
     return None
+
+
+def _summed(groups: Sequence[pl.LazyFrame], by: str) -> pl.DataFrame:
+    """count and value (an exact sum) per `by` over every group of units."""
+    totals = [
+        group.group_by(by).agg(count=pl.len(), value=pl.col("value").sum()) for group in groups
+    ]
+    if len(totals) == 1:
+        return totals[0].collect()
+    return (
+        pl.concat([total.collect() for total in totals])
+        .group_by(by)
+        .agg(pl.col("count").sum(), pl.col("value").sum())
+    )
