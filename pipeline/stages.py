@@ -691,6 +691,7 @@ def transform(
         # customer on disk: what is measured per customer is measured a group at a time,
         # and what is kept of one row per purchase is kept beside them.
         keep = keeper(inputs.spilled)
+        regroup = by_customer(inputs.spilled, len(inputs.order_parts))
         line_parts = tuple(
             valid_order_lines(part, as_of=as_of, kinds=kinds) for part in inputs.order_parts
         )
@@ -698,7 +699,7 @@ def transform(
             purchases_in_parts(
                 line_parts,
                 whole=inputs.whole_purchases,
-                regroup=by_customer(inputs.spilled, len(inputs.order_parts)),
+                regroup=regroup,
             )
             if inputs.order_parts
             else (purchases_of_lines(lines).collect().lazy(),)
@@ -726,7 +727,7 @@ def transform(
             orders=order_groups,
             keep=keep,
             line_parts=line_parts,
-            regroup=by_customer(inputs.spilled, len(line_parts)),
+            regroup=regroup,
         )
         tiered, summary, key_tier = tiering.customers, tiering.summary, tiering.key_tier
         value = predicted_value(order_groups, settings, as_of)
@@ -911,7 +912,7 @@ BEST_BY_WORDS = {
 
 def choose_best_customers(
     customers: pl.LazyFrame,
-    purchases: pl.LazyFrame | Sequence[pl.LazyFrame],
+    purchases: Sequence[pl.LazyFrame],
     lead_days: pl.LazyFrame | None,
     settings: Settings,
     *,
@@ -922,8 +923,8 @@ def choose_best_customers(
 
     Adds key_tier_revenue (each customer's sales in the tier, from the tiered
     `purchases`, `Tiering.purchases`) and, where the orders carry costs, the gross profit
-    of those sales; the growth goal reads `lead_days`. `purchases` may come in groups
-    of whole customers (`Tiering.purchase_groups`): each is summed per customer in turn.
+    of those sales; the growth goal reads `lead_days`. `purchases` come in groups of
+    whole customers (`Tiering.purchase_groups`): each is summed per customer in turn.
     """
     personas = settings.personas
     goal = goal or personas.goal
@@ -931,8 +932,7 @@ def choose_best_customers(
     by = None
     if personas.best_by != "goal" and goal == personas.goal:
         by = (personas.best_by, BEST_BY_WORDS[personas.best_by].format(settings.clv.horizon_months))
-    groups = [purchases] if isinstance(purchases, pl.LazyFrame) else purchases
-    in_tier = [group.filter(pl.col("sale_tier") == key_tier) for group in groups]
+    in_tier = [group.filter(pl.col("sale_tier") == key_tier) for group in purchases]
     money = in_tier[0].collect_schema()["amount"]
     key_sales = per_customer(
         in_tier,

@@ -47,7 +47,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import polars as pl
 
-from transforms.purchases import per_customer
+from transforms.purchases import as_groups, per_customer
 
 
 class ValueSettings(Protocol):
@@ -144,7 +144,7 @@ def predict_customer_value(
     """
     from transforms import clv_fit  # pymc and pytensor only when asked for
 
-    groups = [purchases] if isinstance(purchases, pl.LazyFrame) else purchases
+    groups = as_groups(purchases)
     # Purchase days, one group of customers at a time (held when there is one group:
     # they are read again by the holdout).
     days = (

@@ -55,7 +55,7 @@ class KeyTierDecision:
 
 def tier_measures(
     tier_orders: pl.LazyFrame,
-    orders: pl.LazyFrame | Sequence[pl.LazyFrame],
+    orders: Sequence[pl.LazyFrame],
     customers: pl.LazyFrame,
     *,
     as_of: date,
@@ -66,17 +66,15 @@ def tier_measures(
     Args:
         tier_orders: one row per order and tier it was sold in (grain: sale_tier,
             customer_id, order_key), with the latest `due_date` and `paid_at` of its lines.
-        orders: one row per order (grain: customer_id, order_key) with `order_day`; or
-            groups of them, each holding whole customers.
+        orders: one row per order (grain: customer_id, order_key) with `order_day`, in
+            groups each holding whole customers.
         customers: one row per customer with its own `tier` and `order_count`.
         as_of: unpaid purchases due before it are late.
         lead_days: customer_id, lead_to_order_days; None without leads.
     """
     own = customers.select("customer_id", "tier", "order_count")
     basis = "first to second order"
-    days = per_customer(
-        [orders] if isinstance(orders, pl.LazyFrame) else orders, _second_order_days
-    )
+    days = per_customer(orders, _second_order_days)
     if lead_days is not None and lead_days.select(pl.len()).collect().item():
         basis = "lead to first order"
         days = lead_days.select("customer_id", days="lead_to_order_days")

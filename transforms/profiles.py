@@ -45,7 +45,7 @@ import numpy as np
 import polars as pl
 
 from transforms.pareto import ceil_share_of
-from transforms.purchases import Regroup, as_one_group
+from transforms.purchases import Regroup, as_groups, as_one_group, summed_over_groups
 
 WILSON_Z = 1.959963984540054  # 95% two-sided
 
@@ -253,29 +253,21 @@ def scored_purchases(
         regroup: how each part's (customer, value) pairs are regrouped by customer, so
             that each is counted once (`sources.buckets.by_customer` on disk).
     """
-    parts = [lines] if isinstance(lines, pl.LazyFrame) else lines
+    parts = as_groups(lines)
     with_category = products is not None and "category" in products.collect_schema().names()
     attribute = "category" if with_category else "product_id"
     pairs = regroup([_bought(part, products if with_category else None).unique() for part in parts])
     best = customers.select("customer_id", "is_best")
-    counts = [
-        _counted(
+    counts = summed_over_groups(
+        pairs,
+        lambda pairs_of_group: _counted(
             pairs_of_group.unique()
             .join(best, on="customer_id")
             .select("is_best", pl.lit(attribute).alias("attribute"), "value")
-        )
-        for pairs_of_group in pairs
-    ]
-    # A group's customers are in no other group: the counts of all are the groups' sums.
-    total = (
-        counts[0]
-        if len(counts) == 1
-        else pl.concat([count.collect() for count in counts])
-        .lazy()
-        .group_by("attribute", "value")
-        .agg(pl.col("customers", "everyone").sum())
+        ),
+        by=("attribute", "value"),
     )
-    return _scored_counts(total, customers)
+    return _scored_counts(counts, customers)
 
 
 def _bought(lines: pl.LazyFrame, products: pl.LazyFrame | None) -> pl.LazyFrame:

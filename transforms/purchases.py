@@ -42,6 +42,11 @@ def as_one_group(frames: Sequence[pl.LazyFrame]) -> tuple[pl.LazyFrame, ...]:
     return (pl.concat([in_memory(frame) for frame in frames], how="vertical"),)
 
 
+def as_groups(frames: pl.LazyFrame | Sequence[pl.LazyFrame]) -> Sequence[pl.LazyFrame]:
+    """One frame as one group; groups as they are."""
+    return [frames] if isinstance(frames, pl.LazyFrame) else frames
+
+
 def per_customer(
     groups: Sequence[pl.LazyFrame], measure: Callable[[pl.LazyFrame], pl.LazyFrame]
 ) -> pl.LazyFrame:
@@ -54,6 +59,21 @@ def per_customer(
     if len(groups) == 1:
         return measure(groups[0])
     return pl.concat([measure(group).collect() for group in groups], how="vertical").lazy()
+
+
+def summed_over_groups(
+    groups: Sequence[pl.LazyFrame],
+    totals: Callable[[pl.LazyFrame], pl.LazyFrame],
+    *,
+    by: str | Sequence[str],
+) -> pl.LazyFrame:
+    """`totals` (counts and sums per `by`) of each group of whole customers in turn, added
+    up: a customer is in one group only, so even its distinct customers add up."""
+    if len(groups) == 1:
+        return totals(groups[0])
+    found = pl.concat([totals(group).collect() for group in groups], how="vertical")
+    keys = [by] if isinstance(by, str) else list(by)
+    return found.lazy().group_by(keys).agg(pl.exclude(keys).sum())
 
 
 SIZE = pl.Decimal(38, 0)  # quantities compared with bounds as exact decimals

@@ -45,6 +45,7 @@ from transforms.purchases import (
     in_memory,
     per_customer,
     purchases_of_lines,
+    summed_over_groups,
 )
 from transforms.size_bands import SizeBounds, natural_bounds, roundest_between, tier_of
 
@@ -151,18 +152,15 @@ def purchase_units(purchases: pl.LazyFrame, *, rule: str) -> pl.LazyFrame:
     return purchases.select(size=purchase_size(rule), value="amount")
 
 
-def dominant_sale_tiers(
-    customers: pl.LazyFrame, sales: pl.LazyFrame | Sequence[pl.LazyFrame]
-) -> pl.LazyFrame:
+def dominant_sale_tiers(customers: pl.LazyFrame, sales: Sequence[pl.LazyFrame]) -> pl.LazyFrame:
     """Give each customer the tier of the sales that bring them the most revenue.
 
     Args:
         customers: one row per customer.
         sales: tiered purchases or lines with `sale_tier` (null for untiered ones) and
-            `sale_basis`; or groups of them, each holding whole customers.
+            `sale_basis`, in groups each holding whole customers.
     """
-    groups = [sales] if isinstance(sales, pl.LazyFrame) else sales
-    by_tier = per_customer(groups, _customer_tiers)
+    by_tier = per_customer(sales, _customer_tiers)
     return (
         customers.join(by_tier, on="customer_id", how="left")
         .with_columns(
@@ -203,36 +201,25 @@ def _customer_tiers(sales: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def tier_sales(
-    purchases: pl.LazyFrame | Sequence[pl.LazyFrame], customers: pl.LazyFrame
-) -> pl.LazyFrame:
+def tier_sales(purchases: Sequence[pl.LazyFrame], customers: pl.LazyFrame) -> pl.LazyFrame:
     """Sales per tier from the tiered purchases (`Tiering.purchases`): all three tiers.
 
     purchases: purchases (orders; lines under the package rule) of positive value;
     sales_revenue: the signed sum of the tier's purchases (refunds subtract where
     their size falls); buying_customers: customers with a positive purchase in it;
     customers: customers whose own tier it is; sales_share: sales_revenue / all.
-    `purchases` may come in groups of whole customers: each is totalled in turn.
+    `purchases` come in groups of whole customers: each is totalled in turn.
     """
-    groups = [purchases] if isinstance(purchases, pl.LazyFrame) else purchases
-    money = groups[0].collect_schema()["amount"]
+    money = purchases[0].collect_schema()["amount"]
     positive = pl.col("amount") > 0
-
-    def totals(group: pl.LazyFrame) -> pl.LazyFrame:
-        return group.group_by(tier="sale_tier").agg(
+    sales = summed_over_groups(
+        purchases,
+        lambda group: group.group_by(tier="sale_tier").agg(
             purchases=positive.sum().cast(pl.Int64),
             sales_revenue=pl.col("amount").sum(),
             buying_customers=pl.col("customer_id").filter(positive).n_unique().cast(pl.Int64),
-        )
-
-    # A group's customers are in no other group: their distinct counts add up.
-    sales = (
-        totals(groups[0])
-        if len(groups) == 1
-        else pl.concat([totals(group).collect() for group in groups])
-        .lazy()
-        .group_by("tier")
-        .agg(pl.col("purchases", "sales_revenue", "buying_customers").sum())
+        ),
+        by="tier",
     )
     owners = customers.group_by("tier").agg(customers=pl.len().cast(pl.Int64))
     total = pl.col("sales_revenue").sum()
@@ -327,18 +314,22 @@ class Tiering:
 
     customers: pl.LazyFrame  # `ranked` + tier, tier_reason
     lines: pl.LazyFrame  # the valid order lines
-    # `purchases_of_lines` rows (orders; lines under the package rule) + sale_tier, sale_basis
-    purchases: pl.LazyFrame
     orders: pl.LazyFrame  # `purchases_of_lines` rows: one per customer order
     summary: pl.DataFrame  # tier_summary, the published table
     decision: KeyTierDecision
     bounds: SizeBounds | None
-    # `purchases` in groups of whole customers (see `transforms.purchases.per_customer`)
+    # `purchases_of_lines` rows (orders; lines under the package rule) + sale_tier,
+    # sale_basis, in groups of whole customers (see `transforms.purchases.per_customer`)
     purchase_groups: tuple[pl.LazyFrame, ...]
 
     @property
     def key_tier(self) -> str:
         return self.decision.key_tier
+
+    @property
+    def purchases(self) -> pl.LazyFrame:
+        """Every tiered purchase (the groups, stacked)."""
+        return pl.concat(self.purchase_groups, how="vertical")
 
 
 SUMMARY_COLUMNS = (
@@ -470,7 +461,6 @@ class _Tiered:
 
     customers: pl.LazyFrame
     lines: pl.LazyFrame
-    purchases: pl.LazyFrame
     orders: pl.LazyFrame
     summary: pl.DataFrame  # tier_summary without is_key_tier, decided_by, key_reason
     bounds: SizeBounds | None
@@ -489,7 +479,6 @@ class _Tiered:
         return Tiering(
             self.customers,
             self.lines,
-            self.purchases,
             self.orders,
             summary,
             decision,
@@ -521,39 +510,40 @@ def _tiered(
         customers = quantile_tiers(
             ranked, large_share=rule.large_share, medium_share=rule.medium_share
         )
-        tiered = [customer_sale_tiers(group, customers) for group in order_groups]
+        purchase_groups = tuple(
+            keep(customer_sale_tiers(group, customers)) for group in order_groups
+        )
     elif rule.rule == "revenue":
         assert bounds is not None
         customers = revenue_threshold_tiers(
             ranked, large_min_revenue=bounds.large_from, medium_min_revenue=bounds.medium_from
         )
-        tiered = [customer_sale_tiers(group, customers) for group in order_groups]
+        purchase_groups = tuple(
+            keep(customer_sale_tiers(group, customers)) for group in order_groups
+        )
     elif rule.rule == "package":
         if products is None:
             raise ValueError("the package rule needs products")
-        # A line is in one part: its purchase is never split between parts.
-        tiered = list(
-            regroup(
-                [
-                    purchases_of_lines(
-                        package_sale_tiers(part, products, packages=rule.packages),
-                        by=("sale_tier", "customer_id", "order_key", "_purchase_line"),
-                        extra=[pl.col("sale_basis").min()],
-                    )
-                    for part in line_parts
-                ]
-            )
+        # A line is in one part: its purchase is never split between parts. The groups
+        # are kept where `regroup` wrote them.
+        purchase_groups = regroup(
+            [
+                purchases_of_lines(
+                    package_sale_tiers(part, products, packages=rule.packages),
+                    by=("sale_tier", "customer_id", "order_key", "_purchase_line"),
+                    extra=[pl.col("sale_basis").min()],
+                )
+                for part in line_parts
+            ]
         )
     elif rule.rule in ("order_value", "quantity"):
         empty = SizeBounds("order value", Decimal(1), Decimal(1), "no sizes")
-        tiered = [
-            sized_sale_tiers(group, rule=rule.rule, bounds=bounds or empty)
+        purchase_groups = tuple(
+            keep(sized_sale_tiers(group, rule=rule.rule, bounds=bounds or empty))
             for group in order_groups
-        ]
+        )
     else:
         raise ValueError(f"unknown tier rule {rule.rule!r}")
-    purchase_groups = tuple(keep(group) for group in tiered)
-    purchases = pl.concat(purchase_groups, how="vertical")
     if customers is None:  # the purchase-size rules: a customer's tier follows its sales
         customers = dominant_sale_tiers(ranked, purchase_groups)
     customers = customers.collect().lazy()
@@ -568,7 +558,7 @@ def _tiered(
             ),
         )
         if rule.rule == "package"
-        else purchases
+        else pl.concat(purchase_groups, how="vertical")
     )
     measures = tier_measures(tier_orders, order_groups, customers, as_of=as_of, lead_days=lead_days)
     summary = (
@@ -577,7 +567,7 @@ def _tiered(
         .join(measures, on="tier")
         .collect()
     )
-    return _Tiered(customers, lines, purchases, orders, summary, bounds, purchase_groups)
+    return _Tiered(customers, lines, orders, summary, bounds, purchase_groups)
 
 
 def _recut(
@@ -595,7 +585,7 @@ def _recut(
         groups = [purchase_units(group, rule=rule.rule) for group in tiering.purchase_groups]
     # Counted and summed (exactly) a group of customers at a time, never every unit at once.
     units = [group.with_columns(tier=tier_of(pl.col("size"), bounds)) for group in groups]
-    per_tier = _summed(units, "tier")
+    per_tier = _summed(units, "tier").collect()
     total = float(per_tier["value"].cast(pl.Float64).sum())
     if total <= 0:
         return None
@@ -603,6 +593,7 @@ def _recut(
     upward = TIERS.index(neighbour) < TIERS.index(leader)  # the neighbour is the larger tier
     moving = (
         _summed([group.filter(pl.col("tier") == neighbour) for group in units], "size")
+        .collect()
         .with_columns(pl.col("value").cast(pl.Float64))
         .sort("size", descending=not upward)
     )
@@ -633,15 +624,10 @@ def _recut(
     return None
 
 
-def _summed(groups: Sequence[pl.LazyFrame], by: str) -> pl.DataFrame:
+def _summed(groups: Sequence[pl.LazyFrame], by: str) -> pl.LazyFrame:
     """count and value (an exact sum) per `by` over every group of units."""
-    totals = [
-        group.group_by(by).agg(count=pl.len(), value=pl.col("value").sum()) for group in groups
-    ]
-    if len(totals) == 1:
-        return totals[0].collect()
-    return (
-        pl.concat([total.collect() for total in totals])
-        .group_by(by)
-        .agg(pl.col("count").sum(), pl.col("value").sum())
+    return summed_over_groups(
+        groups,
+        lambda group: group.group_by(by).agg(count=pl.len(), value=pl.col("value").sum()),
+        by=by,
     )
