@@ -26,18 +26,19 @@ def spark_for(engine: EngineSettings) -> SparkSession | None:
     return spark_session(engine)
 
 
+def lines_on_spark(engine: EngineSettings) -> bool:
+    """Whether the order lines are read and validated on Spark."""
+    return engine.kind == "spark"
+
+
 def engine_note(engine: EngineSettings, *, matching: bool) -> str:
     """The run note on where the refresh ran: with the Spark engine, what ran there
     (`matching`: this refresh matched customers records by probability)."""
     if engine.kind != "spark":
         return "engine: polars on this machine"
-    if not matching:
-        return (
-            f"engine: spark at {engine.master} configured, but nothing of this refresh runs "
-            "there (only probabilistic identity matching does): all of it ran in polars on "
-            "this machine"
-        )
+    matched = " and identity matching" if matching else ""
     return (
-        f"engine: spark at {engine.master} for identity matching; the order-line stages ran "
-        "in polars on this machine"
+        f"engine: spark at {engine.master} for reading and validating the order lines "
+        f"({engine.buckets} buckets){matched}; the measures per customer ran in polars on "
+        "this machine"
     )

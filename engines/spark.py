@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 import warnings
 from functools import cache
 from pathlib import Path
@@ -60,8 +61,15 @@ def _session(
         os.environ.setdefault(
             "SPARK_SUBMIT_OPTS", f"-Dlog4j2.configurationFile=file:{_QUIET_LOG4J}"
         )
-        builder = builder.config("spark.ui.showConsoleProgress", "false").config(
-            "spark.sql.execution.arrow.pyspark.enabled", "true"
+        # Local executors run this interpreter, where personas and its libraries are (a
+        # cluster's executors run the Python their own environment sets).
+        if master.startswith("local"):
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = (
+            builder.config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            # Timestamps cross to Python as instants; the zone only names them.
+            .config("spark.sql.session.timeZone", "UTC")
         )
         jars = _splink_jars()
         if jars:

@@ -13,19 +13,21 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
 from config.loader import pii_hash_key
 from config.settings import Settings
-from engines import spark_for
+from engines import lines_on_spark, spark_for
 from flows.progress import show_stage
+from pipeline.lines_on_spark import LinesOnSpark, lines_for_spark, validated_on_spark
 from quality.reports import report_dir
 from schemas.cross_checks import (
     duplicate_order_lines,
@@ -166,7 +168,9 @@ def timed(stage: str) -> Iterator[dict[str, object]]:
     stage_logger().info("%s: %s in %.2f s", stage, counts or "done", elapsed)
 
 
-Extracted = pl.DataFrame | SpilledRows  # a source read whole, or its lines spilled by bucket
+# A source read whole, its lines spilled by bucket, or its lines for Spark to read.
+Extracted = pl.DataFrame | SpilledRows | LinesOnSpark
+Aside = TypeVar("Aside", SpilledRows, LinesOnSpark)
 
 
 def extract(settings: Settings) -> dict[str, Extracted]:
@@ -174,7 +178,8 @@ def extract(settings: Settings) -> dict[str, Extracted]:
 
     An orders file of more than `[engine] lines_per_bucket` lines is not held: its rows
     are written to local disk in buckets in one streaming pass, and validated a bucket
-    at a time.
+    at a time. On the Spark engine the orders are read by Spark (`pipeline.
+    lines_on_spark`), and validated there a bucket at a time.
     """
     frames: dict[str, Extracted] = {}
     key = pii_hash_key(settings)  # read (or created) once per run, not per source
@@ -183,6 +188,10 @@ def extract(settings: Settings) -> dict[str, Extracted]:
         if source is None:
             continue
         with timed(f"extract {name}") as facts:
+            if name == "orders" and lines_on_spark(settings.engine):
+                frames[name] = _aside(name, settings, partial(_for_spark, name, settings, key))
+                facts["buckets"] = settings.engine.buckets
+                continue
             buckets = (
                 bucket_count(
                     source.path,
@@ -193,31 +202,55 @@ def extract(settings: Settings) -> dict[str, Extracted]:
                 else 1  # other sources are one row per customer or fewer; tables read whole
             )
             if buckets == 1:
-                rows = _with_mapped_ids(name, read_source(name, source), settings)
-                frames[name] = _without_contact_data(name, rows, settings, key)
+                frames[name] = _prepared(
+                    name, read_source(name, source), settings=settings, key=key
+                )
                 facts["rows"] = frames[name].height
             else:
-                frames[name] = _spilled(name, settings, key, buckets)
+                frames[name] = _aside(
+                    name, settings, partial(_spilled, name, settings, key, buckets)
+                )
                 facts["buckets"] = buckets
     return frames
 
 
-def _spilled(name: str, settings: Settings, key: bytes, buckets: int) -> SpilledRows:
-    """A large source's rows, as `extract` reads them, written to disk by bucket."""
+def _aside(name: str, settings: Settings, write: Callable[[Path], Aside]) -> Aside:
+    """What `write` puts in a new spill area for source `name`; the area removed if it
+    fails (a read failure named as for a source read whole)."""
     source = settings.sources[name]
     folder = spill_area(settings.engine.spill_dir)
     try:
-        rows = _without_contact_data(
-            name, _with_mapped_ids(name, extract_source(name, source), settings), settings, key
-        )
-        line_key = order_line_key(rows.collect_schema().names(), line_key_columns(source))
-        return spill(rows, folder=folder, line_key=line_key, count=buckets)
+        return write(folder)
     except pl.exceptions.PolarsError as exc:
         release(folder)
         raise read_failure(name, source, exc) from None
     except BaseException:
         release(folder)
         raise
+
+
+def _spilled(name: str, settings: Settings, key: bytes, buckets: int, folder: Path) -> SpilledRows:
+    """A large source's rows, as `extract` reads them, written to disk by bucket."""
+    source = settings.sources[name]
+    rows = _prepared(name, extract_source(name, source), settings=settings, key=key)
+    line_key = order_line_key(rows.collect_schema().names(), line_key_columns(source))
+    return spill(rows, folder=folder, line_key=line_key, count=buckets)
+
+
+def _for_spark(name: str, settings: Settings, key: bytes, folder: Path) -> LinesOnSpark:
+    """The orders source as Spark reads it; its rows made ready as `_prepared` does, on
+    the executors."""
+    return lines_for_spark(
+        name,
+        settings.sources[name],
+        folder=folder,
+        prepare=partial(_prepared, name, settings=settings, key=key),
+    )
+
+
+def _prepared(name: str, rows: Frame, *, settings: Settings, key: bytes) -> Frame:
+    """A source's extracted rows with ids mapped and contact data hashed (row by row)."""
+    return _without_contact_data(name, _with_mapped_ids(name, rows, settings), settings, key)
 
 
 def _with_mapped_ids(name: str, rows: Frame, settings: Settings) -> Frame:
@@ -303,7 +336,10 @@ def validate(raw: dict[str, Extracted], settings: Settings) -> ValidatedInputs:
         DataValidationError: a source cannot be used (a required column is missing,
             currencies are mixed) or rejects more than its `max_rejected_share`.
     """
-    spilled = next((rows.folder for rows in raw.values() if isinstance(rows, SpilledRows)), None)
+    spilled = next(
+        (rows.folder for rows in raw.values() if isinstance(rows, SpilledRows | LinesOnSpark)),
+        None,
+    )
     try:
         return _validated(raw, settings, spilled)
     except BaseException:
@@ -326,12 +362,16 @@ def _validated(
     identical_lines = 0
     order_parts: tuple[pl.LazyFrame, ...] = ()
     whole_purchases = True
-    # Spilled lines last: each bucket is checked against the customers as it is read.
-    for name in sorted(raw, key=lambda name: isinstance(raw[name], SpilledRows)):
+    # Lines in buckets last: each bucket is checked against the customers as it is read.
+    for name in sorted(raw, key=lambda name: not isinstance(raw[name], pl.DataFrame)):
         rows = raw[name]
         with timed(f"validate {name}") as facts:
-            if isinstance(rows, SpilledRows):
-                checked = _validate_spilled(name, rows, settings, staged.get("customers"))
+            if not isinstance(rows, pl.DataFrame):
+                checked = (
+                    _validate_spilled(name, rows, settings, staged.get("customers"))
+                    if isinstance(rows, SpilledRows)
+                    else _validate_on_spark(name, rows, settings, staged.get("customers"))
+                )
                 identical_lines, order_parts = checked.identical_lines, checked.parts
                 whole_purchases = rows.whole_purchases
             else:
@@ -342,7 +382,7 @@ def _validated(
     unusable = pl.concat([pl.DataFrame(schema=PROBLEM_SCHEMA), *fatal])
     if not unusable.is_empty():  # e.g. a required column is missing: nothing to stage
         raise DataValidationError(unusable, splits=splits)
-    done = {name for name, rows in raw.items() if isinstance(rows, SpilledRows)}
+    done = {name for name, rows in raw.items() if not isinstance(rows, pl.DataFrame)}
     for name, problems in _cross_source_problems(staged, skip=done).items():
         splits[name], staged[name] = _split_again(
             name, splits[name], staged[name], problems, sheets.get(name)
@@ -414,23 +454,41 @@ def _validate_rows(
     )
 
 
+def check_bucket(
+    name: str, bucket: pl.DataFrame, settings: Settings, customers: pl.LazyFrame | None
+) -> _Checked:
+    """One bucket of a source's lines against the contract, its accepted lines against
+    the customers, its identical lines counted (in whichever process holds the bucket:
+    this one, or a Spark executor)."""
+    checked = _validate_rows(name, bucket, settings, None)
+    if not checked.fatal.is_empty():  # the run stops: nothing else is worth finding
+        return checked
+    split, staged = checked.split, checked.staged
+    problems = _unknown_customer_rows(name, staged, customers)
+    if not problems.is_empty():
+        split, staged = _split_again(name, split, staged, problems, None)
+    return _Checked(
+        split=split,
+        staged=staged,
+        fatal=checked.fatal,
+        identical_lines=_identical_lines(bucket, staged, settings),
+    )
+
+
 def _validate_spilled(
     name: str, rows: SpilledRows, settings: Settings, customers: pl.LazyFrame | None
 ) -> _Checked:
-    """Spilled lines a bucket at a time: each bucket against the contract, its lines
-    against the customers, its identical lines counted, its accepted lines written to
-    disk. Every comparison between lines is within a bucket (see `sources.buckets`)."""
+    """Spilled lines a bucket at a time: each bucket checked (`check_bucket`), its
+    accepted lines written to disk. Every comparison between lines is within a bucket
+    (see `sources.buckets`)."""
     quarantines, fatal, written = [], [], []
     rows_in = rows_rejected = identical = 0
     for number, bucket in enumerate(rows.frames()):
-        checked = _validate_rows(name, bucket, settings, None)
+        checked = check_bucket(name, bucket, settings, customers)
         split, staged = checked.split, checked.staged
         fatal.append(checked.fatal)
         if checked.fatal.is_empty():  # else the run stops once every bucket is counted
-            problems = _unknown_customer_rows(name, staged, customers)
-            if not problems.is_empty():
-                split, staged = _split_again(name, split, staged, problems, None)
-            identical += _identical_lines(bucket, staged, settings)
+            identical += checked.identical_lines
             path = validated_lines_path(rows.folder, number)
             staged.collect().write_ipc(path, compression=SPILL_COMPRESSION)
             written.append(path)
@@ -450,6 +508,36 @@ def _validate_spilled(
         fatal=pl.concat([pl.DataFrame(schema=PROBLEM_SCHEMA), *fatal]).unique(maintain_order=True),
         identical_lines=identical,
     )
+
+
+def _validate_on_spark(
+    name: str, lines: LinesOnSpark, settings: Settings, customers: pl.LazyFrame | None
+) -> _Checked:
+    """The lines read and checked on Spark a bucket at a time, by `check_bucket`; their
+    accepted lines left on disk by bucket, as spilled lines are."""
+    session = spark_for(settings.engine)
+    assert session is not None  # the lines were extracted for Spark
+    found = validated_on_spark(
+        session,
+        lines,
+        buckets=settings.engine.buckets,
+        check=partial(_check_against, name, settings=settings),
+        customers=None if customers is None else customers.select("customer_id").collect(),
+    )
+    return _Checked(
+        split=found.split,
+        staged=pl.concat(found.parts, how="vertical"),
+        parts=found.parts,
+        fatal=found.fatal,
+        identical_lines=found.identical_lines,
+    )
+
+
+def _check_against(
+    name: str, bucket: pl.DataFrame, customers: pl.DataFrame | None, *, settings: Settings
+) -> _Checked:
+    """`check_bucket` with the known customers' ids as Spark hands them over."""
+    return check_bucket(name, bucket, settings, None if customers is None else customers.lazy())
 
 
 def _split_again(

@@ -124,8 +124,36 @@ def extract_source(name: str, source: SourceSettings) -> pl.LazyFrame:
         frame, typed = _read_file(name, source)
     else:
         frame, typed = _read_database(name, source)
+    return as_extracted(name, source, frame, typed)
+
+
+def as_extracted(
+    name: str, source: SourceSettings, frame: pl.LazyFrame, typed: set[str]
+) -> pl.LazyFrame:
+    """Rows as read (text, or the columns in `typed` kept as numbers) under canonical
+    names, keys in one form, null markers as null and numbers as plain decimals: row by
+    row, so a part of a source gets what the whole source gets.
+
+    Raises:
+        SourceError: the column mapping names a column the rows do not have.
+    """
     frame, typed = _apply_mapping(name, source, frame, typed)
     return _normalise_values(name, source, frame, typed)
+
+
+def parquet_as_read(
+    name: str, source: SourceSettings, path: Path, schema: pl.Schema
+) -> tuple[list[pl.Expr], set[str]]:
+    """How each column of a Parquet file of `schema` is read (see `_parquet_column`), and
+    the columns it stores as numbers."""
+    typed = {column for column, dtype in schema.items() if dtype.is_numeric()}
+    kinds = _kinds_by_source_column(name, source)
+    as_read = [
+        expression
+        for column, dtype in schema.items()
+        if (expression := _parquet_column(name, source, path, column, dtype, kinds)) is not None
+    ]
+    return as_read, typed
 
 
 def line_key_columns(source: SourceSettings) -> tuple[str, ...] | None:
@@ -137,26 +165,34 @@ def line_key_columns(source: SourceSettings) -> tuple[str, ...] | None:
     return tuple(canonical.get(part, part) for part in source.line_key)
 
 
-def _read_file(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set[str]]:
-    """The file's rows as text and the columns it stored as numbers (Parquet only)."""
+def parquet_file_schema(name: str, source: SourceSettings) -> pl.Schema:
+    """A Parquet source's columns as polars reads them, checked as a read checks them.
+
+    Raises:
+        SourceError: the file is missing, empty or not Parquet, or names a column twice.
+    """
+    path = _existing_file(name, source)
+    return _header(name, path, pl.scan_parquet(path))
+
+
+def _existing_file(name: str, source: SourceSettings) -> Path:
     path = source.path
     assert path is not None
     if not path.is_file():
         raise SourceError(f"sources.{name}.path: file not found: {path}")
     if path.stat().st_size == 0:
         raise SourceError(f"sources.{name}: {path} is empty (expected a header row)")
+    return path
+
+
+def _read_file(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set[str]]:
+    """The file's rows as text and the columns it stored as numbers (Parquet only)."""
+    path = _existing_file(name, source)
     if source.file_format == "excel":
         return _read_workbook(name, source, path), set()
     if source.file_format == "parquet":
         frame = pl.scan_parquet(path)
-        schema = _header(name, path, frame)
-        typed = {column for column, dtype in schema.items() if dtype.is_numeric()}
-        kinds = _kinds_by_source_column(name, source)
-        as_read = [
-            expression
-            for column, dtype in schema.items()
-            if (expression := _parquet_column(name, source, path, column, dtype, kinds)) is not None
-        ]
+        as_read, typed = parquet_as_read(name, source, path, _header(name, path, frame))
         return frame.select(as_read).with_row_index(ROW_NUMBER, offset=1), typed
     try:
         codec = resolve_encoding(source.encoding)

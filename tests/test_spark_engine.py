@@ -69,7 +69,7 @@ def test_a_refresh_on_spark_resolves_the_same_customers_and_publishes_the_same_t
     precision, recall = pair_scores(resolved.select("source_id", "customer_id"), records)
     assert precision >= 0.95 and recall >= 0.95, (precision, recall)
     ((notes,),) = read_view(tmp_path / "spark", "select notes from personas.refresh_runs")
-    assert "engine: spark at local[2] for identity matching" in notes
+    assert "and identity matching;" in notes
     ((notes,),) = read_view(tmp_path / "polars", "select notes from personas.refresh_runs")
     assert "engine: polars on this machine" in notes
     # everything computed on the resolved ids is the same, to the last digit
@@ -93,12 +93,14 @@ def test_the_spark_engine_without_pyspark_is_refused_when_the_config_is_read(
 def test_the_run_note_says_what_ran_where() -> None:
     from engines import engine_note
 
-    spark = EngineSettings(kind="spark", master="spark://head:7077")
+    spark = EngineSettings(kind="spark", master="spark://head:7077", buckets=8)
     assert engine_note(EngineSettings(), matching=True) == "engine: polars on this machine"
-    assert engine_note(spark, matching=True).startswith(
-        "engine: spark at spark://head:7077 for identity matching"
+    assert engine_note(spark, matching=True) == (
+        "engine: spark at spark://head:7077 for reading and validating the order lines "
+        "(8 buckets) and identity matching; the measures per customer ran in polars on "
+        "this machine"
     )
-    assert "nothing of this refresh runs there" in engine_note(spark, matching=False)
+    assert "order lines (8 buckets); the measures" in engine_note(spark, matching=False)
 
 
 def test_no_java_is_one_line_that_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
