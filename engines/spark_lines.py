@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,7 +77,8 @@ def read_lines(session: SparkSession, path: Path, schema: pl.Schema, extract: Ba
             assert isinstance(rows, pl.DataFrame)
             yield from _arrow(extract(rows.cast(dict(read_as))), arrow_out).to_batches()
 
-    return frame.mapInArrow(batches, spark_schema(out))
+    with _no_pandas_warning():
+        return frame.mapInArrow(batches, spark_schema(out))
 
 
 def with_buckets(
@@ -119,9 +121,7 @@ def per_bucket(frame: DataFrame, check: Batch, schema: pl.Schema, target: Path) 
         checked = check(rows.drop(BUCKET).sort(ROW_NUMBER))
         return _arrow(checked.with_columns(pl.lit(number, pl.Int32).alias(BUCKET)), arrow_out)
 
-    with warnings.catch_warnings():
-        # PySpark warns about the pandas version it finds; no pandas crosses here
-        warnings.simplefilter("ignore", FutureWarning)
+    with _no_pandas_warning():
         checked = frame.groupBy(BUCKET).applyInArrow(
             bucket, spark_schema({**schema, BUCKET: pl.Int32})
         )
@@ -149,6 +149,14 @@ def _arrow_schema(schema: pl.Schema | dict[str, pl.DataType]) -> pa.Schema:
     wider one; both are cast back when read)."""
     plain = {column: _sparkable(dtype) for column, dtype in schema.items()}
     return pl.DataFrame(schema=plain).to_arrow(compat_level=pl.CompatLevel.oldest()).schema
+
+
+@contextmanager
+def _no_pandas_warning() -> Iterator[None]:
+    """PySpark warns about the pandas version it finds; no pandas crosses here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
 
 
 def _exchanged(schema: pl.Schema | dict[str, pl.DataType]) -> pa.Schema:

@@ -128,14 +128,14 @@ spill_dir = "spill"
     )
 
 
-def refreshed(config: Path) -> dict[str, pl.DataFrame]:
+def refreshed(config: Path, as_of: date = AS_OF) -> dict[str, pl.DataFrame]:
     """Every table a refresh publishes into a new warehouse, without what differs between
     any two runs."""
     shutil.rmtree(config.parent / "warehouse", ignore_errors=True)
     loaded = load_config(config)
     result = run_refresh(
         loaded,
-        as_of=AS_OF,
+        as_of=as_of,
         reason=None,
         trigger="ad-hoc",
         stages=Stages(with_prefect=False, retries=0, retry_delay_seconds=0),

@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from datetime import date
+from importlib import resources
 from pathlib import Path
 
 import polars as pl
@@ -23,8 +25,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sampledata import SAMPLE_END_DATE, generate_sample
+from sampledata.cdnow import cdnow_config, write_cdnow_csv
 from sources.buckets import SPILL_PREFIX
-from tests.test_buckets import assert_same_tables, make_config, refreshed
+from tests.conftest import write
+from tests.test_buckets import AS_OF, assert_same_tables, make_config, refreshed
 
 pytestmark = pytest.mark.spark
 
@@ -42,8 +47,9 @@ def on_spark(config: Path, buckets: int) -> Path:
     where the work runs is not what it means)."""
     text = config.read_text(encoding="utf-8")
     engine = f'[engine]\nkind = "spark"\nmaster = "local[2]"\nbuckets = {buckets}\n'
+    text = text.replace("[engine]\n", engine) if "[engine]\n" in text else f"{text}\n{engine}"
     spark = config.with_name("spark.toml")
-    spark.write_text(text.replace("[engine]\n", engine), encoding="utf-8")
+    spark.write_text(text, encoding="utf-8")
     return spark
 
 
@@ -71,9 +77,9 @@ def without_engine_note(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFra
     return {**tables, "refresh_runs": runs}
 
 
-def polars_and_spark(config: Path, buckets: int) -> tuple[dict, dict]:
-    polars = refreshed(config)
-    spark = refreshed(on_spark(config, buckets))
+def polars_and_spark(config: Path, buckets: int, as_of: date = AS_OF) -> tuple[dict, dict]:
+    polars = refreshed(config, as_of)
+    spark = refreshed(on_spark(config, buckets), as_of)
     notes = spark["refresh_runs"]["notes"].item()
     assert f"engine: spark at local[2] for reading and validating the order lines ({buckets} " in (
         notes
@@ -115,3 +121,26 @@ def test_tables_on_spark_do_not_depend_on_the_buckets_or_the_order_of_the_lines(
 ) -> None:
     polars, spark = polars_and_spark(make_config(tmp_path_factory.mktemp("run"), seed), buckets)
     assert_same_tables(polars, spark)
+
+
+def test_the_demo_data_on_spark_publishes_the_tables_of_the_polars_engine(
+    tmp_path: Path,
+) -> None:
+    generate_sample(tmp_path / "data", customers=800, order_lines=12_000, seed=5)
+    template = resources.files("config").joinpath("demo.toml").read_text(encoding="utf-8")
+    config = write(tmp_path / "personas.toml", template)
+    polars, spark = polars_and_spark(config, buckets=3, as_of=SAMPLE_END_DATE)
+    assert_same_tables(polars, spark)
+    assert spark["customer_segments"].height > 700
+
+
+def test_a_real_log_without_order_ids_on_spark_publishes_the_tables_of_the_polars_engine(
+    tmp_path: Path,
+) -> None:
+    # CDNOW: a customer's lines of one day are one purchase, and some are identical.
+    (tmp_path / "data").mkdir()
+    write_cdnow_csv(tmp_path / "data")
+    config = write(tmp_path / "personas.toml", cdnow_config("data/cdnow.csv"))
+    polars, spark = polars_and_spark(config, buckets=5, as_of=date(1998, 6, 30))
+    assert_same_tables(polars, spark)
+    assert spark["customer_segments"].height == 23_570
