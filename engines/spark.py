@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 _QUIET_LOG4J = Path(__file__).with_name("spark-log4j2.properties")
 
 
+ARROW_BATCH_ROWS = 200_000
+
+
 class SparkUnavailableError(Exception):
     """Spark could not be started or reached on the configured master."""
 
@@ -70,6 +73,9 @@ def _session(
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
             # Timestamps cross to Python as instants; the zone only names them.
             .config("spark.sql.session.timeZone", "UTC")
+            # Order lines cross to polars in batches: each batch's plan has a fixed cost,
+            # which Spark's default of 10,000 rows pays a thousand times per 10M lines.
+            .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH_ROWS))
         )
         jars = _splink_jars()
         if jars:

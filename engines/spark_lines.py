@@ -9,11 +9,11 @@ Produces:
 - `with_buckets(frame, count, ...)`: each line's bucket, `pmod(xxhash64(key), count)`:
   Spark's xxhash64 with its fixed seed, the same in every process, on every machine
   and in every Spark version (it is the hash Spark's own bucketed tables rely on);
-- `per_bucket(frame, check, schema, target)`: `check`, a polars function of one
-  bucket's rows, run once per bucket on the executors after Spark's shuffle
-  (`groupBy(bucket).applyInArrow`); its rows are written as Parquet under `target`,
-  a folder per `_kind` and per bucket, where the driver reads them back a bucket at a
-  time (`bucket_files`).
+- `per_bucket(frame, check, schema)`: `check`, a polars function of one bucket's
+  rows, run once per bucket on the executors after Spark's shuffle
+  (`groupBy(bucket).applyInArrow`); the few rows it returns are collected by the
+  driver, and what it keeps (a bucket's accepted lines) it writes itself, whole
+  (`written_whole`), to a folder the driver reads.
 
 Arrow carries the rows both ways: text as Arrow strings, money as decimals, dates as
 dates. Nothing here knows what a line or a problem is: the functions handed in do.
@@ -21,6 +21,7 @@ dates. Nothing here knows what a line or a problem is: the functions handed in d
 
 from __future__ import annotations
 
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 BUCKET = "_bucket"
-KIND = "_kind"
 ROW_NUMBER = "_row_number"
 
 Batch = Callable[[pl.DataFrame], pl.DataFrame]
@@ -61,7 +61,9 @@ def read_lines(session: SparkSession, path: Path, schema: pl.Schema, extract: Ba
     """
     from pyspark.sql import functions as F
 
-    frame = session.read.parquet(str(path))
+    # A URI, not a bare path: a cluster's default file system (HDFS) would take a bare
+    # path for one of its own.
+    frame = session.read.parquet(path.resolve().as_uri())
     columns = [F.col(f"`{column}`") for column in schema.names()]
     read_as = pl.Schema(schema)
     if ROW_NUMBER not in schema:  # numbered as polars numbers a file it reads
@@ -107,9 +109,13 @@ def with_buckets(
     return frame.withColumn(BUCKET, F.pmod(hashed, F.lit(count)).cast("int"))
 
 
-def per_bucket(frame: DataFrame, check: Batch, schema: pl.Schema, target: Path) -> None:
-    """`check` run on each bucket's rows (in `_row_number` order), and what it returns
-    (rows of `schema`, each with a `_kind`) written under `target/_kind=…/_bucket=…/`."""
+def per_bucket(
+    frame: DataFrame, check: Callable[[pl.DataFrame, int], pl.DataFrame], schema: pl.Schema
+) -> pl.DataFrame:
+    """`check` run on each bucket's rows (in `_row_number` order) and its number, on the
+    executors; what it returns (rows of `schema`: the few that come back) collected here,
+    bucket by bucket. What a bucket keeps of its own (its accepted lines), `check`
+    writes where the refresh reads it, so the lines never cross back through Spark."""
     arrow_out = _exchanged({**schema, BUCKET: pl.Int32})
 
     def bucket(table: pa.Table) -> pa.Table:
@@ -118,29 +124,26 @@ def per_bucket(frame: DataFrame, check: Batch, schema: pl.Schema, target: Path) 
         number = rows[BUCKET][0]
         # Spark's shuffle hands a bucket's rows over in no set order: in the source's
         # order, a bucket is checked exactly as on one machine.
-        checked = check(rows.drop(BUCKET).sort(ROW_NUMBER))
+        checked = check(rows.drop(BUCKET).sort(ROW_NUMBER), number)
         return _arrow(checked.with_columns(pl.lit(number, pl.Int32).alias(BUCKET)), arrow_out)
 
     with _no_pandas_warning():
         checked = frame.groupBy(BUCKET).applyInArrow(
             bucket, spark_schema({**schema, BUCKET: pl.Int32})
         )
-    checked.write.partitionBy(KIND, BUCKET).mode("overwrite").parquet(str(target))
+    back = pl.from_arrow(checked.toArrow())
+    assert isinstance(back, pl.DataFrame)
+    # A bucket's rows come back together and in order; the buckets in any order.
+    return back.sort(BUCKET, maintain_order=True).drop(BUCKET).cast(dict(schema))
 
 
-def bucket_files(target: Path, kind: str, bucket: int | None = None) -> list[Path]:
-    """The files `per_bucket` wrote of one `_kind` (and one bucket), in name order."""
-    where = "*" if bucket is None else str(bucket)
-    return sorted((target / f"{KIND}={kind}").glob(f"{BUCKET}={where}/*.parquet"))
-
-
-def read_back(files: Sequence[Path], schema: pl.Schema | dict[str, pl.DataType]) -> pl.LazyFrame:
-    """Rows `per_bucket` wrote, in file order, with their polars types back."""
-    if not files:
-        return pl.LazyFrame(schema=schema)
-    return pl.scan_parquet(list(files), hive_partitioning=False).select(
-        pl.col(column).cast(dtype) for column, dtype in schema.items()
-    )
+def written_whole(frame: pl.DataFrame, path: Path, *, compression: str) -> Path:
+    """`frame` written to `path` as Arrow IPC all at once: a task Spark runs twice (a
+    retry, a speculative copy) leaves one whole file, never a torn one."""
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
+    frame.write_ipc(partial, compression=compression)  # type: ignore[arg-type]
+    partial.replace(path)
+    return path
 
 
 def _arrow_schema(schema: pl.Schema | dict[str, pl.DataType]) -> pa.Schema:

@@ -12,8 +12,9 @@ a CSV can only be read from its start (a quoted value may span lines).
 `validated_on_spark` cuts the lines into `[engine] buckets` buckets (`engines.
 spark_lines.with_buckets`), runs the check on each bucket on the executors, and
 brings back only the quarantine rows, the counts and any problem of the whole source;
-each bucket's accepted lines stay as Parquet files in the spill area, and the later
-stages read them a bucket at a time, as they read spilled lines.
+each bucket's accepted lines are written by its executor to the spill area, where a
+refresh on one machine writes them, and the later stages read them a bucket at a
+time, as they read spilled lines.
 """
 
 from __future__ import annotations
@@ -27,19 +28,17 @@ import polars as pl
 
 from config.settings import SourceSettings
 from engines.spark_lines import (
-    KIND,
     ROW_INDEX,
     ROW_NUMBER,
-    bucket_files,
     per_bucket,
-    read_back,
     read_lines,
     with_buckets,
+    written_whole,
 )
 from schemas.cross_checks import order_line_key
-from schemas.quarantine import QUARANTINE_SCHEMA, SourceSplit, empty_quarantine
+from schemas.quarantine import QUARANTINE_SCHEMA, SourceSplit
 from schemas.validation import PROBLEM_SCHEMA
-from sources.buckets import cuts_whole_purchases
+from sources.buckets import SPILL_COMPRESSION, cuts_whole_purchases, validated_lines_path
 from sources.extract import (
     as_extracted,
     extract_source,
@@ -53,9 +52,10 @@ if TYPE_CHECKING:
 
 # A source's rows, extracted, made ready row by row (ids mapped, contact data hashed).
 Prepare = Callable[[pl.LazyFrame], pl.LazyFrame]
-# What a bucket's check reports back, besides its accepted lines.
-PROBLEM = "_q_"  # the prefix of the quarantine's columns among the lines'
+# What a bucket's check sends back: its problems, and one row of counts.
+KIND = "_kind"
 COUNTS = {"_rows_in": pl.Int64, "_rows_rejected": pl.Int64, "_identical": pl.Int64}
+BACK = pl.Schema({**QUARANTINE_SCHEMA, **COUNTS, KIND: pl.String})
 
 
 class Checked(Protocol):
@@ -80,7 +80,7 @@ class LinesOnSpark:
     path: Path
     schema: pl.Schema  # the file's columns as polars reads them
     extract: Callable[[pl.DataFrame], pl.DataFrame]  # a batch of the file's rows, extracted
-    folder: Path  # the run's spill area: Spark writes each checked bucket there
+    folder: Path  # the run's spill area: each checked bucket's lines are written there
     line_key: tuple[str, ...] | None
     whole_purchases: bool  # every purchase's lines fall in one bucket
 
@@ -145,31 +145,23 @@ def validated_on_spark(
     frame = read_lines(session, lines.path, lines.schema, lines.extract)
     frame = with_buckets(frame, buckets, line_key=lines.line_key, columns=frame.columns)
     known = None if customers is None else session.sparkContext.broadcast(customers)
-    target = lines.folder / "checked"
-    per_bucket(
-        frame,
-        _BucketRows(check, known, line_schema),
-        _rows_schema(line_schema),
-        target,
-    )
-    counts = read_back(bucket_files(target, "count"), COUNTS).collect().sum()
+    back = per_bucket(frame, _BucketRows(check, known, lines.folder), BACK)
+    counts = back.filter(pl.col(KIND) == "count").select(list(COUNTS)).sum()
+    written = [
+        path
+        for number in range(buckets)
+        if (path := validated_lines_path(lines.folder, number)).is_file()
+    ]
     return CheckedOnSpark(
         split=SourceSplit(
             accepted=pl.DataFrame(),  # on disk: `parts` scan it
-            quarantine=pl.concat(
-                [empty_quarantine(), _unprefixed(target, "problem", QUARANTINE_SCHEMA)]
-            ),
+            quarantine=_problems(back, "problem", QUARANTINE_SCHEMA),
             rows_in=int(counts["_rows_in"].item() or 0),
             rows_rejected=int(counts["_rows_rejected"].item() or 0),
         ),
         # no line at all: one empty bucket, so that later stages find the lines' columns
-        parts=tuple(
-            read_back(files, line_schema)
-            for number in range(buckets)
-            if (files := bucket_files(target, "line", number))
-        )
-        or (pl.LazyFrame(schema=line_schema),),
-        fatal=pl.concat([empty.fatal, _unprefixed(target, "fatal", PROBLEM_SCHEMA)]).unique(
+        parts=tuple(pl.scan_ipc(path) for path in written) or (pl.LazyFrame(schema=line_schema),),
+        fatal=pl.concat([empty.fatal, _problems(back, "fatal", PROBLEM_SCHEMA)]).unique(
             maintain_order=True
         ),
         identical_lines=int(counts["_identical"].item() or 0),
@@ -197,55 +189,40 @@ def _as_read(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 class _BucketRows:
-    """One bucket's check, as rows Spark can carry: the accepted lines, the quarantine's
-    and the whole source's problems, and one row of counts, each with its `_kind`."""
+    """One bucket's check on an executor: its accepted lines written to the spill area
+    (as a refresh on one machine writes them), and what comes back as rows Spark can
+    carry: the quarantine's and the whole source's problems, and one row of counts,
+    each with its `_kind`."""
 
-    def __init__(self, check: Check, known: object, line_schema: pl.Schema) -> None:
-        self.check, self.known, self.line_schema = check, known, line_schema
+    def __init__(self, check: Check, known: object, folder: Path) -> None:
+        self.check, self.known, self.folder = check, known, folder
 
-    def __call__(self, rows: pl.DataFrame) -> pl.DataFrame:
+    def __call__(self, rows: pl.DataFrame, number: int) -> pl.DataFrame:
         customers = None if self.known is None else self.known.value  # type: ignore[attr-defined]
         checked = self.check(rows, customers)
-        lines = (
-            checked.staged.collect()
-            if checked.fatal.is_empty()
-            else pl.DataFrame(schema=self.line_schema)
-        )
+        if checked.fatal.is_empty():  # else the run stops once every bucket is counted
+            written_whole(
+                checked.staged.collect(),
+                validated_lines_path(self.folder, number),
+                compression=SPILL_COMPRESSION,
+            )
         counts = pl.DataFrame(
             [[checked.split.rows_in], [checked.split.rows_rejected], [checked.identical_lines]],
             schema=COUNTS,
         )
         return pl.concat(
             [
-                lines.with_columns(pl.lit("line").alias(KIND)),
-                _prefixed(checked.split.quarantine).with_columns(pl.lit("problem").alias(KIND)),
-                _prefixed(checked.fatal).with_columns(pl.lit("fatal").alias(KIND)),
+                checked.split.quarantine.with_columns(pl.lit("problem").alias(KIND)),
+                checked.fatal.with_columns(pl.lit("fatal").alias(KIND)),
                 counts.with_columns(pl.lit("count").alias(KIND)),
             ],
             how="diagonal_relaxed",
         )
 
 
-def _rows_schema(line_schema: pl.Schema) -> pl.Schema:
-    return pl.Schema(
-        {
-            **line_schema,
-            **{PROBLEM + column: dtype for column, dtype in QUARANTINE_SCHEMA.items()},
-            **COUNTS,
-            KIND: pl.String,
-        }
-    )
-
-
-def _prefixed(problems: pl.DataFrame) -> pl.DataFrame:
-    return problems.rename({column: PROBLEM + column for column in problems.columns})
-
-
-def _unprefixed(target: Path, kind: str, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    """The problems of one `_kind` the buckets wrote, bucket by bucket."""
-    files = sorted(bucket_files(target, kind), key=lambda path: (int(path.parent.name[8:]), path))
-    prefixed = {PROBLEM + column: dtype for column, dtype in schema.items()}
-    return read_back(files, prefixed).collect().rename(lambda column: column[len(PROBLEM) :])
+def _problems(back: pl.DataFrame, kind: str, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """The problems of one `_kind` that came back, bucket by bucket."""
+    return back.filter(pl.col(KIND) == kind).select(list(schema)).cast(schema)  # type: ignore[arg-type]
 
 
 def _no_rows(schema: pl.Schema) -> pl.DataFrame:
