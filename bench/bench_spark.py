@@ -4,8 +4,9 @@ Produces, per engine, the wall time of a whole `personas refresh` process (order
 only, DuckDB warehouse, no Prefect API configured), the peak resident memory of
 the refresh's own Python process (the Spark driver's Python side), of its whole
 process tree (with Spark: the JVM, which in local mode is driver and executor,
-and its Python workers), sampled from /proc every 0.2 s, the refresh's own stage
-times, and whether the two engines published the same tables (every view of the
+and its Python workers) and of the largest Python worker, and the peak size of
+the spill area, sampled from /proc every 0.2 s and from the disk every 2 s, the refresh's own
+stage times, and whether the two engines published the same tables (every view of the
 `personas` schema compared row for row with DuckDB's EXCEPT ALL, both ways; the
 run note on where the work ran left out).
 
@@ -43,10 +44,12 @@ spill_dir = "spill"
 """
 
 
-def tree_rss(root: int) -> tuple[int, int]:
-    """Resident bytes of process `root`, and of it with all its descendants."""
+def tree_rss(root: int) -> tuple[int, int, int]:
+    """Resident bytes of process `root`, of it with all its descendants, and of the
+    largest of Spark's Python workers among them."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
+    workers: set[int] = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -57,6 +60,11 @@ def tree_rss(root: int) -> tuple[int, int]:
             continue
         pid = int(entry.name)
         parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+        try:
+            if b"pyspark" in (entry / "cmdline").read_bytes():
+                workers.add(pid)
+        except OSError:
+            continue
         found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
         rss[pid] = int(found[1]) * 1024 if found else 0
     family, grew = {root}, True
@@ -64,7 +72,8 @@ def tree_rss(root: int) -> tuple[int, int]:
         more = {pid for pid, parent in parents.items() if parent in family} - family
         family |= more
         grew = bool(more)
-    return rss.get(root, 0), sum(rss.get(pid, 0) for pid in family)
+    largest = max((rss.get(pid, 0) for pid in family & workers), default=0)
+    return rss.get(root, 0), sum(rss.get(pid, 0) for pid in family), largest
 
 
 def refresh(folder: Path, orders: Path, engine: str) -> dict[str, object]:
@@ -80,10 +89,14 @@ def refresh(folder: Path, orders: Path, engine: str) -> dict[str, object]:
     child = subprocess.Popen(
         [*command, "--as-of", AS_OF], cwd=ROOT, env=environment, stdout=log, stderr=log
     )
-    own = whole = 0
+    own = whole = worker = spill = 0
+    samples = 0
     while child.poll() is None:
-        mine, tree = tree_rss(child.pid)
-        own, whole = max(own, mine), max(whole, tree)
+        mine, tree, python = tree_rss(child.pid)
+        own, whole, worker = max(own, mine), max(whole, tree), max(worker, python)
+        if samples % 10 == 0:  # the disk every 2 s: thousands of files to look at
+            spill = max(spill, disk_used(folder / "spill"))
+        samples += 1
         time.sleep(0.2)
     seconds = time.perf_counter() - started
     log.close()
@@ -91,7 +104,25 @@ def refresh(folder: Path, orders: Path, engine: str) -> dict[str, object]:
     if child.returncode != 0:
         raise SystemExit(f"refresh in {folder} failed:\n{text[-3000:]}")
     stages = re.findall(r"personas - ([a-z ]+): .* in ([0-9.]+) s", text)
-    return {"seconds": seconds, "own": own, "tree": whole, "stages": stages}
+    return {
+        "seconds": seconds,
+        "own": own,
+        "tree": whole,
+        "worker": worker,
+        "spill": spill,
+        "stages": stages,
+    }
+
+
+def disk_used(folder: Path) -> int:
+    """Bytes of the files under `folder` (0 when it is gone)."""
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except OSError:
+            continue
+    return total
 
 
 def same_tables(one: Path, other: Path) -> list[str]:
@@ -163,7 +194,16 @@ def main() -> None:
         else ["(one engine only: not compared)"]
     )
     table = Table(title=f"{orders.name}: polars vs Spark {args.master}, {args.buckets} buckets")
-    for column in ("engine", "wall s", "refresh process MiB", "process tree MiB", "stages (s)"):
+    columns = (
+        "engine",
+        "wall s",
+        "refresh process MiB",
+        "process tree MiB",
+        "largest Python worker MiB",
+        "spill area peak MiB",
+        "stages (s)",
+    )
+    for column in columns:
         table.add_column(column)
     for engine, found in results.items():
         table.add_row(
@@ -171,6 +211,8 @@ def main() -> None:
             f"{found['seconds']:.1f}",
             f"{found['own'] / 2**20:,.0f}",
             f"{found['tree'] / 2**20:,.0f}",
+            f"{found['worker'] / 2**20:,.0f}",
+            f"{found['spill'] / 2**20:,.0f}",
             ", ".join(f"{stage} {seconds}" for stage, seconds in found["stages"]),  # type: ignore[attr-defined]
         )
     console = Console(width=200)

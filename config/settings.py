@@ -464,8 +464,9 @@ class EngineSettings(_Section):
         64,
         ge=1,
         le=100_000,
-        description="spark: shuffle partitions of the steps that run there (aim for 100-200 MB "
-        "of input each)",
+        description="spark: the buckets the order lines are cut into and checked one at a "
+        "time on the executors, and the shuffle partitions of the steps that run there (aim "
+        "for 1-2 million lines per bucket: a bucket is held whole by one Python worker)",
     )
     lines_per_bucket: int = Field(
         1_000_000,
@@ -476,9 +477,10 @@ class EngineSettings(_Section):
     )
     spill_dir: Path | None = Field(
         None,
-        description="polars: where spilled order lines are kept during a refresh (5-6 times "
-        "a Parquet file's size at the peak, removed at the end); the system's temporary "
-        "folder ($TMPDIR) if unset",
+        description="where spilled order lines are kept during a refresh (5-6 times a "
+        "Parquet file's size at the peak, removed at the end); the system's temporary folder "
+        "($TMPDIR) if unset. spark: the executors write each bucket's checked lines here, so "
+        "on a cluster it must be a folder they and the refresh both reach (a shared mount)",
     )
     app_name: str = Field("personas", description="spark: the application's name in the Spark UI")
     conf: dict[str, str] = Field(

@@ -21,6 +21,7 @@ dates. Nothing here knows what a line or a problem is: the functions handed in d
 
 from __future__ import annotations
 
+import re
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -131,10 +132,26 @@ def per_bucket(
         checked = frame.groupBy(BUCKET).applyInArrow(
             bucket, spark_schema({**schema, BUCKET: pl.Int32})
         )
-    back = pl.from_arrow(checked.toArrow())
+    try:
+        back = pl.from_arrow(checked.toArrow())
+    except Exception as exc:  # the executor's own error, however Spark wraps it
+        raise SparkStepError(f"a bucket's step failed on Spark: {_cause(exc)}") from exc
     assert isinstance(back, pl.DataFrame)
     # A bucket's rows come back together and in order; the buckets in any order.
     return back.sort(BUCKET, maintain_order=True).drop(BUCKET).cast(dict(schema))
+
+
+class SparkStepError(Exception):
+    """A step run on Spark failed, on an executor or in Spark itself."""
+
+
+def _cause(exc: Exception) -> str:
+    """Why a Spark job failed, in one line: the error an executor's Python raised (the
+    last line of its traceback, which Spark wraps in pages of its own), else Spark's
+    first line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    raised = [line for line in lines if re.match(r"^[\w.]*(Error|Exception|Panic)\b.*: ", line)]
+    return raised[-1] if raised else (lines[0] if lines else type(exc).__name__)
 
 
 def written_whole(frame: pl.DataFrame, path: Path, *, compression: str) -> Path:

@@ -144,3 +144,49 @@ def test_a_real_log_without_order_ids_on_spark_publishes_the_tables_of_the_polar
     polars, spark = polars_and_spark(config, buckets=5, as_of=date(1998, 6, 30))
     assert_same_tables(polars, spark)
     assert spark["customer_segments"].height == 23_570
+
+
+@pytest.fixture(scope="module")
+def session():
+    from config.settings import EngineSettings
+    from engines.spark import spark_session
+
+    return spark_session(EngineSettings(kind="spark", master="local[2]", buckets=2))
+
+
+def test_a_line_goes_to_the_bucket_of_its_order_or_else_its_customer(session) -> None:
+    from engines.spark_lines import BUCKET, with_buckets
+
+    lines = session.createDataFrame(
+        [("SO1", "C1"), ("SO1", "C2"), (None, "C1"), (None, "C1"), ("SO2", "C9")],
+        "order_id string, customer_id string",
+    )
+    cut = with_buckets(lines, 7, line_key=None, columns=lines.columns)
+    buckets = [row[BUCKET] for row in cut.collect()]
+    # Spark's xxhash64 with its fixed seed: these are the buckets in every process and
+    # every Spark version (a change here would move lines between buckets between runs).
+    assert buckets == [2, 2, 1, 1, 0]
+    by_customer = with_buckets(
+        lines.drop("order_id"), 7, line_key=None, columns=["customer_id"]
+    ).collect()
+    assert [row[BUCKET] for row in by_customer] == [1, 6, 1, 1, 3]
+
+
+def test_a_failure_on_an_executor_is_one_line_that_names_it(session) -> None:
+    from engines.spark_lines import SparkStepError, per_bucket, with_buckets
+
+    lines = session.createDataFrame(
+        [("SO1", "C1", 1), ("SO2", "C2", 2)],
+        "order_id string, customer_id string, _row_number long",
+    )
+    cut = with_buckets(lines, 2, line_key=None, columns=lines.columns)
+
+    def broken(rows: pl.DataFrame, number: int) -> pl.DataFrame:
+        raise ValueError(f"bucket {number} cannot be read")
+
+    with pytest.raises(SparkStepError) as failed:
+        per_bucket(cut, broken, pl.Schema({"n": pl.Int64}))
+    message = str(failed.value)
+    assert re.fullmatch(
+        r"a bucket's step failed on Spark: ValueError: bucket \d cannot be read", message
+    )
