@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -217,3 +218,12 @@ def webhook() -> Iterator[tuple[str, list[dict]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def java() -> None:
+    """Java for the Spark engine's tests: skipped without it, a failure under CI."""
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        if os.environ.get("CI"):
+            pytest.fail("the Spark engine's tests need Java 17 under CI and none is installed")
+        pytest.skip("no Java: the Spark engine cannot start (set CI=true to make this a failure)")

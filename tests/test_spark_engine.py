@@ -5,7 +5,6 @@ line. Skipped only where Java is absent and CI is unset."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -18,15 +17,8 @@ from config.settings import EngineSettings, Settings
 from sampledata.duplicates import pair_scores, planted_duplicates
 from tests.conftest import read_view, refresh_customer_records
 
-pytestmark = pytest.mark.spark
-
-
-@pytest.fixture(autouse=True)
-def java() -> None:
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        if os.environ.get("CI"):
-            pytest.fail("the Spark engine's tests need Java 17 under CI and none is installed")
-        pytest.skip("no Java: the Spark engine cannot start (set CI=true to make this a failure)")
+# Every test here needs Java (`java` in conftest: a skip, or a failure under CI).
+pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("java")]
 
 
 ENGINE = '\n[engine]\nkind = "spark"\nmaster = "local[2]"\nbuckets = 2\n'

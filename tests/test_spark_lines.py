@@ -13,9 +13,7 @@ only where Java is absent and CI is unset.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -31,15 +29,8 @@ from sources.buckets import SPILL_PREFIX
 from tests.conftest import write
 from tests.test_buckets import AS_OF, assert_same_tables, make_config, refreshed
 
-pytestmark = pytest.mark.spark
-
-
-@pytest.fixture(autouse=True)
-def java() -> None:
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        if os.environ.get("CI"):
-            pytest.fail("the Spark engine's tests need Java 17 under CI and none is installed")
-        pytest.skip("no Java: the Spark engine cannot start (set CI=true to make this a failure)")
+# Every test here needs Java (`java` in conftest: a skip, or a failure under CI).
+pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("java")]
 
 
 def on_spark(config: Path, buckets: int) -> Path:
@@ -146,8 +137,8 @@ def test_a_real_log_without_order_ids_on_spark_publishes_the_tables_of_the_polar
     assert spark["customer_segments"].height == 23_570
 
 
-@pytest.fixture(scope="module")
-def session():
+@pytest.fixture
+def session(java: None):  # Java first: without it, a skip
     from config.settings import EngineSettings
     from engines.spark import spark_session
 
