@@ -7,8 +7,9 @@ Produces:
   row index, so it is the same however Spark splits the file), put through `extract`,
   a polars function of a batch of rows run on the executors (`mapInArrow`);
 - `with_buckets(frame, count, ...)`: each line's bucket, `pmod(xxhash64(key), count)`:
-  Spark's xxhash64 with its fixed seed, the same in every process, on every machine
-  and in every Spark version (it is the hash Spark's own bucketed tables rely on);
+  Spark's xxhash64, a published algorithm with a fixed seed (42), so the same in every
+  process, on every machine and in every Spark version (unlike a hash seeded per
+  process, or polars' own, which may change between versions);
 - `per_bucket(frame, check, schema)`: `check`, a polars function of one bucket's
   rows, run once per bucket on the executors after Spark's shuffle
   (`groupBy(bucket).applyInArrow`); the few rows it returns are collected by the

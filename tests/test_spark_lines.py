@@ -45,11 +45,17 @@ def on_spark(config: Path, buckets: int) -> Path:
 
 
 def as_typed_parquet(config: Path) -> Path:
-    """The config reading the orders from a Parquet file that stores dates as dates and
-    quantities as integers (the amounts stay text: some do not parse)."""
+    """The config reading the orders from a Parquet file that stores dates as timestamps
+    with their zone and quantities as integers (the amounts stay text: some do not
+    parse)."""
     orders = pl.read_csv(config.parent / "data" / "orders.csv", infer_schema=False)
     orders.with_columns(
-        pl.col("order_date").str.to_date(), pl.col("quantity").cast(pl.Int64)
+        # Midnight in Hà Nội is 17:00 the day before in UTC: read with the wrong zone,
+        # every line would move a day.
+        pl.col("order_date")
+        .str.to_datetime("%Y-%m-%d", time_unit="us")
+        .dt.replace_time_zone("Asia/Ho_Chi_Minh"),
+        pl.col("quantity").cast(pl.Int64),
     ).write_parquet(config.parent / "data" / "orders.parquet")
     text = config.read_text(encoding="utf-8").replace("orders.csv", "orders.parquet")
     parquet = config.with_name("parquet.toml")
