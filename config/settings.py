@@ -466,7 +466,8 @@ class EngineSettings(_Section):
         le=100_000,
         description="spark: the buckets the order lines are cut into and checked one at a "
         "time on the executors, and the shuffle partitions of the steps that run there (aim "
-        "for 1-2 million lines per bucket: a bucket is held whole by one Python worker)",
+        "for 300,000-600,000 lines per bucket: a bucket is held whole by one Python worker, "
+        "about 3 KB per line)",
     )
     lines_per_bucket: int = Field(
         1_000_000,
