@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from schemas.inputs import ROW_NUMBER
 from sources.buckets import cuts_whole_purchases
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 BUCKET = "_bucket"
-ROW_NUMBER = "_row_number"
 
 Batch = Callable[[pl.DataFrame], pl.DataFrame]
 # The type polars gives a row index (`with_row_index`): a file's rows are numbered alike here.
@@ -54,8 +54,16 @@ def spark_schema(schema: pl.Schema | dict[str, pl.DataType]) -> StructType:
     return from_arrow_schema(_arrow_schema(schema))
 
 
-def read_lines(session: SparkSession, path: Path, schema: pl.Schema, extract: Batch) -> DataFrame:
-    """A Parquet file's rows read by Spark, numbered, and put through `extract`.
+def numbered(schema: pl.Schema) -> pl.Schema:
+    """A file's columns as `read_lines` hands them to `extract`: with `_row_number`."""
+    return schema if ROW_NUMBER in schema else pl.Schema({**schema, ROW_NUMBER: ROW_INDEX})
+
+
+def read_lines(
+    session: SparkSession, path: Path, schema: pl.Schema, extract: Batch, out: pl.Schema
+) -> DataFrame:
+    """A Parquet file's rows read by Spark, numbered, and put through `extract`, which
+    makes rows of `out`.
 
     `schema` is the file's columns as polars reads them: each batch Spark hands over is
     cast back to it first, so `extract` sees what it sees on one machine (a timestamp
@@ -67,12 +75,10 @@ def read_lines(session: SparkSession, path: Path, schema: pl.Schema, extract: Ba
     # path for one of its own.
     frame = session.read.parquet(path.resolve().as_uri())
     columns = [F.col(f"`{column}`") for column in schema.names()]
-    read_as = pl.Schema(schema)
     if ROW_NUMBER not in schema:  # numbered as polars numbers a file it reads
         columns.append((F.col("_metadata.row_index") + 1).alias(ROW_NUMBER))
-        read_as = pl.Schema({**schema, ROW_NUMBER: ROW_INDEX})
     frame = frame.select(*columns)
-    out = extract(pl.DataFrame(schema=read_as)).schema
+    read_as = numbered(schema)
     arrow_out = _exchanged(out)
 
     def batches(tables: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -28,14 +28,14 @@ import polars as pl
 
 from config.settings import SourceSettings
 from engines.spark_lines import (
-    ROW_INDEX,
-    ROW_NUMBER,
+    numbered,
     per_bucket,
     read_lines,
     with_buckets,
     written_whole,
 )
 from schemas.cross_checks import order_line_key
+from schemas.inputs import ROW_NUMBER
 from schemas.quarantine import QUARANTINE_SCHEMA, SourceSplit
 from schemas.validation import PROBLEM_SCHEMA
 from sources.buckets import SPILL_COMPRESSION, cuts_whole_purchases, validated_lines_path
@@ -80,6 +80,7 @@ class LinesOnSpark:
     path: Path
     schema: pl.Schema  # the file's columns as polars reads them
     extract: Callable[[pl.DataFrame], pl.DataFrame]  # a batch of the file's rows, extracted
+    extracted: pl.Schema  # the columns `extract` makes
     folder: Path  # the run's spill area: each checked bucket's lines are written there
     line_key: tuple[str, ...] | None
     whole_purchases: bool  # every purchase's lines fall in one bucket
@@ -114,12 +115,14 @@ def lines_for_spark(
         path = folder / "extracted.parquet"
         rows.sink_parquet(path)
         schema, extract = rows.collect_schema(), _as_read
-    columns = extract(_no_rows(schema)).columns
+    extracted = extract(pl.DataFrame(schema=numbered(schema))).schema
+    columns = extracted.names()
     line_key = order_line_key(columns, line_key_columns(source))
     return LinesOnSpark(
         path=path,
         schema=schema,
         extract=extract,
+        extracted=extracted,
         folder=folder,
         line_key=None if line_key is None else tuple(line_key),
         whole_purchases=cuts_whole_purchases(line_key, columns),
@@ -140,9 +143,9 @@ def validated_on_spark(
     """
     # The check on no rows: the lines' typed columns, and any problem of the whole source
     # (a required column missing), found whether or not any bucket holds a row.
-    empty = check(lines.extract(_no_rows(lines.schema)), customers)
+    empty = check(pl.DataFrame(schema=lines.extracted), customers)
     line_schema = empty.staged.collect_schema()
-    frame = read_lines(session, lines.path, lines.schema, lines.extract)
+    frame = read_lines(session, lines.path, lines.schema, lines.extract, lines.extracted)
     frame = with_buckets(frame, buckets, line_key=lines.line_key, columns=frame.columns)
     known = None if customers is None else session.sparkContext.broadcast(customers)
     back = per_bucket(frame, _BucketRows(check, known, lines.folder), BACK)
@@ -223,10 +226,3 @@ class _BucketRows:
 def _problems(back: pl.DataFrame, kind: str, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """The problems of one `_kind` that came back, bucket by bucket."""
     return back.filter(pl.col(KIND) == kind).select(list(schema)).cast(schema)  # type: ignore[arg-type]
-
-
-def _no_rows(schema: pl.Schema) -> pl.DataFrame:
-    columns = dict(schema)
-    if ROW_NUMBER not in columns:
-        columns[ROW_NUMBER] = ROW_INDEX
-    return pl.DataFrame(schema=columns)
