@@ -64,8 +64,9 @@ class SourceSettings(_Section):
 
     path: Path | None = Field(
         None,
-        description="CSV, Parquet or Excel file (.xlsx, .xlsm, .xlsb, .xls, .ods); relative "
-        "paths are relative to the config file",
+        description="CSV, Parquet or Excel file (.xlsx, .xlsm, .xlsb, .xls, .ods), or a folder "
+        "of Parquet files (a lake's dataset, Hive partition folders read as text columns); "
+        "relative paths are relative to the config file",
     )
     url: SecretStr | None = Field(
         None, description="SQLAlchemy URL of a database source (secret: may hold a password)"
@@ -177,10 +178,12 @@ class SourceSettings(_Section):
 
     @property
     def file_format(self) -> Literal["csv", "parquet", "excel"]:
-        """The file format, from `format` or else the file extension."""
+        """The file format, from `format` or else the file extension (a folder: Parquet)."""
         if self.format:
             return self.format
         assert self.path is not None
+        if self.path.is_dir():
+            return "parquet"
         suffix = self.path.suffix.lower()
         if suffix in {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}:
             return "excel"

@@ -2,9 +2,10 @@
 handed to the same polars functions as on one machine.
 
 Produces:
-- `read_lines(session, path, schema, extract)`: a Parquet file's rows as a Spark
-  DataFrame, each with `_row_number` (its 1-based position in the file, from Spark's
-  row index, so it is the same however Spark splits the file), put through `extract`,
+- `read_lines(session, files, extract, out)`: the rows of a Parquet file, or of a
+  folder of them, as a Spark DataFrame, each with `_row_number` (its 1-based position
+  in the file, after the rows of the folder's files before it, from Spark's row index,
+  so it is the same however Spark splits the files), put through `extract`,
   a polars function of a batch of rows run on the executors (`mapInArrow`);
 - `with_buckets(frame, count, ...)`: each line's bucket, `pmod(xxhash64(key), count)`:
   Spark's xxhash64, a published algorithm with a fixed seed (42), so the same in every
@@ -29,11 +30,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
 
 import polars as pl
 
 from schemas.inputs import ROW_NUMBER
 from sources.buckets import cuts_whole_purchases
+from sources.parquet_files import ParquetFiles
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 BUCKET = "_bucket"
+FILE = "_file"  # the file a row of a folder came from, while it is numbered
 
 Batch = Callable[[pl.DataFrame], pl.DataFrame]
 # The type polars gives a row index (`with_row_index`): a file's rows are numbered alike here.
@@ -60,23 +64,29 @@ def numbered(schema: pl.Schema) -> pl.Schema:
 
 
 def read_lines(
-    session: SparkSession, path: Path, schema: pl.Schema, extract: Batch, out: pl.Schema
+    session: SparkSession, files: ParquetFiles, extract: Batch, out: pl.Schema
 ) -> DataFrame:
-    """A Parquet file's rows read by Spark, numbered, and put through `extract`, which
-    makes rows of `out`.
+    """The rows of Parquet `files` (one file, or a folder's) read by Spark, numbered as
+    polars numbers them, and put through `extract`, which makes rows of `out`.
 
-    `schema` is the file's columns as polars reads them: each batch Spark hands over is
-    cast back to it first, so `extract` sees what it sees on one machine (a timestamp
-    with its zone, an unsigned integer as such).
+    Each batch Spark hands over is cast back to the columns as polars reads them first,
+    so `extract` sees what it sees on one machine (a timestamp with its zone, an
+    unsigned integer as such, a partition folder's value as text).
     """
     from pyspark.sql import functions as F
 
-    # A URI, not a bare path: a cluster's default file system (HDFS) would take a bare
-    # path for one of its own.
-    frame = session.read.parquet(path.resolve().as_uri())
+    schema = files.columns
+    reader = session.read
+    if files.is_folder:  # every file's columns, the partition folders' as text
+        reader = reader.option("basePath", _hadoop_path(files.root)).schema(spark_schema(schema))
+    frame = reader.parquet(*(_hadoop_path(path) for path in files.files))
     columns = [F.col(f"`{column}`") for column in schema.names()]
-    if ROW_NUMBER not in schema:  # numbered as polars numbers a file it reads
+    starts: dict[str, int] = {}
+    if ROW_NUMBER not in schema:  # numbered as polars numbers the rows it reads
         columns.append((F.col("_metadata.row_index") + 1).alias(ROW_NUMBER))
+        if files.is_folder:  # after the rows of the files before
+            columns.append(F.col("_metadata.file_path").alias(FILE))
+            starts = files.first_rows()
     frame = frame.select(*columns)
     read_as = numbered(schema)
     arrow_out = _exchanged(out)
@@ -85,10 +95,29 @@ def read_lines(
         for batch in tables:
             rows = pl.from_arrow(batch)
             assert isinstance(rows, pl.DataFrame)
+            if starts:
+                rows = _after_earlier_files(rows, starts)
             yield from _arrow(extract(rows.cast(dict(read_as))), arrow_out).to_batches()
 
     with _no_pandas_warning():
         return frame.mapInArrow(batches, spark_schema(out))
+
+
+def _hadoop_path(path: Path) -> str:
+    """A local path as Spark's file system takes it: a `file:` URI (a cluster's default
+    file system, HDFS, would take a bare path for one of its own), its characters as
+    they are (Hadoop does not decode `%` escapes: Hà Nội.parquet stays itself)."""
+    return f"file://{path.resolve()}"
+
+
+def _after_earlier_files(rows: pl.DataFrame, starts: dict[str, int]) -> pl.DataFrame:
+    """Rows numbered within their file, renumbered after the rows of the files before
+    (`starts`: by each file's path); Spark names a file by a URI."""
+    names = rows[FILE].unique().to_list()
+    first = {name: starts[unquote(urlparse(name).path)] for name in names}
+    return rows.with_columns(
+        pl.col(ROW_NUMBER) + pl.col(FILE).replace_strict(first, return_dtype=pl.Int64)
+    ).drop(FILE)
 
 
 def with_buckets(
@@ -154,11 +183,30 @@ class SparkStepError(Exception):
 
 def _cause(exc: Exception) -> str:
     """Why a Spark job failed, in one line: the error an executor's Python raised (the
-    last line of its traceback, which Spark wraps in pages of its own), else Spark's
-    first line."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    raised = [line for line in lines if re.match(r"^[\w.]*(Error|Exception|Panic)\b.*: ", line)]
-    return raised[-1] if raised else (lines[0] if lines else type(exc).__name__)
+    last line of its traceback, which Spark wraps in pages of its own), else the first
+    of Spark's own errors that names its class (`[FAILED_READ_FILE…] … file …`), else
+    Spark's first line."""
+    lines = [
+        re.sub(r"^(Caused by:|:)\s*", "", line.strip())
+        for line in str(exc).splitlines()
+        if line.strip()
+    ]
+    raised = [
+        line
+        for line in lines
+        if re.match(r"^[\w.$]*(Error|Exception|Panic)\b.*: ", line)
+        and not re.search(r"An error occurred while calling|Exception thrown in awaitResult", line)
+    ]
+    python = [line for line in raised if not line.startswith(_JVM_PACKAGES)]
+    classed = [line for line in raised if re.search(r": \[[A-Z_.]+\]", line)]
+    for found in (python[-1:], classed[:1], raised[:1], lines[:1]):
+        if found:
+            return found[0]
+    return type(exc).__name__
+
+
+# Where the JVM's own exceptions live (an executor's Python error names none of them).
+_JVM_PACKAGES = ("org.", "java.", "javax.", "scala.", "py4j.", "com.", "io.")
 
 
 def written_whole(frame: pl.DataFrame, path: Path, *, compression: str) -> Path:

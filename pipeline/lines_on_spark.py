@@ -2,7 +2,8 @@
 bucket at a time, by the same per-bucket check as a refresh on one machine.
 
 Produces `LinesOnSpark`, what the extract stage hands on for the orders source
-(`lines_for_spark`): a Parquet orders file is read by Spark's executors and
+(`lines_for_spark`): a Parquet orders file, or a folder of them, is read by Spark's
+executors and
 extracted there, batch by batch, by the same row-by-row steps as on one machine
 (canonical names, keys in one form, ids mapped, contact data hashed); any other
 source (a CSV, a workbook, a database table) is extracted by this process, which
@@ -44,8 +45,9 @@ from sources.extract import (
     extract_source,
     line_key_columns,
     parquet_as_read,
-    parquet_file_schema,
+    parquet_source,
 )
+from sources.parquet_files import ParquetFiles, parquet_files
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -77,8 +79,7 @@ class LinesOnSpark:
     """An orders source that Spark reads: its own Parquet file, or its rows extracted
     here and written as Parquet."""
 
-    path: Path
-    schema: pl.Schema  # the file's columns as polars reads them
+    files: ParquetFiles  # the source's own Parquet file or folder, or the rows extracted here
     extract: Callable[[pl.DataFrame], pl.DataFrame]  # a batch of the file's rows, extracted
     extracted: pl.Schema  # the columns `extract` makes
     folder: Path  # the run's spill area: each checked bucket's lines are written there
@@ -107,20 +108,20 @@ def lines_for_spark(
         polars.exceptions.PolarsError: a source read here could not be read.
     """
     if source.path is not None and source.file_format == "parquet":
-        schema = parquet_file_schema(name, source)
-        extract = _ExtractParquet(name, source, source.path, schema, prepare)
-        path = source.path
+        files = parquet_source(name, source)
+        extract: Callable[[pl.DataFrame], pl.DataFrame] = _ExtractParquet(
+            name, source, files, prepare
+        )
     else:
         rows = prepare(extract_source(name, source))
         path = folder / "extracted.parquet"
         rows.sink_parquet(path)
-        schema, extract = rows.collect_schema(), _as_read
-    extracted = extract(pl.DataFrame(schema=numbered(schema))).schema
+        files, extract = parquet_files(name, path), _as_read
+    extracted = extract(pl.DataFrame(schema=numbered(files.columns))).schema
     columns = extracted.names()
     line_key = order_line_key(columns, line_key_columns(source))
     return LinesOnSpark(
-        path=path,
-        schema=schema,
+        files=files,
         extract=extract,
         extracted=extracted,
         folder=folder,
@@ -145,7 +146,7 @@ def validated_on_spark(
     # (a required column missing), found whether or not any bucket holds a row.
     empty = check(pl.DataFrame(schema=lines.extracted), customers)
     line_schema = empty.staged.collect_schema()
-    frame = read_lines(session, lines.path, lines.schema, lines.extract, lines.extracted)
+    frame = read_lines(session, lines.files, lines.extract, lines.extracted)
     frame = with_buckets(frame, buckets, line_key=lines.line_key, columns=frame.columns)
     known = None if customers is None else session.sparkContext.broadcast(customers)
     back = per_bucket(frame, _BucketRows(check, known, lines.folder), BACK)
@@ -176,10 +177,10 @@ class _ExtractParquet:
     the whole file (a class, not a closure: Spark sends it to the executors)."""
 
     def __init__(
-        self, name: str, source: SourceSettings, path: Path, schema: pl.Schema, prepare: Prepare
+        self, name: str, source: SourceSettings, files: ParquetFiles, prepare: Prepare
     ) -> None:
         self.name, self.source, self.prepare = name, source, prepare
-        self.as_read, self.typed = parquet_as_read(name, source, path, schema)
+        self.as_read, self.typed = parquet_as_read(name, source, files.root, files.columns)
 
     def __call__(self, rows: pl.DataFrame) -> pl.DataFrame:
         read = rows.lazy().select(*self.as_read, pl.col(ROW_NUMBER))

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import polars as pl
 
+from sources.parquet_files import ParquetSourceError, parquet_files
 from transforms.purchases import Keep, Regroup, as_one_group, in_memory
 
 BUCKET = "_bucket"
@@ -79,18 +80,20 @@ class SpilledRows:
 def bucket_count(path: Path | None, file_format: str | None, *, lines_per_bucket: int) -> int:
     """How many buckets a file source's lines go into (1: read whole, not spilled).
 
-    Parquet files say how many rows they hold; a CSV's lines are estimated from its
-    size. Workbooks and databases are read whole.
+    Parquet files (one, or a folder's) say how many rows they hold; a CSV's lines are
+    estimated from its size. Workbooks and databases are read whole.
     """
-    if path is None or file_format not in ("csv", "parquet") or not path.is_file():
+    if path is None or file_format not in ("csv", "parquet"):
         return 1
     if file_format == "parquet":
         try:
-            lines = pl.scan_parquet(path).select(pl.len()).collect().item()
-        except pl.exceptions.PolarsError:
+            lines = parquet_files("orders", path).scan().select(pl.len()).collect().item()
+        except (ParquetSourceError, pl.exceptions.PolarsError):
             return 1  # not readable as Parquet: the extract names the problem
-    else:
+    elif path.is_file():
         lines = path.stat().st_size // CSV_BYTES_PER_LINE
+    else:
+        return 1
     return max(1, math.ceil(lines / lines_per_bucket))
 
 

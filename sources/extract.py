@@ -45,6 +45,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from config.settings import SourceSettings
 from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS
 from sources.excel import SheetError, read_sheet
+from sources.parquet_files import ParquetFiles, ParquetSourceError, parquet_files
 from sources.text_formats import (
     UTF8_BOM,
     UTF16_BOMS,
@@ -165,14 +166,21 @@ def line_key_columns(source: SourceSettings) -> tuple[str, ...] | None:
     return tuple(canonical.get(part, part) for part in source.line_key)
 
 
-def parquet_file_schema(name: str, source: SourceSettings) -> pl.Schema:
-    """A Parquet source's columns as polars reads them, checked as a read checks them.
+def parquet_source(name: str, source: SourceSettings) -> ParquetFiles:
+    """A Parquet source's files (one, or a folder's), their columns checked as a read
+    checks them.
 
     Raises:
-        SourceError: the file is missing, empty or not Parquet, or names a column twice.
+        SourceError: the file or folder is missing, empty or not Parquet, its files
+            disagree on a column's type, or a column is named twice.
     """
-    path = _existing_file(name, source)
-    return _header(name, path, pl.scan_parquet(path))
+    assert source.path is not None
+    try:
+        files = parquet_files(name, source.path)
+    except ParquetSourceError as exc:
+        raise SourceError(str(exc)) from None
+    _header(name, source.path, files.scan())
+    return files
 
 
 def _existing_file(name: str, source: SourceSettings) -> Path:
@@ -187,13 +195,13 @@ def _existing_file(name: str, source: SourceSettings) -> Path:
 
 def _read_file(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set[str]]:
     """The file's rows as text and the columns it stored as numbers (Parquet only)."""
+    if source.file_format == "parquet":
+        files = parquet_source(name, source)
+        as_read, typed = parquet_as_read(name, source, files.root, files.columns)
+        return files.scan().select(as_read).with_row_index(ROW_NUMBER, offset=1), typed
     path = _existing_file(name, source)
     if source.file_format == "excel":
         return _read_workbook(name, source, path), set()
-    if source.file_format == "parquet":
-        frame = pl.scan_parquet(path)
-        as_read, typed = parquet_as_read(name, source, path, _header(name, path, frame))
-        return frame.select(as_read).with_row_index(ROW_NUMBER, offset=1), typed
     try:
         codec = resolve_encoding(source.encoding)
     except LookupError:

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engines.spark_lines import numbered
 from sampledata import SAMPLE_END_DATE, generate_sample
 from sampledata.cdnow import cdnow_config, write_cdnow_csv
 from sources.buckets import SPILL_PREFIX
@@ -187,3 +188,37 @@ def test_a_failure_on_an_executor_is_one_line_that_names_it(session) -> None:
     assert re.fullmatch(
         r"a bucket's step failed on Spark: ValueError: bucket \d cannot be read", message
     )
+
+
+def test_a_file_named_in_vietnamese_with_spaces_is_read_and_numbered(
+    session, tmp_path: Path
+) -> None:
+    from engines.spark_lines import read_lines
+    from sources.parquet_files import parquet_files
+
+    path = tmp_path / "đơn hàng 2024.parquet"
+    pl.DataFrame({"order_id": ["SO1", "SO2", "SO3"]}).write_parquet(path, row_group_size=2)
+    files = parquet_files("orders", path)
+    read = read_lines(session, files, lambda rows: rows, numbered(files.columns))
+    assert sorted(read.collect()) == [("SO1", 1), ("SO2", 2), ("SO3", 3)]
+
+
+def test_a_file_spark_cannot_read_is_one_line_naming_spark_s_reason(
+    session, tmp_path: Path
+) -> None:
+    from engines.spark_lines import SparkStepError, per_bucket, read_lines, with_buckets
+    from sources.parquet_files import parquet_files
+
+    path = tmp_path / "orders.parquet"
+    pl.DataFrame({"order_id": ["SO1"], "customer_id": ["C1"]}).write_parquet(path)
+    # A stale checksum beside the file: Hadoop's file system refuses the file when read.
+    (tmp_path / ".orders.parquet.crc").write_bytes(b"\x00stale")
+    files = parquet_files("orders", path)
+    read = read_lines(session, files, lambda rows: rows, numbered(files.columns))
+    cut = with_buckets(read, 2, line_key=None, columns=read.columns)
+    with pytest.raises(SparkStepError) as failed:
+        per_bucket(cut, lambda rows, number: rows.head(0), pl.Schema({"n": pl.Int64}))
+    message = str(failed.value)
+    assert "\n" not in message
+    assert message.startswith("a bucket's step failed on Spark: ")
+    assert "[FAILED_READ_FILE" in message and "orders.parquet" in message
