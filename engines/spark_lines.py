@@ -11,6 +11,8 @@ Produces:
   Spark's xxhash64, a published algorithm with a fixed seed (42), so the same in every
   process, on every machine and in every Spark version (unlike a hash seeded per
   process, or polars' own, which may change between versions);
+- `shared(session, value)`: a value for every executor (a broadcast, or inside the
+  step over Spark Connect);
 - `per_bucket(frame, check, schema)`: `check`, a polars function of one bucket's
   rows, run once per bucket on the executors after Spark's shuffle
   (`groupBy(bucket).applyInArrow`); the few rows it returns are collected by the
@@ -101,6 +103,26 @@ def read_lines(
 
     with _no_pandas_warning():
         return frame.mapInArrow(batches, spark_schema(out))
+
+
+class Shared:
+    """A value every executor reads (`.value`), sent with the step itself: how a Spark
+    Connect session, which has no SparkContext to broadcast from, shares one."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+
+def shared(session: SparkSession, value: object) -> object:
+    """`value` for the executors, read as `.value`: a broadcast (sent once per executor)
+    where the session has a SparkContext, else inside the step (Spark Connect)."""
+    if _is_connect(session):
+        return Shared(value)
+    return session.sparkContext.broadcast(value)
+
+
+def _is_connect(session: SparkSession) -> bool:
+    return type(session).__module__.startswith("pyspark.sql.connect")
 
 
 def _hadoop_path(path: Path) -> str:

@@ -32,6 +32,7 @@ from engines.spark_lines import (
     numbered,
     per_bucket,
     read_lines,
+    shared,
     with_buckets,
     written_whole,
 )
@@ -140,7 +141,8 @@ def validated_on_spark(
 ) -> CheckedOnSpark:
     """Every bucket of `lines` checked on Spark (see the module docstring).
 
-    `customers` (the known customer ids) reach the executors as a broadcast.
+    `customers` (the known customer ids) reach the executors as a broadcast (inside
+    the step over Spark Connect: `engines.spark_lines.shared`).
     """
     # The check on no rows: the lines' typed columns, and any problem of the whole source
     # (a required column missing), found whether or not any bucket holds a row.
@@ -148,7 +150,7 @@ def validated_on_spark(
     line_schema = empty.staged.collect_schema()
     frame = read_lines(session, lines.files, lines.extract, lines.extracted)
     frame = with_buckets(frame, buckets, line_key=lines.line_key, columns=frame.columns)
-    known = None if customers is None else session.sparkContext.broadcast(customers)
+    known = None if customers is None else shared(session, customers)
     back = per_bucket(frame, _BucketRows(check, known, lines.folder), BACK)
     counts = back.filter(pl.col(KIND) == "count").select(list(COUNTS)).sum()
     written = [

@@ -13,7 +13,14 @@ only where Java is absent and CI is unset.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -34,11 +41,11 @@ from tests.test_buckets import AS_OF, assert_same_tables, make_config, refreshed
 pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("java")]
 
 
-def on_spark(config: Path, buckets: int) -> Path:
+def on_spark(config: Path, buckets: int, master: str = "local[2]") -> Path:
     """The same config with the Spark engine (its hash, so the refresh id, is unchanged:
     where the work runs is not what it means)."""
     text = config.read_text(encoding="utf-8")
-    engine = f'[engine]\nkind = "spark"\nmaster = "local[2]"\nbuckets = {buckets}\n'
+    engine = f'[engine]\nkind = "spark"\nmaster = "{master}"\nbuckets = {buckets}\n'
     text = text.replace("[engine]\n", engine) if "[engine]\n" in text else f"{text}\n{engine}"
     spark = config.with_name("spark.toml")
     spark.write_text(text, encoding="utf-8")
@@ -222,3 +229,71 @@ def test_a_file_spark_cannot_read_is_one_line_naming_spark_s_reason(
     assert "\n" not in message
     assert message.startswith("a bucket's step failed on Spark: ")
     assert "[FAILED_READ_FILE" in message and "orders.parquet" in message
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Spark Connect server on local[2] (Spark's own, from PySpark's jars), as a
+    Databricks or a Spark Connect deployment serves a refresh; its URL."""
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("no Java")  # the `java` fixture decides skip or failure first
+    from pyspark.find_spark_home import _find_spark_home
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("connect") / "server.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [
+                str(Path(_find_spark_home()) / "bin" / "spark-submit"),
+                "--class",
+                "org.apache.spark.sql.connect.service.SparkConnectServer",
+                "--master",
+                "local[2]",
+                "--conf",
+                f"spark.connect.grpc.binding.port={port}",
+                "--conf",
+                f"spark.pyspark.python={sys.executable}",
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            # The server's Python workers run this interpreter, where personas is.
+            env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+        )
+    try:
+        for _ in range(240):  # the JVM takes seconds to start listening
+            if server.poll() is not None:
+                pytest.fail(f"the Spark Connect server stopped: {log.read_text()[-2000:]}")
+            with socket.socket() as attempt:
+                if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the Spark Connect server did not listen within 2 minutes")
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        # The client's session first: one left open retries a stopped server at exit.
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+        if (active := ConnectSession.getActiveSession()) is not None:
+            active.stop()
+        server.terminate()
+        server.wait(timeout=60)
+
+
+@pytest.mark.usefixtures("java")
+def test_over_spark_connect_the_lines_give_the_tables_of_the_polars_engine(
+    tmp_path: Path, connect_server: str
+) -> None:
+    # Spark Connect has no SparkContext: the customers reach the executors with the step.
+    config = make_config(tmp_path, seed=5)
+    polars = refreshed(config)
+    connect = refreshed(on_spark(config, buckets=3, master=connect_server))
+    notes = connect["refresh_runs"]["notes"].item()
+    assert f"engine: spark at {connect_server} for reading and validating" in notes
+    assert_same_tables(without_engine_note(polars), without_engine_note(connect))
+    assert (
+        connect["quarantine"].filter(pl.col("problem") == "customer not found in customers").height
+        == 3
+    )
