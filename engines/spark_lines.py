@@ -193,7 +193,7 @@ def per_bucket(
     try:
         back = pl.from_arrow(checked.toArrow())
     except Exception as exc:  # the executor's own error, however Spark wraps it
-        raise SparkStepError(f"a bucket's step failed on Spark: {_cause(exc)}") from exc
+        raise SparkStepError(f"a bucket's step failed on Spark: {cause(exc)}") from exc
     assert isinstance(back, pl.DataFrame)
     # A bucket's rows come back together and in order; the buckets in any order.
     return back.sort(BUCKET, maintain_order=True).drop(BUCKET).cast(dict(schema))
@@ -203,7 +203,7 @@ class SparkStepError(Exception):
     """A step run on Spark failed, on an executor or in Spark itself."""
 
 
-def _cause(exc: Exception) -> str:
+def cause(exc: Exception) -> str:
     """Why a Spark job failed, in one line: the error an executor's Python raised (the
     last line of its traceback, which Spark wraps in pages of its own), else the first
     of Spark's own errors that names its class (`[FAILED_READ_FILE…] … file …`), else

@@ -21,10 +21,11 @@ from pipeline.stages import (
     banded,
     choose_best_customers,
     company_attributes,
+    in_groups,
     timed,
 )
 from schemas.vocabulary import GOALS, TIERS
-from sources.buckets import by_customer, streamed
+from sources.buckets import by_customer, keeper
 from transforms.leads import conversion_auc, lead_scores
 from transforms.persona_cards import (
     purchase_habits,
@@ -109,7 +110,7 @@ def profile(
 ) -> Profiles:
     """Company profile, buyer persona, target profile, persona card(s) and lead scores."""
     notes: list[str] = []
-    with timed("profile") as facts, streamed(inputs.spilled):
+    with timed("profile") as facts, in_groups(inputs, settings):
         if inputs.contacts is None:
             notes.append("no contacts source: buyer persona skipped")
         main = _persona(
@@ -242,6 +243,7 @@ def _persona(
         computed.line_parts or computed.tiering.lines,
         products=inputs.products,
         regroup=by_customer(inputs.spilled, len(computed.line_parts)),
+        keep=keeper(inputs.spilled),
     ).collect()
     company, buyer, purchased = _controlled([company, buyer, purchased], settings)
     best_count = int(best["is_best"].sum())

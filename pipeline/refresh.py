@@ -163,7 +163,7 @@ def run_refresh(
                         settings.engine,
                         matching=settings.identity.enabled and settings.identity.probabilistic,
                     ),
-                    _lines_after(inputs.orders, as_of),
+                    lines_after_note(computed.lines_after),
                     identical_lines_note(inputs.identical_lines),
                     *inputs.notes,
                     f"best customers: {computed.best_basis}",
@@ -325,9 +325,8 @@ def identical_lines_note(identical_lines: int) -> str:
     return f"identical order lines kept as separate purchases: {identical_lines:,}"
 
 
-def _lines_after(orders: pl.LazyFrame, as_of: date) -> str:
-    """How many valid order lines the as_of cut-off left out (not problems: ignored)."""
-    later = orders.filter(pl.col("order_date").dt.date() > as_of).select(pl.len()).collect().item()
+def lines_after_note(later: int) -> str:
+    """The run note on the order lines the as_of cut-off left out (not problems: ignored)."""
     return f"order lines dated after as_of ignored: {later:,}"
 
 

@@ -25,7 +25,7 @@ import polars as pl
 
 from config.loader import pii_hash_key
 from config.settings import Settings
-from engines import lines_on_spark, spark_for
+from engines import group_runner_for, lines_on_spark, spark_for
 from flows.progress import show_stage
 from pipeline.lines_on_spark import LinesOnSpark, lines_for_spark, validated_on_spark
 from quality.reports import report_dir
@@ -73,6 +73,8 @@ from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
 from transforms.privacy import Frame, mask_contact_data, protect_pii
 from transforms.profiles import attribute_mix, best_customers, with_bands
 from transforms.purchases import (
+    group_runner,
+    groups_run_by,
     per_customer,
     profit_of_purchases,
     purchases_in_parts,
@@ -755,6 +757,7 @@ class Computed:
     notes: tuple[str, ...] = ()  # for the run record: the customer-value fit
     # The valid lines, a bucket each, when they were spilled (else `tiering.lines`)
     line_parts: tuple[pl.LazyFrame, ...] = ()
+    lines_after: int = 0  # staged order lines dated after as_of (ignored, not problems)
 
     @property
     def key_tier(self) -> str:
@@ -768,12 +771,12 @@ def transform(
     with (
         timed("transform") as facts,
         _overflow_named(inputs.orders, settings),
-        streamed(inputs.spilled),
+        in_groups(inputs, settings),
     ):
         # The valid lines stay a plan over the staged lines (kept, they would be a second
         # copy of every line); they are summed once per order, and the metrics, tiers and
         # best customers read those orders.
-        kinds = line_kinds(inputs.orders)
+        kinds = line_kinds(inputs.order_parts or inputs.orders)
         lines = valid_order_lines(inputs.orders, as_of=as_of, kinds=kinds)
         # Spilled lines are summed a bucket at a time and their purchases regrouped by
         # customer on disk: what is measured per customer is measured a group at a time,
@@ -866,6 +869,7 @@ def transform(
         )
         facts["customers"] = customers.height
         facts["best customers"] = int(customers["is_best_customer"].sum())
+        lines_after = _lines_after(inputs.order_parts or (inputs.orders,), as_of)
     total = pareto_row["revenue"].item() if pareto_row.height else None
     if not customers.is_empty() and total is not None and total <= 0:
         raise NonPositiveRevenueError(
@@ -896,7 +900,26 @@ def transform(
         lead_days,
         tuple(value.notes),
         line_parts,
+        lines_after,
     )
+
+
+@contextmanager
+def in_groups(inputs: ValidatedInputs, settings: Settings) -> Iterator[None]:
+    """A stage's plans of spilled lines on polars' streaming engine, and the plans of
+    many groups (buckets of lines, groups of customers) where the engine runs them."""
+    with (
+        streamed(inputs.spilled),
+        groups_run_by(group_runner_for(settings.engine, inputs.spilled)),
+    ):
+        yield
+
+
+def _lines_after(parts: Sequence[pl.LazyFrame], as_of: date) -> int:
+    """How many staged order lines are dated after `as_of`, counted a part at a time."""
+    later = pl.col("order_date").dt.date() > as_of
+    counts = group_runner().collect([part.filter(later).select(pl.len()) for part in parts])
+    return sum(int(count.item()) for count in counts)
 
 
 def predicted_value(
@@ -1026,7 +1049,12 @@ def choose_best_customers(
         in_tier,
         lambda sales: sales.group_by("customer_id").agg(key_tier_revenue=pl.col("amount").sum()),
     )
-    has_cost = pl.concat(in_tier).select(pl.col("costed").any()).collect().item()
+    has_cost = any(
+        found.item()
+        for found in group_runner().collect(
+            [group.select(pl.col("costed").any()) for group in in_tier]
+        )
+    )
     profit = per_customer(in_tier, profit_of_purchases) if has_cost else None
     return best_customers(
         customers.join(key_sales, on="customer_id", how="left").with_columns(

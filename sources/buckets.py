@@ -26,12 +26,13 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import polars as pl
 
 from sources.parquet_files import ParquetSourceError, parquet_files
-from transforms.purchases import Keep, Regroup, as_one_group, in_memory
+from transforms.purchases import Keep, Regroup, as_one_group, group_runner, kept_in_memory
 
 BUCKET = "_bucket"
 CUSTOMER_BUCKET = "_customer_bucket"
@@ -134,14 +135,16 @@ def keeper(folder: Path | None) -> Keep:
     """Where a refresh keeps its frames of one row per purchase: in memory, or, when its
     lines were spilled, in files beside them (read back as scans, never all held)."""
     if folder is None:
-        return in_memory
+        return kept_in_memory
     numbers = itertools.count()
 
-    def on_disk(frame: pl.LazyFrame) -> pl.LazyFrame:
-        path = folder / "kept" / f"{next(numbers):05d}.ipc"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frame.sink_ipc(path, compression=SPILL_COMPRESSION)
-        return pl.scan_ipc(path)
+    def on_disk(frames: Sequence[pl.LazyFrame]) -> tuple[pl.LazyFrame, ...]:
+        paths = [folder / "kept" / f"{next(numbers):05d}.ipc" for _ in frames]
+        (folder / "kept").mkdir(parents=True, exist_ok=True)
+        group_runner().run(
+            [partial(_sink_ipc, frame, path) for frame, path in zip(frames, paths, strict=True)]
+        )
+        return tuple(pl.scan_ipc(path) for path in paths)
 
     return on_disk
 
@@ -157,8 +160,14 @@ def by_customer(folder: Path | None, count: int) -> Regroup:
     def on_disk(frames: Sequence[pl.LazyFrame]) -> tuple[pl.LazyFrame, ...]:
         target = Path(tempfile.mkdtemp(prefix="by-customer-", dir=folder))
         group = (pl.col("customer_id").hash(CUSTOMER_SEED) % count).alias(CUSTOMER_BUCKET)
-        for number, frame in enumerate(frames):
-            _sink_partitioned(frame, target / f"part{number:05d}", key=group, count=count)
+        group_runner().run(
+            [
+                partial(
+                    _sink_partitioned, frame, target / f"part{number:05d}", key=group, count=count
+                )
+                for number, frame in enumerate(frames)
+            ]
+        )
         groups = []
         for number in range(count):
             # Sorted: a group's rows are read in the same order in every run.
@@ -196,6 +205,10 @@ def spill(
         schema=schema,
         whole_purchases=cuts_whole_purchases(line_key, schema.names()),
     )
+
+
+def _sink_ipc(frame: pl.LazyFrame, path: Path) -> None:
+    frame.sink_ipc(path, compression=SPILL_COMPRESSION)
 
 
 def _sink_partitioned(frame: pl.LazyFrame, target: Path, *, key: pl.Expr, count: int) -> None:

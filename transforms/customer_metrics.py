@@ -15,12 +15,13 @@ day are one order. Days are whole calendar days between dates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
 
-from transforms.purchases import profit_of_purchases, purchases_of_lines
+from transforms.purchases import as_groups, group_runner, profit_of_purchases, purchases_of_lines
 
 CANCELLED_STATUSES = ("cancelled", "canceled", "void", "voided")
 REFUNDED_STATUSES = ("refunded", "refund", "returned", "return")
@@ -40,13 +41,24 @@ class LineKinds:
     statuses: pl.Series
 
 
-def line_kinds(orders: pl.LazyFrame) -> LineKinds:
-    """The `LineKinds` of all of `orders` (staged order lines), in one pass."""
-    found = orders.select(
-        every_line_has_an_id=pl.col("order_id").is_not_null().all(),
-        statuses=pl.col("status").unique().implode(),
-    ).collect()
-    return LineKinds(found["every_line_has_an_id"].item(), found["statuses"].explode())
+def line_kinds(orders: pl.LazyFrame | Sequence[pl.LazyFrame]) -> LineKinds:
+    """The `LineKinds` of all of `orders` (staged order lines, or parts of them), in one
+    pass over each part."""
+    found = pl.concat(
+        group_runner().collect(
+            [
+                part.select(
+                    every_line_has_an_id=pl.col("order_id").is_not_null().all(),
+                    statuses=pl.col("status").unique().implode(),
+                )
+                for part in as_groups(orders)
+            ]
+        )
+    )
+    return LineKinds(
+        bool(found["every_line_has_an_id"].all()),
+        found["statuses"].explode().unique(maintain_order=True),
+    )
 
 
 def valid_order_lines(

@@ -32,7 +32,7 @@ from datetime import date
 
 import polars as pl
 
-from transforms.purchases import per_customer
+from transforms.purchases import as_groups, per_customer, summed_over_groups
 
 PREFERENCES = ("fastest_deals", "pays_on_time", "repeat_rate", "fixed")
 # preference -> (measure column, smaller is better, how the value reads)
@@ -54,7 +54,7 @@ class KeyTierDecision:
 
 
 def tier_measures(
-    tier_orders: pl.LazyFrame,
+    tier_orders: pl.LazyFrame | Sequence[pl.LazyFrame],
     orders: Sequence[pl.LazyFrame],
     customers: pl.LazyFrame,
     *,
@@ -65,7 +65,8 @@ def tier_measures(
 
     Args:
         tier_orders: one row per order and tier it was sold in (grain: sale_tier,
-            customer_id, order_key), with the latest `due_date` and `paid_at` of its lines.
+            customer_id, order_key), with the latest `due_date` and `paid_at` of its lines,
+            or groups of them (each counted in turn).
         orders: one row per order (grain: customer_id, order_key) with `order_day`, in
             groups each holding whole customers.
         customers: one row per customer with its own `tier` and `order_count`.
@@ -86,23 +87,22 @@ def tier_measures(
     repeat = own.group_by("tier").agg(
         repeat_rate=(pl.col("order_count") >= 2).cast(pl.Float64).mean()
     )
-    purchases = tier_orders.select(
-        "sale_tier", due=pl.col("due_date").dt.date(), paid=pl.col("paid_at").dt.date()
-    )
-    on_time = pl.col("paid") <= pl.col("due")
-    late = (pl.col("paid") > pl.col("due")) | (
-        pl.col("paid").is_null() & (pl.col("due") < pl.lit(as_of))
-    )
-    paying = (
-        purchases.filter(pl.col("due").is_not_null())
-        .group_by(tier="sale_tier")
-        .agg(on_time=on_time.sum(), late=late.sum())
-        .select(
-            "tier",
-            paid_on_time_share=pl.when((pl.col("on_time") + pl.col("late")) > 0).then(
-                pl.col("on_time") / (pl.col("on_time") + pl.col("late"))
-            ),
-        )
+    due, paid = pl.col("due_date").dt.date(), pl.col("paid_at").dt.date()
+    on_time = paid <= due
+    late = (paid > due) | (paid.is_null() & (due < pl.lit(as_of)))
+    paying = summed_over_groups(
+        as_groups(tier_orders),
+        lambda group: (
+            group.filter(due.is_not_null())
+            .group_by(tier="sale_tier")
+            .agg(on_time=on_time.sum(), late=late.sum())
+        ),
+        by="tier",
+    ).select(
+        "tier",
+        paid_on_time_share=pl.when((pl.col("on_time") + pl.col("late")) > 0).then(
+            pl.col("on_time") / (pl.col("on_time") + pl.col("late"))
+        ),
     )
     tiers = pl.LazyFrame({"tier": ["Large", "Medium", "Small"]})
     return (

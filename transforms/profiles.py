@@ -45,7 +45,14 @@ import numpy as np
 import polars as pl
 
 from transforms.pareto import ceil_share_of
-from transforms.purchases import Regroup, as_groups, as_one_group, summed_over_groups
+from transforms.purchases import (
+    Keep,
+    Regroup,
+    as_groups,
+    as_one_group,
+    kept_in_memory,
+    summed_over_groups,
+)
 
 WILSON_Z = 1.959963984540054  # 95% two-sided
 
@@ -238,6 +245,7 @@ def scored_purchases(
     *,
     products: pl.LazyFrame | None = None,
     regroup: Regroup = as_one_group,
+    keep: Keep = kept_in_memory,
 ) -> pl.LazyFrame:
     """What the best customers buy, scored like any attribute value.
 
@@ -252,12 +260,15 @@ def scored_purchases(
         products: staged products, for the category.
         regroup: how each part's (customer, value) pairs are regrouped by customer, so
             that each is counted once (`sources.buckets.by_customer` on disk).
+        keep: where the customers' best flags are kept while each group's plan reads
+            them (`sources.buckets.keeper`).
     """
     parts = as_groups(lines)
     with_category = products is not None and "category" in products.collect_schema().names()
     attribute = "category" if with_category else "product_id"
     pairs = regroup([_bought(part, products if with_category else None).unique() for part in parts])
-    best = customers.select("customer_id", "is_best")
+    # Kept (on disk when spilled): each group's plan names its file, not a copy of it.
+    (best,) = keep([customers.select("customer_id", "is_best")])
     counts = summed_over_groups(
         pairs,
         lambda pairs_of_group: _counted(

@@ -8,6 +8,11 @@ number, as the quantity tier rule compares it), the first and last order
 timestamp, the first order day, the latest due date and payment, and the gross
 profit of the lines that carry a cost (`costed_profit`, with `costed`).
 
+`GroupRunner` says where the plans of many groups run (`groups_run_by`): in this
+process, or, on the Spark engine, on its executors (`engines.spark_groups`);
+`per_customer`, `summed_over_groups` and the spilled `Keep` and `Regroup` send
+their groups' plans there.
+
 Every measure a refresh takes of purchases (customer metrics, the tier bounds
 and sales, the key tier's measures, the best customers' sales and profit, the
 persona's habits) is a sum, a count, a minimum or a maximum of the purchase's
@@ -16,18 +21,64 @@ lines, so each reads these rows instead of grouping millions of lines again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Protocol
 
 import polars as pl
 
-# Where a frame of one row per purchase is kept while later plans read it: in memory by
+# Where frames of one row per purchase are kept while later plans read it: in memory by
 # default; a caller with many millions of purchases passes one that writes them to disk
 # and returns a scan.
-Keep = Callable[[pl.LazyFrame], pl.LazyFrame]
+Keep = Callable[[Sequence[pl.LazyFrame]], tuple[pl.LazyFrame, ...]]
 # How frames of one row per purchase (summed a bucket of lines at a time) are regrouped
 # so that each group holds every purchase of its customers: one group in memory by
 # default; a spilled refresh writes them to disk by a hash of the customer.
 Regroup = Callable[[Sequence[pl.LazyFrame]], tuple[pl.LazyFrame, ...]]
+
+
+class GroupRunner(Protocol):
+    """Where the plans of a refresh's groups (buckets of lines, groups of customers) run:
+    each plan reads its own group only, so they may run anywhere, in any order."""
+
+    def collect(self, plans: Sequence[pl.LazyFrame]) -> list[pl.DataFrame]:
+        """Each plan's rows, in the order of `plans`."""
+        ...
+
+    def run(self, tasks: Sequence[Callable[[], object]]) -> None:
+        """Each task run once (tasks that write a group's rows to disk)."""
+        ...
+
+
+class InThisProcess:
+    """The plans run here, one after another."""
+
+    def collect(self, plans: Sequence[pl.LazyFrame]) -> list[pl.DataFrame]:
+        return [plan.collect() for plan in plans]
+
+    def run(self, tasks: Sequence[Callable[[], object]]) -> None:
+        for task in tasks:
+            task()
+
+
+_runner: ContextVar[GroupRunner | None] = ContextVar("group_runner", default=None)
+
+
+@contextmanager
+def groups_run_by(runner: GroupRunner | None) -> Iterator[None]:
+    """Within the block, the plans of many groups run on `runner` (a Spark refresh's
+    executors; None: this process); one group's plan stays lazy for its caller."""
+    token = _runner.set(runner)
+    try:
+        yield
+    finally:
+        _runner.reset(token)
+
+
+def group_runner() -> GroupRunner:
+    """The runner of the block (`groups_run_by`); this process by default."""
+    return _runner.get() or InThisProcess()
 
 
 def in_memory(frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -35,6 +86,11 @@ def in_memory(frame: pl.LazyFrame) -> pl.LazyFrame:
     # The in-memory engine: new columns are added beside the input's own, which are
     # shared, not copied (the streaming engine would write every column anew).
     return frame.collect(engine="in-memory").lazy()
+
+
+def kept_in_memory(frames: Sequence[pl.LazyFrame]) -> tuple[pl.LazyFrame, ...]:
+    """The `Keep` of a refresh held in memory: each frame computed once and held."""
+    return tuple(in_memory(frame) for frame in frames)
 
 
 def as_one_group(frames: Sequence[pl.LazyFrame]) -> tuple[pl.LazyFrame, ...]:
@@ -58,7 +114,8 @@ def per_customer(
     """
     if len(groups) == 1:
         return measure(groups[0])
-    return pl.concat([measure(group).collect() for group in groups], how="vertical").lazy()
+    found = group_runner().collect([measure(group) for group in groups])
+    return pl.concat(found, how="vertical").lazy()
 
 
 def summed_over_groups(
@@ -71,7 +128,7 @@ def summed_over_groups(
     up: a customer is in one group only, so even its distinct customers add up."""
     if len(groups) == 1:
         return totals(groups[0])
-    found = pl.concat([totals(group).collect() for group in groups], how="vertical")
+    found = pl.concat(group_runner().collect([totals(group) for group in groups]), how="vertical")
     keys = [by] if isinstance(by, str) else list(by)
     return found.lazy().group_by(keys).agg(pl.exclude(keys).sum())
 

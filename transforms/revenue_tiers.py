@@ -42,7 +42,7 @@ from transforms.purchases import (
     Keep,
     Regroup,
     as_one_group,
-    in_memory,
+    kept_in_memory,
     per_customer,
     purchases_of_lines,
     summed_over_groups,
@@ -362,7 +362,7 @@ def tier_revenue(
     products: pl.LazyFrame | None = None,
     lead_days: pl.LazyFrame | None = None,
     orders: Sequence[pl.LazyFrame] | None = None,
-    keep: Keep = in_memory,
+    keep: Keep = kept_in_memory,
     line_parts: Sequence[pl.LazyFrame] = (),
     regroup: Regroup = as_one_group,
 ) -> Tiering:
@@ -506,21 +506,20 @@ def _tiered(
     # Every measure below reads purchases (a sum, a max, a min of their lines): the
     # order-level rules tier the orders themselves, a group of customers at a time, the
     # package rule each line.
+    # A customer-level rule's tiers are collected (polars' in-memory engine panics on the
+    # rank's format; the default does not) and kept, on disk when spilled, before each
+    # group's plan joins them: a plan then names their file, not a copy of every row.
     if rule.rule == "quantile":
-        customers = quantile_tiers(
-            ranked, large_share=rule.large_share, medium_share=rule.medium_share
-        )
-        purchase_groups = tuple(
-            keep(customer_sale_tiers(group, customers)) for group in order_groups
-        )
+        tiers = quantile_tiers(ranked, large_share=rule.large_share, medium_share=rule.medium_share)
+        (customers,) = keep([tiers.collect().lazy()])
+        purchase_groups = keep([customer_sale_tiers(group, customers) for group in order_groups])
     elif rule.rule == "revenue":
         assert bounds is not None
-        customers = revenue_threshold_tiers(
+        tiers = revenue_threshold_tiers(
             ranked, large_min_revenue=bounds.large_from, medium_min_revenue=bounds.medium_from
         )
-        purchase_groups = tuple(
-            keep(customer_sale_tiers(group, customers)) for group in order_groups
-        )
+        (customers,) = keep([tiers.collect().lazy()])
+        purchase_groups = keep([customer_sale_tiers(group, customers) for group in order_groups])
     elif rule.rule == "package":
         if products is None:
             raise ValueError("the package rule needs products")
@@ -538,9 +537,11 @@ def _tiered(
         )
     elif rule.rule in ("order_value", "quantity"):
         empty = SizeBounds("order value", Decimal(1), Decimal(1), "no sizes")
-        purchase_groups = tuple(
-            keep(sized_sale_tiers(group, rule=rule.rule, bounds=bounds or empty))
-            for group in order_groups
+        purchase_groups = keep(
+            [
+                sized_sale_tiers(group, rule=rule.rule, bounds=bounds or empty)
+                for group in order_groups
+            ]
         )
     else:
         raise ValueError(f"unknown tier rule {rule.rule!r}")
@@ -551,14 +552,14 @@ def _tiered(
     # The measures read orders: under the package rule an order's lines in one tier
     # are one order of that tier.
     tier_orders = (
-        per_customer(
-            purchase_groups,
-            lambda group: group.group_by("sale_tier", *PURCHASE_KEY).agg(
+        [
+            group.group_by("sale_tier", *PURCHASE_KEY).agg(
                 pl.col("due_date").max(), pl.col("paid_at").max()
-            ),
-        )
+            )
+            for group in purchase_groups
+        ]
         if rule.rule == "package"
-        else pl.concat(purchase_groups, how="vertical")
+        else purchase_groups
     )
     measures = tier_measures(tier_orders, order_groups, customers, as_of=as_of, lead_days=lead_days)
     summary = (

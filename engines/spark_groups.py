@@ -1,0 +1,97 @@
+"""The plans of a refresh's groups run on Spark's executors.
+
+Produces `OnExecutors(session, folder)`, a `transforms.purchases.GroupRunner`:
+each plan of one group (a bucket of order lines, a group of whole customers) is
+pickled with its polars plan, sent to an executor as one row of a Spark
+DataFrame, and run there (`mapInArrow`); what a plan makes is written by the
+executor to the run's spill area (`folder`), whole, and read back here. So the
+work that reads order lines or purchases (summing lines into purchases,
+regrouping them by customer, measuring each customer, totalling each tier) is
+done by the executors, and this process reads only what they return: one row per
+customer, or a few totals.
+
+The plans read and write files of the spill area: it must be a folder the
+executors reach (any folder on `local[N]`, a shared mount on a cluster).
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from engines.spark_lines import SparkStepError, cause, written_whole
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import SparkSession
+
+TASK = "task"
+
+
+class OnExecutors:
+    """A `GroupRunner` whose plans and tasks run on the session's executors."""
+
+    def __init__(self, session: SparkSession, folder: Path) -> None:
+        self.session, self.folder = session, folder
+
+    def run(self, tasks: Sequence[Callable[[], object]]) -> None:
+        """Each task run once, on an executor (one Spark job for all of them)."""
+        if len(tasks) <= 1:  # one task: a Spark job would only add its start-up
+            for task in tasks:
+                task()
+            return
+        run_on_executors(self.session, tasks)
+
+    def collect(self, plans: Sequence[pl.LazyFrame]) -> list[pl.DataFrame]:
+        """Each plan's rows, collected on an executor and read back here."""
+        if len(plans) <= 1:
+            return [plan.collect() for plan in plans]
+        target = self.folder / "collected" / uuid.uuid4().hex
+        target.mkdir(parents=True)
+        paths = [target / f"{number:05d}.ipc" for number in range(len(plans))]
+        try:
+            run_on_executors(
+                self.session,
+                [partial(_collected, plan, path) for plan, path in zip(plans, paths, strict=True)],
+            )
+            return [pl.read_ipc(path) for path in paths]
+        finally:
+            shutil.rmtree(target, ignore_errors=True)
+
+
+def run_on_executors(session: SparkSession, tasks: Sequence[Callable[[], object]]) -> None:
+    """Each of `tasks` (picklable, with the plans they hold) run once on an executor.
+
+    Raises:
+        SparkStepError: a task failed (its own error, in one line), or Spark did.
+    """
+    from pyspark import cloudpickle
+
+    rows = [(number, cloudpickle.dumps(task)) for number, task in enumerate(tasks)]
+    frame = session.createDataFrame(rows, f"{TASK} int, payload binary").repartition(len(rows))
+
+    def each(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
+        for batch in batches:
+            numbers = batch.column(TASK).to_pylist()
+            for payload in batch.column("payload").to_pylist():
+                cloudpickle.loads(payload)()
+            yield pa.RecordBatch.from_pydict({TASK: pa.array(numbers, pa.int32())})
+
+    try:
+        done = frame.mapInArrow(each, f"{TASK} int").toArrow()
+    except Exception as exc:  # the executor's own error, however Spark wraps it
+        raise SparkStepError(f"a step of a group failed on Spark: {cause(exc)}") from exc
+    # Every task ran (a task Spark retried ran again: each writes whole files).
+    assert sorted(set(done.column(TASK).to_pylist())) == list(range(len(tasks)))
+
+
+def _collected(plan: pl.LazyFrame, path: Path) -> None:
+    written_whole(plan.collect(), path, compression="uncompressed")
