@@ -18,9 +18,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from sources.buckets import bucket_count
 from sources.extract import SourceError, read_source
 from sources.parquet_files import ParquetSourceError, parquet_files
-from tests.test_buckets import assert_same_tables, make_config, refreshed
+from tests.test_buckets import assert_same_tables, buckets_forced, make_config, refreshed
 
 # Cut points of the dirty orders' rows (about 150): files of unequal sizes.
 CUTS = (0, 17, 18, 60, 101)
@@ -181,3 +182,19 @@ def test_a_missing_folder_is_a_source_error_naming_it(tmp_path: Path) -> None:
     source = SourceSettings(path=tmp_path / "lake" / "orders", format="parquet")
     with pytest.raises(SourceError, match=r"sources.orders.path: file not found: .*lake/orders"):
         read_source("orders", source)
+
+
+def test_a_folder_spilled_in_buckets_publishes_the_tables_of_the_folder_read_whole(
+    tmp_path: Path,
+) -> None:
+    lake = as_parquet_folder(make_config(tmp_path, seed=7))
+    whole = refreshed(lake)
+    rows = parquet_files("orders", tmp_path / "data" / "orders").scan().select(pl.len())
+    # The folder's rows are counted over its files: 2 lines per bucket, so many buckets.
+    assert bucket_count(tmp_path / "data" / "orders", "parquet", lines_per_bucket=2) == -(
+        -rows.collect().item() // 2
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        buckets_forced(patch, 5)
+        spilled = refreshed(lake)
+    assert_same_tables(whole, spilled)
