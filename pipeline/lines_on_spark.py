@@ -3,12 +3,13 @@ bucket at a time, by the same per-bucket check as a refresh on one machine.
 
 Produces `LinesOnSpark`, what the extract stage hands on for the orders source
 (`lines_for_spark`): a Parquet orders file, or a folder of them, is read by Spark's
-executors and
-extracted there, batch by batch, by the same row-by-row steps as on one machine
-(canonical names, keys in one form, ids mapped, contact data hashed); any other
-source (a CSV, a workbook, a database table) is extracted by this process, which
-streams its rows to one Parquet file in the run's spill area for Spark to read, as
-a CSV can only be read from its start (a quoted value may span lines).
+executors and extracted there, batch by batch, by the same row-by-row steps as on
+one machine (canonical names, keys in one form, ids mapped, contact data hashed).
+A database table or query is read by this process a batch at a time (never held
+whole) and written as text, numbered, to one Parquet file in the run's spill area,
+which the executors extract. A CSV or a workbook is extracted by this process and
+streamed to one Parquet file there for Spark to read, as a CSV can only be read
+from its start (a quoted value may span lines).
 
 `validated_on_spark` cuts the lines into `[engine] buckets` buckets (`engines.
 spark_lines.with_buckets`), runs the check on each bucket on the executors, and
@@ -43,6 +44,7 @@ from schemas.validation import PROBLEM_SCHEMA
 from sources.buckets import SPILL_COMPRESSION, cuts_whole_purchases, validated_lines_path
 from sources.extract import (
     as_extracted,
+    database_rows,
     extract_source,
     line_key_columns,
     parquet_as_read,
@@ -108,11 +110,13 @@ def lines_for_spark(
             it lacks (found here, on no rows, before Spark starts).
         polars.exceptions.PolarsError: a source read here could not be read.
     """
+    extract: Callable[[pl.DataFrame], pl.DataFrame]
     if source.path is not None and source.file_format == "parquet":
         files = parquet_source(name, source)
-        extract: Callable[[pl.DataFrame], pl.DataFrame] = _ExtractParquet(
-            name, source, files, prepare
-        )
+        extract = _ExtractParquet(name, source, files, prepare)
+    elif source.url is not None and (read := _database_as_text(name, source, folder)):
+        files, typed = read
+        extract = _ExtractText(name, source, typed, prepare)
     else:
         rows = prepare(extract_source(name, source))
         path = folder / "extracted.parquet"
@@ -187,6 +191,51 @@ class _ExtractParquet:
     def __call__(self, rows: pl.DataFrame) -> pl.DataFrame:
         read = rows.lazy().select(*self.as_read, pl.col(ROW_NUMBER))
         return self.prepare(as_extracted(self.name, self.source, read, self.typed)).collect()
+
+
+def _database_as_text(
+    name: str, source: SourceSettings, folder: Path
+) -> tuple[ParquetFiles, set[str]] | None:
+    """A database source's rows streamed, a batch at a time, as text with their row
+    numbers into one Parquet file in the spill area, for the executors to extract (this
+    process holds one batch, never the table); and the columns the database typed as
+    numbers. None when the table has no row (its columns are then unknown here)."""
+    import pyarrow.parquet as pq
+
+    path = folder / "read.parquet"
+    writer: list[pq.ParquetWriter] = []
+    before = 0
+
+    def written(batch: pl.DataFrame) -> None:
+        nonlocal before
+        numbered_batch = batch.with_row_index(ROW_NUMBER, offset=before + 1)
+        before += batch.height
+        table = numbered_batch.to_arrow(compat_level=pl.CompatLevel.oldest())
+        if not writer:
+            writer.append(pq.ParquetWriter(path, table.schema))
+        writer[0].write_table(table.cast(writer[0].schema))
+
+    try:
+        typed = database_rows(name, source, written)
+    finally:
+        for open_writer in writer:
+            open_writer.close()
+    return (parquet_files(name, path), typed) if writer else None
+
+
+class _ExtractText:
+    """A batch of a database source's rows, read as text by this process, extracted as
+    `extract_source` extracts the whole table (`typed`: its columns the database stores
+    as numbers)."""
+
+    def __init__(
+        self, name: str, source: SourceSettings, typed: set[str], prepare: Prepare
+    ) -> None:
+        self.name, self.source, self.typed, self.prepare = name, source, typed, prepare
+
+    def __call__(self, rows: pl.DataFrame) -> pl.DataFrame:
+        extracted = as_extracted(self.name, self.source, rows.lazy(), self.typed)
+        return self.prepare(extracted).collect()
 
 
 def _as_read(rows: pl.DataFrame) -> pl.DataFrame:

@@ -36,6 +36,7 @@ import json
 import re
 import tempfile
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -426,6 +427,21 @@ def _nfc_names(columns: list[str]) -> dict[str, str]:
 
 def _read_database(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set[str]]:
     """The rows as text and the columns the database typed as numbers."""
+    frames: list[pl.DataFrame] = []
+    typed = database_rows(name, source, frames.append)
+    frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame()
+    return frame.lazy().with_row_index(ROW_NUMBER, offset=1), typed
+
+
+def database_rows(
+    name: str, source: SourceSettings, take: Callable[[pl.DataFrame], object]
+) -> set[str]:
+    """Each batch of a database source's rows, as text, handed to `take` in the order the
+    database returns them; the columns the database typed as numbers (in any batch).
+
+    Raises:
+        SourceError: the database cannot be reached, or the table or query fails.
+    """
     assert source.url is not None
     engine = create_engine_from_url(source.url.get_secret_value())
     query: sa.Executable
@@ -444,10 +460,9 @@ def _read_database(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set
             batches = pl.read_database(
                 query, connection, iter_batches=True, batch_size=DATABASE_BATCH_ROWS
             )
-            frames = []
             for batch in batches:
                 typed |= {c for c, dtype in batch.schema.items() if dtype.is_numeric()}
-                frames.append(batch.select(pl.all().cast(pl.String)))
+                take(batch.select(pl.all().cast(pl.String)))
     except SQLAlchemyError as exc:
         message = redact(first_line(exc), source.url.get_secret_value())
         raise SourceError(
@@ -456,8 +471,7 @@ def _read_database(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set
         ) from None
     finally:
         engine.dispose()
-    frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame()
-    return frame.lazy().with_row_index(ROW_NUMBER, offset=1), typed
+    return typed
 
 
 def _apply_mapping(

@@ -382,3 +382,31 @@ def test_a_spark_refresh_hands_its_groups_measures_to_the_executors(
     assert len(handed) >= 10
     # every step: one task per bucket, or per group of customers that has any
     assert max(handed) == 4 and min(handed) >= 2
+
+
+def test_a_database_source_is_read_a_batch_at_a_time_and_extracted_on_spark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy as sa
+
+    from sources import extract
+
+    config = make_config(tmp_path, seed=8)
+    rows = pl.read_csv(tmp_path / "data" / "orders.csv", infer_schema=False)
+    url = f"sqlite:///{tmp_path / 'data' / 'erp.db'}"
+    engine = sa.create_engine(url)
+    # quantity stored as a number: the extraction reads it as the database typed it
+    rows.with_columns(pl.col("quantity").cast(pl.Int64)).write_database("orders", engine)
+    engine.dispose()
+    text = config.read_text(encoding="utf-8").replace(
+        'path = "data/orders.csv"', f'url = "{url}"\ntable = "orders"'
+    )
+    database = config.with_name("database.toml")
+    database.write_text(text, encoding="utf-8")
+    # Batches of 40 rows: the rows are numbered across batches, as one read numbers them.
+    monkeypatch.setattr(extract, "DATABASE_BATCH_ROWS", 40)
+    polars, spark = polars_and_spark(database, buckets=3)
+    assert_same_tables(polars, spark)
+    quarantine = spark["quarantine"]
+    assert quarantine.filter(pl.col("problem").str.starts_with("duplicate line key")).height == 12
+    assert quarantine["row_number"].max() > 40
