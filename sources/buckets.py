@@ -23,6 +23,7 @@ import itertools
 import math
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -137,10 +138,13 @@ def keeper(folder: Path | None) -> Keep:
     if folder is None:
         return kept_in_memory
     numbers = itertools.count()
+    # A folder of this keeper's own: two keepers of one run (the transform's, the
+    # profile's) never write one file.
+    kept = folder / "kept" / uuid.uuid4().hex
 
     def on_disk(frames: Sequence[pl.LazyFrame]) -> tuple[pl.LazyFrame, ...]:
-        paths = [folder / "kept" / f"{next(numbers):05d}.ipc" for _ in frames]
-        (folder / "kept").mkdir(parents=True, exist_ok=True)
+        paths = [kept / f"{next(numbers):05d}.ipc" for _ in frames]
+        kept.mkdir(parents=True, exist_ok=True)
         group_runner().run(
             [partial(_sink_ipc, frame, path) for frame, path in zip(frames, paths, strict=True)]
         )
@@ -171,7 +175,7 @@ def by_customer(folder: Path | None, count: int) -> Regroup:
         groups = []
         for number in range(count):
             # Sorted: a group's rows are read in the same order in every run.
-            files = sorted(target.glob(f"part*/{CUSTOMER_BUCKET}={number}/*.ipc"))
+            files = sorted(target.glob(f"part{'[0-9]' * 5}/{CUSTOMER_BUCKET}={number}/*.ipc"))
             if files:
                 groups.append(pl.scan_ipc(files))
         if not groups:  # no purchase at all: one empty group of the purchases' columns
@@ -208,10 +212,26 @@ def spill(
 
 
 def _sink_ipc(frame: pl.LazyFrame, path: Path) -> None:
-    frame.sink_ipc(path, compression=SPILL_COMPRESSION)
+    """`frame` written to `path` aside, then renamed: a task run twice (a retry, a
+    speculative copy on Spark) leaves one whole file."""
+    aside = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
+    frame.sink_ipc(aside, compression=SPILL_COMPRESSION)
+    aside.replace(path)
 
 
 def _sink_partitioned(frame: pl.LazyFrame, target: Path, *, key: pl.Expr, count: int) -> None:
+    """`frame` written in one streaming pass to `target/<key name>=<key>/*.ipc`, in a
+    folder aside renamed to `target` once whole (a task run twice leaves one whole
+    folder: the first to finish)."""
+    aside = target.with_name(f"{target.name}.{uuid.uuid4().hex}.partial")
+    _sink_into(frame, aside, key=key, count=count)
+    try:
+        aside.rename(target)
+    except OSError:  # another run of the same task finished first: its folder stands
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _sink_into(frame: pl.LazyFrame, target: Path, *, key: pl.Expr, count: int) -> None:
     """`frame` written in one streaming pass to `target/<key name>=<key>/*.ipc`."""
     frame.sink_ipc(
         pl.PartitionBy(

@@ -466,3 +466,22 @@ def test_every_tier_rule_publishes_the_same_tables_in_buckets(tmp_path: Path, ru
     assert_same_tables(whole, spilled)
     summary = spilled["tier_summary"]
     assert summary["purchases"].sum() > 0 and summary["buying_customers"].sum() > 0
+
+
+@pytest.mark.parametrize("compare_by", ["tier", "goal"])
+def test_compared_personas_in_buckets_publish_the_same_tables(
+    tmp_path: Path, compare_by: str
+) -> None:
+    # The profile stage keeps its own frames beside the transform's: neither overwrites
+    # the other's (a persona per tier reads the transform's tiered purchases again).
+    config = make_config(tmp_path, seed=9)
+    config.write_text(
+        config.read_text(encoding="utf-8") + f'\n[personas]\ncompare_by = "{compare_by}"\n',
+        encoding="utf-8",
+    )
+    whole = refreshed(config)
+    with pytest.MonkeyPatch.context() as patch:
+        buckets_forced(patch, 3)
+        spilled = refreshed(config)
+    assert_same_tables(whole, spilled)
+    assert whole["persona_cards"].height > 1  # the compared personas are there
