@@ -6,10 +6,10 @@ Produces `LinesOnSpark`, what the extract stage hands on for the orders source
 executors and extracted there, batch by batch, by the same row-by-row steps as on
 one machine (canonical names, keys in one form, ids mapped, contact data hashed).
 A database table or query is read by this process a batch at a time (never held
-whole) and written as text, numbered, to one Parquet file in the run's spill area,
-which the executors extract. A CSV or a workbook is extracted by this process and
-streamed to one Parquet file there for Spark to read, as a CSV can only be read
-from its start (a quoted value may span lines).
+whole), each batch extracted and made ready, and appended to one Parquet file in
+the run's spill area; a CSV or a workbook is extracted by this process and streamed
+to one Parquet file there (a CSV can only be read from its start: a quoted value
+may span lines). Spark reads that file.
 
 `validated_on_spark` cuts the lines into `[engine] buckets` buckets (`engines.
 spark_lines.with_buckets`), runs the check on each bucket on the executors, and
@@ -114,9 +114,8 @@ def lines_for_spark(
     if source.path is not None and source.file_format == "parquet":
         files = parquet_source(name, source)
         extract = _ExtractParquet(name, source, files, prepare)
-    elif source.url is not None and (read := _database_as_text(name, source, folder)):
-        files, typed = read
-        extract = _ExtractText(name, source, typed, prepare)
+    elif source.url is not None and (read := _database_extracted(name, source, folder, prepare)):
+        files, extract = read, _as_read
     else:
         rows = prepare(extract_source(name, source))
         path = folder / "extracted.parquet"
@@ -193,49 +192,40 @@ class _ExtractParquet:
         return self.prepare(as_extracted(self.name, self.source, read, self.typed)).collect()
 
 
-def _database_as_text(
-    name: str, source: SourceSettings, folder: Path
-) -> tuple[ParquetFiles, set[str]] | None:
-    """A database source's rows streamed, a batch at a time, as text with their row
-    numbers into one Parquet file in the spill area, for the executors to extract (this
-    process holds one batch, never the table); and the columns the database typed as
-    numbers. None when the table has no row (its columns are then unknown here)."""
+def _database_extracted(
+    name: str, source: SourceSettings, folder: Path, prepare: Prepare
+) -> ParquetFiles | None:
+    """A database source's rows read a batch at a time, each batch extracted and made
+    ready as the whole table is (row by row: ids mapped, contact data hashed before
+    anything is written), numbered, and appended to one Parquet file in the spill area
+    for Spark to read: this process holds one batch, never the table. None when the
+    table has no row (the whole-table read then names what is missing)."""
     import pyarrow.parquet as pq
 
-    path = folder / "read.parquet"
+    path = folder / "extracted.parquet"
     writer: list[pq.ParquetWriter] = []
+    seen: set[str] = set()
     before = 0
 
-    def written(batch: pl.DataFrame) -> None:
+    def written(batch: pl.DataFrame, numbers: set[str]) -> None:
         nonlocal before
-        numbered_batch = batch.with_row_index(ROW_NUMBER, offset=before + 1)
+        # A column typed as numbers in one batch is so in all (a batch of only nulls
+        # infers no type; its nulls read the same either way).
+        seen.update(numbers)
+        rows = batch.lazy().with_row_index(ROW_NUMBER, offset=before + 1)
         before += batch.height
-        table = numbered_batch.to_arrow(compat_level=pl.CompatLevel.oldest())
+        ready = prepare(as_extracted(name, source, rows, set(seen))).collect()
+        table = ready.to_arrow(compat_level=pl.CompatLevel.oldest())
         if not writer:
             writer.append(pq.ParquetWriter(path, table.schema))
         writer[0].write_table(table.cast(writer[0].schema))
 
     try:
-        typed = database_rows(name, source, written)
+        database_rows(name, source, written)
     finally:
         for open_writer in writer:
             open_writer.close()
-    return (parquet_files(name, path), typed) if writer else None
-
-
-class _ExtractText:
-    """A batch of a database source's rows, read as text by this process, extracted as
-    `extract_source` extracts the whole table (`typed`: its columns the database stores
-    as numbers)."""
-
-    def __init__(
-        self, name: str, source: SourceSettings, typed: set[str], prepare: Prepare
-    ) -> None:
-        self.name, self.source, self.typed, self.prepare = name, source, typed, prepare
-
-    def __call__(self, rows: pl.DataFrame) -> pl.DataFrame:
-        extracted = as_extracted(self.name, self.source, rows.lazy(), self.typed)
-        return self.prepare(extracted).collect()
+    return parquet_files(name, path) if writer else None
 
 
 def _as_read(rows: pl.DataFrame) -> pl.DataFrame:

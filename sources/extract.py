@@ -428,16 +428,17 @@ def _nfc_names(columns: list[str]) -> dict[str, str]:
 def _read_database(name: str, source: SourceSettings) -> tuple[pl.LazyFrame, set[str]]:
     """The rows as text and the columns the database typed as numbers."""
     frames: list[pl.DataFrame] = []
-    typed = database_rows(name, source, frames.append)
+    typed = database_rows(name, source, lambda batch, _: frames.append(batch))
     frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame()
     return frame.lazy().with_row_index(ROW_NUMBER, offset=1), typed
 
 
 def database_rows(
-    name: str, source: SourceSettings, take: Callable[[pl.DataFrame], object]
+    name: str, source: SourceSettings, take: Callable[[pl.DataFrame, set[str]], object]
 ) -> set[str]:
     """Each batch of a database source's rows, as text, handed to `take` in the order the
-    database returns them; the columns the database typed as numbers (in any batch).
+    database returns them, with the columns the database typed as numbers in it; those
+    columns over every batch.
 
     Raises:
         SourceError: the database cannot be reached, or the table or query fails.
@@ -461,8 +462,9 @@ def database_rows(
                 query, connection, iter_batches=True, batch_size=DATABASE_BATCH_ROWS
             )
             for batch in batches:
-                typed |= {c for c, dtype in batch.schema.items() if dtype.is_numeric()}
-                take(batch.select(pl.all().cast(pl.String)))
+                numbers = {c for c, dtype in batch.schema.items() if dtype.is_numeric()}
+                typed |= numbers
+                take(batch.select(pl.all().cast(pl.String)), numbers)
     except SQLAlchemyError as exc:
         message = redact(first_line(exc), source.url.get_secret_value())
         raise SourceError(

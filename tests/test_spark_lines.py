@@ -389,6 +389,7 @@ def test_a_database_source_is_read_a_batch_at_a_time_and_extracted_on_spark(
 ) -> None:
     import sqlalchemy as sa
 
+    from pipeline import lines_on_spark
     from sources import extract
 
     config = make_config(tmp_path, seed=8)
@@ -405,7 +406,19 @@ def test_a_database_source_is_read_a_batch_at_a_time_and_extracted_on_spark(
     database.write_text(text, encoding="utf-8")
     # Batches of 40 rows: the rows are numbered across batches, as one read numbers them.
     monkeypatch.setattr(extract, "DATABASE_BATCH_ROWS", 40)
+    batches: list[int] = []
+    read = extract.database_rows
+
+    def counted(name, source, take):  # the real read, its batches counted
+        return read(
+            name,
+            source,
+            lambda batch, numbers: (batches.append(batch.height), take(batch, numbers)),
+        )
+
+    monkeypatch.setattr(lines_on_spark, "database_rows", counted)
     polars, spark = polars_and_spark(database, buckets=3)
+    assert batches and max(batches) == 40 and sum(batches) == rows.height  # streamed
     assert_same_tables(polars, spark)
     quarantine = spark["quarantine"]
     assert quarantine.filter(pl.col("problem").str.starts_with("duplicate line key")).height == 12
