@@ -129,7 +129,9 @@ def _hadoop_path(path: Path) -> str:
     """A local path as Spark's file system takes it: a `file:` URI (a cluster's default
     file system, HDFS, would take a bare path for one of its own), its characters as
     they are (Hadoop does not decode `%` escapes: Hà Nội.parquet stays itself)."""
-    return f"file://{path.resolve()}"
+    # Absolute, not resolved: a file reached through a link keeps the path the folder
+    # listed it by, which the rows' numbering looks it up by.
+    return f"file://{path.absolute()}"
 
 
 def _after_earlier_files(rows: pl.DataFrame, starts: dict[str, int]) -> pl.DataFrame:

@@ -43,6 +43,7 @@ from schemas.quarantine import QUARANTINE_SCHEMA, SourceSplit
 from schemas.validation import PROBLEM_SCHEMA
 from sources.buckets import SPILL_COMPRESSION, cuts_whole_purchases, validated_lines_path
 from sources.extract import (
+    SourceError,
     as_extracted,
     database_rows,
     extract_source,
@@ -113,6 +114,14 @@ def lines_for_spark(
     extract: Callable[[pl.DataFrame], pl.DataFrame]
     if source.path is not None and source.file_format == "parquet":
         files = parquet_source(name, source)
+        if files.untyped:
+            column, path = files.untyped[0]
+            raise SourceError(
+                f"sources.{name}: column {column!r} of {path} holds only nulls, stored as "
+                f"type Null, which Spark cannot read as the {files.schema[column]} the "
+                "folder's other files give it: rewrite that file with the column's type, "
+                'or refresh with [engine] kind = "polars", which reads it'
+            )
         extract = _ExtractParquet(name, source, files, prepare)
     elif source.url is not None and (read := _database_extracted(name, source, folder, prepare)):
         files, extract = read, _as_read

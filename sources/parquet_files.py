@@ -9,10 +9,12 @@ columns named by the folders (`year=2024/month=05/…`, read as text: a partitio
 is its position in that order (the first file's rows, then the second's …), so
 the quarantine names the same rows in every run, on one machine or on Spark.
 
-Files and folders whose names start with `_` or `.` are not data (`_SUCCESS`,
-`.crc`, `_temporary`), as Spark and Hive skip them. A Delta Lake or Iceberg table
-is refused: its folder holds files its log no longer lists, which a plain read
-would count again.
+The data files are those named `*.parquet` or `*.pq`; files and folders whose
+names start with `_` or `.` are not data (`_SUCCESS`, `.crc`, `_temporary`), as
+Spark and Hive skip them. A column that is all nulls in one file (type Null)
+takes the type the other files give it. A Delta Lake, Iceberg or Hudi table is
+refused: its folder holds files its log no longer lists, which a plain read would
+count again; so is a partition folder named like a column of the files.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_LOGS = {
     "_delta_log/*.json": "a Delta Lake table",
     "metadata/*.metadata.json": "an Iceberg table",
+    ".hoodie/hoodie.properties": "an Apache Hudi table",
 }
 
 
@@ -44,6 +47,8 @@ class ParquetFiles:
     files: tuple[Path, ...]
     schema: pl.Schema  # the files' own columns, over all of them
     partitions: tuple[str, ...]  # Hive partition columns, from the folder names
+    # (column, file): a column of only nulls (type Null) in a file where others type it
+    untyped: tuple[tuple[str, Path], ...] = ()
 
     @property
     def is_folder(self) -> bool:
@@ -53,14 +58,18 @@ class ParquetFiles:
         """Every file's rows, in file order, with every column (partitions as text)."""
         if not self.is_folder:
             return pl.scan_parquet(self.root)
-        return pl.scan_parquet(
+        # The folder's own `key=value` names (a partition folder named as the source)
+        # are not columns: only the folders below it are, as Spark reads them.
+        above = [part.split("=", 1)[0] for part in self.root.parts if "=" in part]
+        frame = pl.scan_parquet(
             list(self.files),
             schema=self.schema,
             missing_columns="insert",
             hive_partitioning=bool(self.partitions),
-            hive_schema={column: pl.String for column in self.partitions} or None,
+            hive_schema=dict.fromkeys([*above, *self.partitions], pl.String()) or None,
             try_parse_hive_dates=False,
         )
+        return frame.drop(above) if self.partitions and above else frame
 
     @property
     def columns(self) -> pl.Schema:
@@ -113,7 +122,9 @@ def parquet_files(name: str, path: Path) -> ParquetFiles:
         raise ParquetSourceError(
             f"sources.{name}: the folder {path} holds no Parquet file (*.parquet, *.pq)"
         )
-    return ParquetFiles(path, files, _folder_schema(name, files), _partitions(name, path, files))
+    (schema, untyped), partitions = _folder_schema(name, files), _partitions(name, path, files)
+    _without_clashes(name, schema, partitions)
+    return ParquetFiles(path, files, schema, partitions, untyped)
 
 
 def _hidden(relative: Path) -> bool:
@@ -127,20 +138,31 @@ def _file_schema(name: str, path: Path) -> pl.Schema:
         raise ParquetSourceError(f"sources.{name}: cannot read {path}: {first_line(exc)}") from None
 
 
-def _folder_schema(name: str, files: tuple[Path, ...]) -> pl.Schema:
-    """Every column of every file, in the order first met; one type per column."""
+def _folder_schema(
+    name: str, files: tuple[Path, ...]
+) -> tuple[pl.Schema, tuple[tuple[str, Path], ...]]:
+    """Every column of every file, in the order first met, one type per column; and the
+    columns some file stores as type Null where another types them."""
     columns: dict[str, pl.DataType] = {}
     first_in: dict[str, Path] = {}
+    null_in: dict[str, Path] = {}
     for path in files:
         for column, dtype in _file_schema(name, path).items():
-            if column not in columns:
+            if dtype == pl.Null:
+                null_in.setdefault(column, path)
+            if column not in columns or columns[column] == pl.Null:
+                # A column of only nulls (type Null, as pandas writes one) takes the
+                # type another file gives it.
                 columns[column], first_in[column] = dtype, path
-            elif columns[column] != dtype:
+            elif dtype != pl.Null and columns[column] != dtype:
                 raise ParquetSourceError(
                     f"sources.{name}: column {column!r} is {columns[column]} in "
                     f"{first_in[column]} but {dtype} in {path}: write the files with one type"
                 )
-    return pl.Schema(columns)
+    untyped = tuple(
+        (column, path) for column, path in null_in.items() if columns[column] != pl.Null
+    )
+    return pl.Schema(columns), untyped
 
 
 def _partitions(name: str, root: Path, files: tuple[Path, ...]) -> tuple[str, ...]:
@@ -159,3 +181,12 @@ def _partitions(name: str, root: Path, files: tuple[Path, ...]) -> tuple[str, ..
                 f"under {list(columns)}: a folder's files must share its partition folders"
             )
     return first
+
+
+def _without_clashes(name: str, schema: pl.Schema, partitions: tuple[str, ...]) -> None:
+    for column in partitions:
+        if column in schema:
+            raise ParquetSourceError(
+                f"sources.{name}: {column!r} is both a column of the files and a partition "
+                f"folder ({column}=…): rename one, or the folder's value would hide the file's"
+            )

@@ -148,6 +148,8 @@ def test_a_single_file_is_its_own_source(tmp_path: Path) -> None:
         ({}, "holds no Parquet file"),
         ({"_delta_log/00000000000000000000.json": b"{}"}, "is a Delta Lake table"),
         ({"metadata/v1.metadata.json": b"{}"}, "is an Iceberg table"),
+        ({".hoodie/hoodie.properties": b"x"}, "is an Apache Hudi table"),
+        ({"day=1/a.parquet": pl.DataFrame({"day": ["1"]})}, "both a column of the files and"),
         (
             {"a.parquet": pl.DataFrame({"n": [1]}), "b.parquet": pl.DataFrame({"n": ["1"]})},
             "column 'n' is Int64 in",
@@ -198,3 +200,44 @@ def test_a_folder_spilled_in_buckets_publishes_the_tables_of_the_folder_read_who
         buckets_forced(patch, 5)
         spilled = refreshed(lake)
     assert_same_tables(whole, spilled)
+
+
+def test_a_column_of_only_nulls_in_one_file_takes_the_type_of_the_others(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from config.settings import SourceSettings
+    from pipeline.lines_on_spark import lines_for_spark
+
+    folder = tmp_path / "orders"
+    folder.mkdir()
+    # pandas writes a column of only None as type Null
+    pd.DataFrame({"id": ["a"], "coupon": [None]}).to_parquet(folder / "a.parquet")
+    write_parquet(folder / "b.parquet", pl.DataFrame({"id": ["b"], "coupon": ["TET"]}))
+    files = parquet_files("orders", folder)
+    assert files.schema["coupon"] == pl.String
+    assert files.scan().collect().rows() == [("a", None), ("b", "TET")]
+    assert files.untyped == (("coupon", folder / "a.parquet"),)
+    # Spark's reader cannot read a Null column as text: refused before Spark starts
+    with pytest.raises(SourceError, match=r"column 'coupon' of .*a\.parquet holds only nulls"):
+        lines_for_spark(
+            "orders", SourceSettings(path=folder), folder=tmp_path, prepare=lambda rows: rows
+        )
+
+
+def test_a_partition_folder_named_as_the_source_is_not_a_column(tmp_path: Path) -> None:
+    root = tmp_path / "orders" / "year=2024"
+    write_parquet(root / "month=01/p.parquet", pl.DataFrame({"id": ["a"]}))
+    write_parquet(root / "month=02/p.parquet", pl.DataFrame({"id": ["b"]}))
+    files = parquet_files("orders", root)
+    assert files.columns.names() == ["id", "month"]
+    assert files.scan().collect().rows() == [("a", "01"), ("b", "02")]
+
+
+def test_a_file_reached_through_a_link_is_read_in_its_place(tmp_path: Path) -> None:
+    elsewhere = write_parquet(tmp_path / "archive" / "2023.parquet", pl.DataFrame({"id": ["a"]}))
+    folder = tmp_path / "orders"
+    write_parquet(folder / "2024.parquet", pl.DataFrame({"id": ["b"]}))
+    (folder / "2023.parquet").symlink_to(elsewhere)
+    files = parquet_files("orders", folder)
+    assert files.files == (folder / "2023.parquet", folder / "2024.parquet")
+    assert files.scan().collect()["id"].to_list() == ["a", "b"]

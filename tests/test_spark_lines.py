@@ -423,3 +423,22 @@ def test_a_database_source_is_read_a_batch_at_a_time_and_extracted_on_spark(
     quarantine = spark["quarantine"]
     assert quarantine.filter(pl.col("problem").str.starts_with("duplicate line key")).height == 12
     assert quarantine["row_number"].max() > 40
+
+
+def test_a_folder_with_a_linked_file_is_numbered_as_polars_numbers_it(
+    session, tmp_path: Path
+) -> None:
+    from engines.spark_lines import read_lines
+    from sources.parquet_files import parquet_files
+
+    elsewhere = tmp_path / "archive" / "2023.parquet"
+    elsewhere.parent.mkdir()
+    pl.DataFrame({"order_id": ["SO1", "SO2"]}).write_parquet(elsewhere)
+    folder = tmp_path / "orders" / "year=2024"  # a partition folder as the source
+    (folder / "month=01").mkdir(parents=True)
+    pl.DataFrame({"order_id": ["SO3"]}).write_parquet(folder / "month=01" / "b.parquet")
+    (folder / "month=01" / "a.parquet").symlink_to(elsewhere)
+    files = parquet_files("orders", folder)
+    read = read_lines(session, files, lambda rows: rows, numbered(files.columns))
+    polars = files.scan().with_row_index("n", offset=1).collect()
+    assert sorted(read.collect()) == sorted(polars.select("order_id", "month", "n").rows())
