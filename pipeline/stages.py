@@ -73,6 +73,7 @@ from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
 from transforms.privacy import Frame, mask_contact_data, protect_pii
 from transforms.profiles import attribute_mix, best_customers, with_bands
 from transforms.purchases import (
+    Regroup,
     group_runner,
     groups_run_by,
     per_customer,
@@ -822,7 +823,7 @@ def transform(
         )
         tiered, summary, key_tier = tiering.customers, tiering.summary, tiering.key_tier
         value = predicted_value(order_groups, settings, as_of)
-        scored = _with_rfm(tiered, lines, settings, as_of).join(
+        scored = _with_rfm(tiered, line_parts or lines, settings, as_of, regroup).join(
             value.predictions.lazy().with_columns(
                 pl.col("predicted_clv")
                 .round(settings.money.scale)
@@ -1119,13 +1120,23 @@ def segment_bases(
 
 
 def _with_rfm(
-    customers: pl.LazyFrame, lines: pl.LazyFrame, settings: Settings, as_of: date
+    customers: pl.LazyFrame,
+    lines: pl.LazyFrame | Sequence[pl.LazyFrame],
+    settings: Settings,
+    as_of: date,
+    regroup: Regroup,
 ) -> pl.LazyFrame:
     """Add r/f/m scores, rfm_segment and rfm_reason by the configured preset (`lines`: the
-    valid order lines, which the pymc preset reads)."""
+    valid order lines, or their parts regrouped by customer with `regroup`, which the
+    pymc preset reads)."""
     rfm = settings.rfm
     if rfm.preset == "pymc":
-        scores = pymc_rfm_segments(lines, as_of=as_of, segments=rfm.pymc_segments or PYMC_SEGMENTS)
+        scores = pymc_rfm_segments(
+            lines,
+            as_of=as_of,
+            segments=rfm.pymc_segments or PYMC_SEGMENTS,
+            regroup=regroup,
+        )
         return customers.join(scores, on="customer_id", how="left")
     segment_map = (
         [RfmRule(rule.name, rule.r, rule.fm) for rule in rfm.segments]

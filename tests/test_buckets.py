@@ -485,3 +485,36 @@ def test_compared_personas_in_buckets_publish_the_same_tables(
         spilled = refreshed(config)
     assert_same_tables(whole, spilled)
     assert whole["persona_cards"].height > 1  # the compared personas are there
+
+
+def test_the_pymc_rfm_preset_in_buckets_scores_as_the_log_read_whole(tmp_path: Path) -> None:
+    # Each bucket's daily spend is summed, regrouped by customer, summed again: a
+    # customer's day split over two buckets (lines without an order id) counts once.
+    from sampledata.cdnow import cdnow_config, write_cdnow_csv
+
+    (tmp_path / "data").mkdir()
+    write_cdnow_csv(tmp_path / "data")
+    config = write(
+        tmp_path / "personas.toml",
+        cdnow_config("data/cdnow.csv") + '\n[rfm]\npreset = "pymc"\n',
+    )
+    whole = refreshed(config, date(1998, 6, 30))
+    with pytest.MonkeyPatch.context() as patch:
+        buckets_forced(patch, 7)
+        spilled = refreshed(config, date(1998, 6, 30))
+    assert_same_tables(whole, spilled)
+    assert whole["customer_segments"]["rfm_segment"].n_unique() > 3
+
+
+def test_the_pymc_rfm_preset_counts_a_day_split_over_buckets_once(tmp_path: Path) -> None:
+    # Orders have ids, so one customer's orders of one day fall in different buckets:
+    # the day's spend is summed in each, regrouped by customer and summed again.
+    config = make_config(tmp_path, seed=10)
+    config.write_text(
+        config.read_text(encoding="utf-8") + '\n[rfm]\npreset = "pymc"\n', encoding="utf-8"
+    )
+    whole = refreshed(config)
+    with pytest.MonkeyPatch.context() as patch:
+        buckets_forced(patch, 7)
+        spilled = refreshed(config)
+    assert_same_tables(whole, spilled)

@@ -145,7 +145,12 @@ def test_a_real_log_without_order_ids_on_spark_publishes_the_tables_of_the_polar
     # CDNOW: a customer's lines of one day are one purchase, and some are identical.
     (tmp_path / "data").mkdir()
     write_cdnow_csv(tmp_path / "data")
-    config = write(tmp_path / "personas.toml", cdnow_config("data/cdnow.csv"))
+    # The pymc RFM preset: each bucket's daily spend summed on the executors, regrouped
+    # by customer and summarised a group at a time, as the whole log read at once.
+    config = write(
+        tmp_path / "personas.toml",
+        cdnow_config("data/cdnow.csv") + '\n[rfm]\npreset = "pymc"\n',
+    )
     polars, spark = polars_and_spark(config, buckets=5, as_of=date(1998, 6, 30))
     assert_same_tables(polars, spark)
     assert spark["customer_segments"].height == 23_570

@@ -25,6 +25,8 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from transforms.purchases import Regroup, as_groups, as_one_group, per_customer
+
 
 @dataclass(frozen=True)
 class RfmRule:
@@ -175,17 +177,21 @@ def pd_unique(edges: np.ndarray) -> np.ndarray:
 
 
 def pymc_rfm_segments(
-    lines: pl.LazyFrame,
+    lines: pl.LazyFrame | Sequence[pl.LazyFrame],
     *,
     as_of: date,
     segments: Mapping[str, Sequence[str]] = PYMC_SEGMENTS,
+    regroup: Regroup = as_one_group,
 ) -> pl.LazyFrame:
     """RFM scores and segments exactly as pymc-marketing's `rfm_segments` gives them.
 
     Args:
-        lines: valid order lines (customer_id, order_day, amount), as of `as_of`.
+        lines: valid order lines (customer_id, order_day, amount), as of `as_of`, or
+            parts of them (buckets): each part's daily spend is summed, regrouped by
+            customer with `regroup`, and summarised a group of customers at a time.
         as_of: pymc-marketing's `observation_period_end`.
         segments: its `segment_config`; scores not listed are "Other".
+        regroup: how the parts' daily spend is regrouped by customer.
 
     Returns:
         One row per customer: customer_id, r_score, f_score, m_score (quartile
@@ -193,12 +199,26 @@ def pymc_rfm_segments(
         purchase days, R the days from the last purchase day to as_of, M the
         mean spend per purchase day.
     """
-    per_day = lines.group_by("customer_id", "order_day").agg(spend=pl.col("amount").sum())
-    summary = per_day.group_by("customer_id").agg(
-        frequency=pl.len().cast(pl.Float64),
-        recency=(pl.lit(as_of) - pl.col("order_day").max()).dt.total_days().cast(pl.Float64),
-        monetary_value=pl.col("spend").sum().cast(pl.Float64) / pl.len().cast(pl.Float64),
-    )
+
+    def daily(frame: pl.LazyFrame, spend: str) -> pl.LazyFrame:
+        return frame.group_by("customer_id", "order_day").agg(spend=pl.col(spend).sum())
+
+    def summarised(days: pl.LazyFrame) -> pl.LazyFrame:
+        # A customer's day may have been summed in two parts: summed again (exactly).
+        return (
+            daily(days, "spend")
+            .group_by("customer_id")
+            .agg(
+                frequency=pl.len().cast(pl.Float64),
+                recency=(pl.lit(as_of) - pl.col("order_day").max())
+                .dt.total_days()
+                .cast(pl.Float64),
+                monetary_value=pl.col("spend").sum().cast(pl.Float64) / pl.len().cast(pl.Float64),
+            )
+        )
+
+    days = regroup([daily(part, "amount") for part in as_groups(lines)])
+    summary = per_customer(days, summarised)
 
     # One row per customer: the quartile cut needs the whole column at once, so the
     # summary is collected here (small next to the order lines) and cut with numpy.
