@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from engines.spark_lines import SparkStepError, cause, written_whole
+from transforms.purchases import InThisProcess
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -34,24 +35,23 @@ if TYPE_CHECKING:
 TASK = "task"
 
 
-class OnExecutors:
-    """A `GroupRunner` whose plans and tasks run on the session's executors."""
+class OnExecutors(InThisProcess):
+    """A `GroupRunner` whose plans and tasks run on the session's executors (one alone
+    runs here: a Spark job would only add its start-up)."""
 
     def __init__(self, session: SparkSession, folder: Path) -> None:
         self.session, self.folder = session, folder
 
     def run(self, tasks: Sequence[Callable[[], object]]) -> None:
         """Each task run once, on an executor (one Spark job for all of them)."""
-        if len(tasks) <= 1:  # one task: a Spark job would only add its start-up
-            for task in tasks:
-                task()
-            return
+        if len(tasks) <= 1:
+            return super().run(tasks)
         run_on_executors(self.session, tasks)
 
     def collect(self, plans: Sequence[pl.LazyFrame]) -> list[pl.DataFrame]:
         """Each plan's rows, collected on an executor and read back here."""
         if len(plans) <= 1:
-            return [plan.collect() for plan in plans]
+            return super().collect(plans)
         target = self.folder / "collected" / uuid.uuid4().hex
         target.mkdir(parents=True)
         paths = [target / f"{number:05d}.ipc" for number in range(len(plans))]

@@ -26,7 +26,6 @@ dates. Nothing here knows what a line or a problem is: the functions handed in d
 from __future__ import annotations
 
 import re
-import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,7 +36,7 @@ from urllib.parse import unquote, urlparse
 import polars as pl
 
 from schemas.inputs import ROW_NUMBER
-from sources.buckets import cuts_whole_purchases
+from sources.buckets import cuts_whole_purchases, written_aside
 from sources.parquet_files import ParquetFiles
 
 if TYPE_CHECKING:
@@ -236,9 +235,8 @@ _JVM_PACKAGES = ("org.", "java.", "javax.", "scala.", "py4j.", "com.", "io.")
 def written_whole(frame: pl.DataFrame, path: Path, *, compression: str) -> Path:
     """`frame` written to `path` as Arrow IPC all at once: a task Spark runs twice (a
     retry, a speculative copy) leaves one whole file, never a torn one."""
-    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
-    frame.write_ipc(partial, compression=compression)  # type: ignore[arg-type]
-    partial.replace(path)
+    with written_aside(path) as aside:
+        frame.write_ipc(aside, compression=compression)  # type: ignore[arg-type]
     return path
 
 

@@ -211,24 +211,32 @@ def spill(
     )
 
 
-def _sink_ipc(frame: pl.LazyFrame, path: Path) -> None:
-    """`frame` written to `path` aside, then renamed: a task run twice (a retry, a
-    speculative copy on Spark) leaves one whole file."""
+@contextmanager
+def written_aside(path: Path) -> Iterator[Path]:
+    """A name beside `path` to write a file or folder to, renamed to `path` once whole:
+    a task run twice (a retry, a speculative copy on Spark) leaves one whole file, or
+    one whole folder (the first to finish)."""
     aside = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
-    frame.sink_ipc(aside, compression=SPILL_COMPRESSION)
-    aside.replace(path)
+    yield aside
+    if not aside.exists():  # nothing written (a partitioned sink of no rows)
+        return
+    if not aside.is_dir():
+        aside.replace(path)
+        return
+    try:
+        aside.rename(path)
+    except OSError:  # another run of the same task finished first: its folder stands
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _sink_ipc(frame: pl.LazyFrame, path: Path) -> None:
+    with written_aside(path) as aside:
+        frame.sink_ipc(aside, compression=SPILL_COMPRESSION)
 
 
 def _sink_partitioned(frame: pl.LazyFrame, target: Path, *, key: pl.Expr, count: int) -> None:
-    """`frame` written in one streaming pass to `target/<key name>=<key>/*.ipc`, in a
-    folder aside renamed to `target` once whole (a task run twice leaves one whole
-    folder: the first to finish)."""
-    aside = target.with_name(f"{target.name}.{uuid.uuid4().hex}.partial")
-    _sink_into(frame, aside, key=key, count=count)
-    try:
-        aside.rename(target)
-    except OSError:  # another run of the same task finished first: its folder stands
-        shutil.rmtree(aside, ignore_errors=True)
+    with written_aside(target) as aside:
+        _sink_into(frame, aside, key=key, count=count)
 
 
 def _sink_into(frame: pl.LazyFrame, target: Path, *, key: pl.Expr, count: int) -> None:

@@ -45,8 +45,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import SourceSettings
 from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS
+from sources.errors import SourceError
 from sources.excel import SheetError, read_sheet
-from sources.parquet_files import ParquetFiles, ParquetSourceError, parquet_files
+from sources.parquet_files import ParquetFiles, parquet_files
 from sources.text_formats import (
     UTF8_BOM,
     UTF16_BOMS,
@@ -69,15 +70,6 @@ NON_ASCII = r"[^\x00-\x7f]"
 NUMERIC_KINDS = frozenset({"money", "number", "integer"})
 # Delimiters suggested when a CSV header comes out as one column that contains one of them.
 OTHER_DELIMITERS = (";", "\t", "|", ",")
-
-
-class SourceError(Exception):
-    """A source cannot be read as configured (missing file, unknown column, no table)."""
-
-    def __init__(self, message: str, *, transient: bool = False) -> None:
-        super().__init__(message)
-        # A lost connection may work on a retry; a missing file or column will not.
-        self.transient = transient
 
 
 def read_source(name: str, source: SourceSettings) -> pl.DataFrame:
@@ -176,10 +168,7 @@ def parquet_source(name: str, source: SourceSettings) -> ParquetFiles:
             disagree on a column's type, or a column is named twice.
     """
     assert source.path is not None
-    try:
-        files = parquet_files(name, source.path)
-    except ParquetSourceError as exc:
-        raise SourceError(str(exc)) from None
+    files = parquet_files(name, source.path)
     _header(name, source.path, files.scan())
     return files
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
+from sources.errors import SourceError
 from sources.text_formats import first_line
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -35,7 +36,7 @@ TABLE_LOGS = {
 }
 
 
-class ParquetSourceError(Exception):
+class ParquetSourceError(SourceError):
     """A Parquet source that cannot be read as one set of rows (one line, for the user)."""
 
 
