@@ -115,13 +115,15 @@ def refresh(folder: Path, orders: Path, engine: str) -> dict[str, object]:
 
 
 def disk_used(folder: Path) -> int:
-    """Bytes of the files under `folder` (0 when it is gone)."""
+    """Bytes of the files under `folder` (0 when it is gone); the refresh renames and
+    removes folders while this walks them, so what vanishes meanwhile is skipped."""
     total = 0
-    for path in folder.rglob("*"):
-        try:
-            total += path.stat().st_size if path.is_file() else 0
-        except OSError:
-            continue
+    for parent, _, names in os.walk(folder):  # os.walk skips a folder gone under it
+        for name in names:
+            try:
+                total += os.stat(os.path.join(parent, name)).st_size
+            except OSError:
+                continue
     return total
 
 
