@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
+from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -23,6 +24,9 @@ SOURCE_NAMES = ("orders", "customers", "contacts", "products", "leads", "feedbac
 TIER_NAMES = ("Large", "Medium", "Small")
 Tier = Literal["Large", "Medium", "Small"]
 
+# A URL with a scheme (s3a://, dbfs:/, file:///): files that Spark, not this machine, opens.
+# Two letters at least: C:/orders.csv is a Windows path.
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 # Warehouse schema and table names end up in DDL: keep them to plain identifiers.
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -70,6 +74,13 @@ class SourceSettings(_Section):
     )
     url: SecretStr | None = Field(
         None, description="SQLAlchemy URL of a database source (secret: may hold a password)"
+    )
+    uri: str | None = Field(
+        None,
+        description="orders on the Spark engine: a CSV or Parquet file, or a folder of them, "
+        "at a URL Spark reads (s3a://…, abfss://…, gs://…, hdfs://…, dbfs:/…, file:///…); "
+        "Spark's executors read it with the file systems and credentials of [engine] conf, "
+        "this machine never opens it",
     )
     table: str | None = Field(None, description="table to read from `url`")
     query: str | None = Field(None, description="SQL query to read from `url`")
@@ -159,13 +170,29 @@ class SourceSettings(_Section):
             raise ValueError("decimal_separator and thousands_separator must differ")
         return self
 
+    @field_validator("uri")
+    @classmethod
+    def _a_url(cls, value: str | None) -> str | None:
+        if value is not None and not _URI.match(value):
+            raise ValueError(
+                f"{value!r} is not a URL with a scheme (s3a://bucket/orders/, file:///data/"
+                "orders.csv); a file on this machine is given as `path`"
+            )
+        return value
+
     @model_validator(mode="after")
     def _one_location(self) -> SourceSettings:
-        if (self.path is None) == (self.url is None):
-            raise ValueError("give exactly one of `path` (a file) or `url` (a database)")
+        given = [self.path is not None, self.url is not None, self.uri is not None]
+        if sum(given) != 1:
+            raise ValueError(
+                "give exactly one of `path` (a file), `url` (a database) or `uri` (files "
+                "Spark reads)"
+            )
+        if self.uri is not None and self.file_format == "excel":
+            raise ValueError("`uri` reads CSV or Parquet files; an Excel file is given as `path`")
         if self.url is not None and (self.table is None) == (self.query is None):
             raise ValueError("a database source needs exactly one of `table` or `query`")
-        if self.path is not None and (self.table or self.query):
+        if self.url is None and (self.table or self.query):
             raise ValueError("`table` and `query` only apply to a database source (`url`)")
         return self
 
@@ -181,6 +208,9 @@ class SourceSettings(_Section):
         """The file format, from `format` or else the file extension (a folder: Parquet)."""
         if self.format:
             return self.format
+        if self.uri is not None:  # a URL's folder has no extension: Parquet, as a local one
+            suffix = PurePosixPath(urlparse(self.uri).path).suffix.lower()
+            return "csv" if suffix in {".csv", ".txt", ".tsv"} else "parquet"
         assert self.path is not None
         if self.path.is_dir():
             return "parquet"
@@ -960,6 +990,23 @@ class Settings(_Section):
                 raise ValueError(
                     f"sources.{name}: line_key and reject_identical_lines apply to "
                     "sources.orders only (other sources have a unique key)"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _uri_on_spark_orders(self) -> Settings:
+        for name, source in self.sources.items():
+            if source.uri is None:
+                continue
+            if name != "orders":
+                raise ValueError(
+                    f"sources.{name}.uri: only the orders are read by Spark; give this "
+                    "source's file as `path` (it holds a row per customer or fewer)"
+                )
+            if self.engine.kind != "spark":
+                raise ValueError(
+                    "sources.orders.uri is read by Spark's executors: set [engine] kind = "
+                    '"spark", or copy the files to this machine and give them as `path`'
                 )
         return self
 

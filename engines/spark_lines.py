@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
+    from engines.spark_files import ParquetAtUri
+
 BUCKET = "_bucket"
 FILE = "_file"  # the file a row of a folder came from, while it is numbered
 
@@ -65,10 +67,11 @@ def numbered(schema: pl.Schema) -> pl.Schema:
 
 
 def read_lines(
-    session: SparkSession, files: ParquetFiles, extract: Batch, out: pl.Schema
+    session: SparkSession, files: ParquetFiles | ParquetAtUri, extract: Batch, out: pl.Schema
 ) -> DataFrame:
-    """The rows of Parquet `files` (one file, or a folder's) read by Spark, numbered as
-    polars numbers them, and put through `extract`, which makes rows of `out`.
+    """The rows of Parquet `files` (one file, or a folder's, on this machine or at a URL)
+    read by Spark, numbered as polars numbers them, and put through `extract`, which
+    makes rows of `out`.
 
     Each batch Spark hands over is cast back to the columns as polars reads them first,
     so `extract` sees what it sees on one machine (a timestamp with its zone, an
@@ -76,11 +79,18 @@ def read_lines(
     """
     from pyspark.sql import functions as F
 
+    from engines.spark_files import ParquetAtUri
+
     schema = files.columns
-    reader = session.read
-    if files.is_folder:  # every file's columns, the partition folders' as text
-        reader = reader.option("basePath", _hadoop_path(files.root)).schema(spark_schema(schema))
-    frame = reader.parquet(*(_hadoop_path(path) for path in files.files))
+    if isinstance(files, ParquetAtUri):
+        frame = files.read(session)
+    else:
+        reader = session.read
+        if files.is_folder:  # every file's columns, the partition folders' as text
+            reader = reader.option("basePath", _hadoop_path(files.root)).schema(
+                spark_schema(schema)
+            )
+        frame = reader.parquet(*(_hadoop_path(path) for path in files.files))
     columns = [F.col(f"`{column}`") for column in schema.names()]
     starts: dict[str, int] = {}
     if ROW_NUMBER not in schema:  # numbered as polars numbers the rows it reads
@@ -100,7 +110,7 @@ def read_lines(
                 rows = _after_earlier_files(rows, starts)
             yield from _arrow(extract(rows.cast(dict(read_as))), arrow_out).to_batches()
 
-    with _no_pandas_warning():
+    with no_pandas_warning():
         return frame.mapInArrow(batches, spark_schema(out))
 
 
@@ -187,7 +197,7 @@ def per_bucket(
         checked = check(rows.drop(BUCKET).sort(ROW_NUMBER), number)
         return _arrow(checked.with_columns(pl.lit(number, pl.Int32).alias(BUCKET)), arrow_out)
 
-    with _no_pandas_warning():
+    with no_pandas_warning():
         checked = frame.groupBy(BUCKET).applyInArrow(
             bucket, spark_schema({**schema, BUCKET: pl.Int32})
         )
@@ -249,7 +259,7 @@ def _arrow_schema(schema: pl.Schema | dict[str, pl.DataType]) -> pa.Schema:
 
 
 @contextmanager
-def _no_pandas_warning() -> Iterator[None]:
+def no_pandas_warning() -> Iterator[None]:
     """PySpark warns about the pandas version it finds; no pandas crosses here."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)

@@ -2,9 +2,12 @@
 bucket at a time, by the same per-bucket check as a refresh on one machine.
 
 Produces `LinesOnSpark`, what the extract stage hands on for the orders source
-(`lines_for_spark`): a Parquet orders file, or a folder of them, is read by Spark's
-executors and extracted there, batch by batch, by the same row-by-row steps as on
-one machine (canonical names, keys in one form, ids mapped, contact data hashed).
+(`lines_for_spark`): a Parquet orders file, or a folder of them, on this machine or
+at a URL (`uri`, `engines.spark_files`), is read by Spark's executors and extracted
+there, batch by batch, by the same row-by-row steps as on one machine (canonical
+names, keys in one form, ids mapped, contact data hashed). CSV files at a URL are
+read there a file per task by the same read as on one machine, and written to the
+spill area as Parquet, which Spark then reads.
 A database table or query is read by this process a batch at a time (never held
 whole), each batch extracted and made ready, and appended to one Parquet file in
 the run's spill area; a CSV or a workbook is extracted by this process and streamed
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 import polars as pl
 
 from config.settings import SourceSettings
+from engines.spark_files import ParquetAtUri, csv_extracted_at, parquet_at
 from engines.spark_lines import (
     numbered,
     per_bucket,
@@ -50,6 +54,7 @@ from sources.extract import (
     line_key_columns,
     parquet_as_read,
     parquet_source,
+    read_source,
 )
 from sources.parquet_files import ParquetFiles, parquet_files
 
@@ -102,17 +107,35 @@ class CheckedOnSpark:
 
 
 def lines_for_spark(
-    name: str, source: SourceSettings, *, folder: Path, prepare: Prepare
+    name: str,
+    source: SourceSettings,
+    *,
+    folder: Path,
+    prepare: Prepare,
+    session: SparkSession | None = None,
 ) -> LinesOnSpark:
-    """The orders source as Spark will read it (see the module docstring).
+    """The orders source as Spark will read it (see the module docstring); `session`
+    lists and reads files at a URL (`uri`).
 
     Raises:
         SourceError: the file is missing or empty, or the column mapping names a column
-            it lacks (found here, on no rows, before Spark starts).
+            it lacks (found here, on no rows, before Spark starts); nothing readable at
+            the URL, or a CSV file there could not be read.
         polars.exceptions.PolarsError: a source read here could not be read.
     """
     extract: Callable[[pl.DataFrame], pl.DataFrame]
-    if source.path is not None and source.file_format == "parquet":
+    files: ParquetFiles | ParquetAtUri
+    if source.uri is not None and source.file_format == "parquet":
+        assert session is not None
+        files = parquet_at(session, name, source.uri)
+        extract = _ExtractParquet(name, source, files, prepare)
+    elif source.uri is not None:
+        assert session is not None
+        extracted_files = csv_extracted_at(
+            session, source.uri, _ExtractCsv(name, source, prepare), folder / "extracted"
+        )
+        files, extract = parquet_files(name, extracted_files), _as_read
+    elif source.path is not None and source.file_format == "parquet":
         files = parquet_source(name, source)
         if files.untyped:
             column, path = files.untyped[0]
@@ -191,14 +214,31 @@ class _ExtractParquet:
     the whole file (a class, not a closure: Spark sends it to the executors)."""
 
     def __init__(
-        self, name: str, source: SourceSettings, files: ParquetFiles, prepare: Prepare
+        self,
+        name: str,
+        source: SourceSettings,
+        files: ParquetFiles | ParquetAtUri,
+        prepare: Prepare,
     ) -> None:
         self.name, self.source, self.prepare = name, source, prepare
-        self.as_read, self.typed = parquet_as_read(name, source, files.root, files.columns)
+        self.as_read, self.typed = parquet_as_read(name, source, Path(files.root), files.columns)
 
     def __call__(self, rows: pl.DataFrame) -> pl.DataFrame:
         read = rows.lazy().select(*self.as_read, pl.col(ROW_NUMBER))
         return self.prepare(as_extracted(self.name, self.source, read, self.typed)).collect()
+
+
+class _ExtractCsv:
+    """A CSV file at a URL, copied to an executor's disk, read and made ready as on one
+    machine (`read_source`: its encoding, quotes and blank lines, its problems named
+    alike): each file of a folder is read as the whole source would be."""
+
+    def __init__(self, name: str, source: SourceSettings, prepare: Prepare) -> None:
+        self.name, self.source, self.prepare = name, source, prepare
+
+    def __call__(self, local: Path, _url: str) -> pl.DataFrame:
+        copy = self.source.model_copy(update={"path": local, "uri": None, "format": "csv"})
+        return self.prepare(read_source(self.name, copy).lazy()).collect()
 
 
 def _database_extracted(

@@ -248,6 +248,7 @@ def _for_spark(name: str, settings: Settings, key: bytes, folder: Path) -> Lines
         settings.sources[name],
         folder=folder,
         prepare=partial(_prepared, name, settings=settings, key=key),
+        session=spark_for(settings.engine),
     )
 
 

@@ -570,4 +570,4 @@ def _listed(columns: set[str]) -> str:
 def _where(source: SourceSettings) -> str:
     if source.path is not None:
         return Path(source.path).name
-    return source.table or "the query"
+    return source.uri or source.table or "the query"
