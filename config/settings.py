@@ -521,6 +521,25 @@ class EngineSettings(_Section):
         default_factory=dict,
         description='spark: any Spark setting passed as it is ("spark.executor.memory" = "8g")',
     )
+    jdbc: bool = Field(
+        False,
+        description="spark: a database orders source (`url`) is read by Spark's executors "
+        "through JDBC, not by the refresh's process; the database's JDBC driver must be on "
+        'Spark\'s classpath (conf "spark.jars" = "/usr/share/java/postgresql.jar", or '
+        '"spark.jars.packages")',
+    )
+    jdbc_url: SecretStr | None = Field(
+        None,
+        description="spark, jdbc: the JDBC URL to read, when the one made from the source's "
+        "SQLAlchemy URL will not do (made for PostgreSQL, MySQL, MariaDB, SQL Server, Oracle "
+        "and SQLite; secret: may hold a password)",
+    )
+    jdbc_partition_column: str | None = Field(
+        None,
+        description="spark, jdbc: a numeric, date or timestamp column of the orders whose "
+        "range is cut into `buckets` parts read side by side; unset: one task reads the whole "
+        "table or query, in the database's order. With it, rows are numbered part by part",
+    )
 
     @field_validator("kind")
     @classmethod
@@ -1008,6 +1027,18 @@ class Settings(_Section):
                     "sources.orders.uri is read by Spark's executors: set [engine] kind = "
                     '"spark", or copy the files to this machine and give them as `path`'
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _jdbc_on_spark(self) -> Settings:
+        engine = self.engine
+        partial = engine.jdbc_url is not None or engine.jdbc_partition_column is not None
+        if partial and not engine.jdbc:
+            raise ValueError("engine.jdbc_url and jdbc_partition_column need engine.jdbc")
+        if engine.jdbc and engine.kind != "spark":
+            raise ValueError('engine.jdbc reads through Spark: set [engine] kind = "spark"')
+        if engine.jdbc and self.sources["orders"].url is None:
+            raise ValueError("engine.jdbc reads a database: sources.orders needs `url`")
         return self
 
     @model_validator(mode="after")

@@ -77,11 +77,13 @@ def _session(
             # which Spark's default of 10,000 rows pays a thousand times per 10M lines.
             .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH_ROWS))
         )
-        jars = _splink_jars()
+        # Splink's jar beside the user's own (a database's JDBC driver, say), not instead.
+        jars = [*_splink_jars(), *(value for key, value in conf if key == "spark.jars")]
         if jars:
             builder = builder.config("spark.jars", ",".join(jars))
     for key, value in conf:
-        builder = builder.config(key, value)
+        if not (key == "spark.jars" and not remote):
+            builder = builder.config(key, value)
     try:
         with warnings.catch_warnings():
             # PySpark warns about the pandas version it finds; no pandas crosses here

@@ -11,6 +11,8 @@ Produces:
   Spark's xxhash64, a published algorithm with a fixed seed (42), so the same in every
   process, on every machine and in every Spark version (unlike a hash seeded per
   process, or polars' own, which may change between versions);
+- `in_batches(frame, transform, out)`: a polars function run on each batch of a Spark
+  DataFrame's rows on the executors;
 - `shared(session, value)`: a value for every executor (a broadcast, or inside the
   step over Spark Connect);
 - `per_bucket(frame, check, schema)`: `check`, a polars function of one bucket's
@@ -87,10 +89,8 @@ def read_lines(
     else:
         reader = session.read
         if files.is_folder:  # every file's columns, the partition folders' as text
-            reader = reader.option("basePath", _hadoop_path(files.root)).schema(
-                spark_schema(schema)
-            )
-        frame = reader.parquet(*(_hadoop_path(path) for path in files.files))
+            reader = reader.option("basePath", hadoop_path(files.root)).schema(spark_schema(schema))
+        frame = reader.parquet(*(hadoop_path(path) for path in files.files))
     columns = [F.col(f"`{column}`") for column in schema.names()]
     starts: dict[str, int] = {}
     if ROW_NUMBER not in schema:  # numbered as polars numbers the rows it reads
@@ -98,17 +98,26 @@ def read_lines(
         if files.is_folder:  # after the rows of the files before
             columns.append(F.col("_metadata.file_path").alias(FILE))
             starts = files.first_rows()
-    frame = frame.select(*columns)
     read_as = numbered(schema)
+
+    def extracted(rows: pl.DataFrame) -> pl.DataFrame:
+        if starts:
+            rows = _after_earlier_files(rows, starts)
+        return extract(rows.cast(dict(read_as)))
+
+    return in_batches(frame.select(*columns), extracted, out)
+
+
+def in_batches(frame: DataFrame, transform: Batch, out: pl.Schema) -> DataFrame:
+    """`transform`, a polars function making rows of `out`, run on each batch of
+    `frame`'s rows on the executors (`mapInArrow`: a partition's batches in order)."""
     arrow_out = _exchanged(out)
 
     def batches(tables: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in tables:
             rows = pl.from_arrow(batch)
             assert isinstance(rows, pl.DataFrame)
-            if starts:
-                rows = _after_earlier_files(rows, starts)
-            yield from _arrow(extract(rows.cast(dict(read_as))), arrow_out).to_batches()
+            yield from _arrow(transform(rows), arrow_out).to_batches()
 
     with no_pandas_warning():
         return frame.mapInArrow(batches, spark_schema(out))
@@ -134,7 +143,7 @@ def _is_connect(session: SparkSession) -> bool:
     return type(session).__module__.startswith("pyspark.sql.connect")
 
 
-def _hadoop_path(path: Path) -> str:
+def hadoop_path(path: Path) -> str:
     """A local path as Spark's file system takes it: a `file:` URI (a cluster's default
     file system, HDFS, would take a bare path for one of its own), its characters as
     they are (Hadoop does not decode `%` escapes: Hà Nội.parquet stays itself)."""

@@ -31,9 +31,13 @@ from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
 
-from config.settings import SourceSettings
+from config.settings import EngineSettings, SourceSettings
 from engines.spark_files import ParquetAtUri, csv_extracted_at, parquet_at
+from engines.spark_jdbc import jdbc_rows
 from engines.spark_lines import (
+    cause,
+    hadoop_path,
+    in_batches,
     numbered,
     per_bucket,
     read_lines,
@@ -113,9 +117,11 @@ def lines_for_spark(
     folder: Path,
     prepare: Prepare,
     session: SparkSession | None = None,
+    engine: EngineSettings | None = None,
 ) -> LinesOnSpark:
     """The orders source as Spark will read it (see the module docstring); `session`
-    lists and reads files at a URL (`uri`).
+    lists and reads files at a URL (`uri`), and a database through JDBC where `engine`
+    says so (`[engine] jdbc`).
 
     Raises:
         SourceError: the file is missing or empty, or the column mapping names a column
@@ -146,6 +152,9 @@ def lines_for_spark(
                 'or refresh with [engine] kind = "polars", which reads it'
             )
         extract = _ExtractParquet(name, source, files, prepare)
+    elif source.url is not None and engine is not None and engine.jdbc:
+        assert session is not None
+        files, extract = _jdbc_extracted(session, name, source, folder, prepare, engine), _as_read
     elif source.url is not None and (read := _database_extracted(name, source, folder, prepare)):
         files, extract = read, _as_read
     else:
@@ -239,6 +248,58 @@ class _ExtractCsv:
     def __call__(self, local: Path, _url: str) -> pl.DataFrame:
         copy = self.source.model_copy(update={"path": local, "uri": None, "format": "csv"})
         return self.prepare(read_source(self.name, copy).lazy()).collect()
+
+
+def _jdbc_extracted(
+    session: SparkSession,
+    name: str,
+    source: SourceSettings,
+    folder: Path,
+    prepare: Prepare,
+    engine: EngineSettings,
+) -> ParquetFiles:
+    """A database source read by Spark's executors through JDBC (`engines.spark_jdbc`),
+    each batch extracted and made ready there as the refresh's process extracts a batch
+    it reads (every column as text, the database's numbers noted, contact data hashed
+    before anything is written), and written by Spark to the spill area, a file per
+    part of the read in the read's order: the folder's reader numbers the rows on
+    across the files, in the order the database gave them."""
+    jdbc_url = None if engine.jdbc_url is None else engine.jdbc_url.get_secret_value()
+    rows, typed = jdbc_rows(
+        session,
+        name,
+        source,
+        jdbc_url=jdbc_url,
+        partition_column=engine.jdbc_partition_column,
+        parts=engine.buckets,
+    )
+    extract = _ExtractDatabaseBatch(name, source, typed, prepare)
+    columns = pl.Schema(dict.fromkeys(rows.columns, pl.String()))
+    out = extract(pl.DataFrame(schema=columns)).schema
+    target = folder / "extracted"
+    try:
+        in_batches(rows, extract, out).write.parquet(hadoop_path(target))
+    except Exception as exc:  # Spark's own error, however it wraps it
+        raise SourceError(
+            f"sources.{name}: Spark cannot read from the database: {cause(exc)}"
+        ) from None
+    return parquet_files(name, target)
+
+
+class _ExtractDatabaseBatch:
+    """A batch of a database source's rows, read by Spark, extracted as `database_rows`
+    hands a batch on (every column as text, `typed` the database's numbers) and made
+    ready; without row numbers (the files' reader numbers them)."""
+
+    def __init__(
+        self, name: str, source: SourceSettings, typed: set[str], prepare: Prepare
+    ) -> None:
+        self.name, self.source, self.typed, self.prepare = name, source, typed, prepare
+
+    def __call__(self, rows: pl.DataFrame) -> pl.DataFrame:
+        text = rows.lazy().select(pl.all().cast(pl.String)).with_row_index(ROW_NUMBER, offset=1)
+        ready = self.prepare(as_extracted(self.name, self.source, text, set(self.typed)))
+        return ready.drop(ROW_NUMBER).collect()
 
 
 def _database_extracted(

@@ -249,6 +249,7 @@ def _for_spark(name: str, settings: Settings, key: bytes, folder: Path) -> Lines
         folder=folder,
         prepare=partial(_prepared, name, settings=settings, key=key),
         session=spark_for(settings.engine),
+        engine=settings.engine,
     )
 
 
