@@ -274,7 +274,9 @@ def _persona(
         feedback=inputs.feedback,
         best_ids=best.lazy().filter("is_best").select("customer_id"),
         target=target,
-        habits=purchase_habits(computed.tiering.orders, customers)
+        habits=purchase_habits(
+            computed.tiering.order_groups, customers, keep=keeper(inputs.spilled)
+        )
         .with_columns(top_purchases=pl.lit(top_purchases(purchased), pl.String))
         .collect(),
     )

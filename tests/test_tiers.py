@@ -184,6 +184,36 @@ def test_natural_bounds_recover_three_planted_price_clusters_of_unequal_sizes() 
     assert Decimal("16.5e6") < binned.large_from <= Decimal("108e6")
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    groups=st.integers(2, 9),
+    purchases=st.sampled_from([40, 1_500, 7_000]),
+)
+def test_natural_bounds_of_groups_are_those_of_all_the_purchases(
+    seed: int, groups: int, purchases: int
+) -> None:
+    """Measured a group at a time (only counts per size, or per log bin, come back), the
+    cut points and their derivation are those of every purchase at once, on the exact
+    path (few distinct sizes) and the binned one (7,000 distinct), with empty groups
+    and sizes of 0 or below among them."""
+    rng = np.random.default_rng(seed)
+    cents = np.concatenate(
+        [
+            rng.choice([-500, 0, 120, 950], purchases // 10),
+            rng.lognormal(12, 1.5, purchases - purchases // 10).astype(np.int64),
+        ]
+    )
+    if purchases == 1_500:  # few distinct sizes, many purchases: the exact path
+        cents = rng.choice(cents[:300], purchases)
+    sizes = pl.DataFrame({"size": [Decimal(int(c)) / 100 for c in cents]})
+    place = rng.integers(0, groups + 1, purchases)  # group `groups` left empty most times
+    parts = [sizes.filter(pl.Series(place == number)).lazy() for number in range(groups + 1)]
+    whole = natural_bounds(sizes.lazy(), basis="order value")
+    assert natural_bounds(parts, basis="order value") == whole
+    assert whole is not None and ("log bins" in whole.derivation) == (purchases == 7_000)
+
+
 # --- step 2: near-equal tiers decided ---------------------------------------------------------
 
 

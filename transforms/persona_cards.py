@@ -21,6 +21,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from transforms.grouped_medians import medians_over_groups
+from transforms.purchases import Keep, as_groups, kept_in_memory
+
 
 def top_values(rows: pl.LazyFrame, *, fields: Sequence[str], top: int = 3) -> pl.LazyFrame:
     """One row: for each field, its `top` most frequent values with their shares."""
@@ -107,7 +110,12 @@ def top_purchases(purchased: pl.DataFrame, *, top: int = 3) -> str | None:
     )
 
 
-def purchase_habits(orders: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
+def purchase_habits(
+    orders: pl.LazyFrame | Sequence[pl.LazyFrame],
+    customers: pl.LazyFrame,
+    *,
+    keep: Keep = kept_in_memory,
+) -> pl.LazyFrame:
     """One row: how the best customers behave, against everyone else.
 
     best/others_repeat_rate: share of customers with two orders or more;
@@ -116,23 +124,44 @@ def purchase_habits(orders: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFra
 
     Args:
         orders: the valid lines summed per order (`transforms.purchases.purchases_of_lines`:
-            one row per customer_id, order_key, with its amount).
+            one row per customer_id, order_key, with its amount), or groups of them
+            holding whole customers: the medians are then found a group at a time
+            (`transforms.grouped_medians`), exactly.
         customers: one row per customer: customer_id, is_best, order_count.
+        keep: where the best flags are kept while each group's plan reads them
+            (`sources.buckets.keeper`).
     """
     best_of = customers.select("customer_id", _best="is_best", _orders="order_count")
-    orders = orders.join(best_of.drop("_orders"), on="customer_id", how="left").select(
-        pl.col("_best").fill_null(False), value=pl.col("amount").cast(pl.Float64)
-    )
     best, others = pl.col("_best"), ~pl.col("_best")
     rates = best_of.with_columns(repeat=pl.col("_orders") >= 2).select(
         best_repeat_rate=pl.col("repeat").filter(best).cast(pl.Float64).mean(),
         others_repeat_rate=pl.col("repeat").filter(others).cast(pl.Float64).mean(),
     )
+    groups = as_groups(orders)
+    (flags,) = keep([best_of.drop("_orders")]) if len(groups) > 1 else (best_of.drop("_orders"),)
+    valued = [
+        group.join(flags, on="customer_id", how="left").select(
+            pl.col("_best").fill_null(False), value=pl.col("amount").cast(pl.Float64)
+        )
+        for group in groups
+    ]
     positive = pl.col("value") > 0
-    values = orders.select(
-        best_median_order_value=pl.col("value").filter(best & positive).median(),
-        others_median_order_value=pl.col("value").filter(others & positive).median(),
-    )
+    if len(valued) == 1:
+        values = valued[0].select(
+            best_median_order_value=pl.col("value").filter(best & positive).median(),
+            others_median_order_value=pl.col("value").filter(others & positive).median(),
+        )
+    else:
+        medians = medians_over_groups(
+            [group.filter(positive) for group in valued], value="value", by="_best"
+        )
+        values = pl.LazyFrame(
+            {
+                "best_median_order_value": [medians.get(True)],
+                "others_median_order_value": [medians.get(False)],
+            },
+            schema={"best_median_order_value": pl.Float64, "others_median_order_value": pl.Float64},
+        )
     return (
         pl.concat([rates, values], how="horizontal")
         .with_columns(top_purchases=pl.lit(None, pl.String))

@@ -314,7 +314,8 @@ class Tiering:
 
     customers: pl.LazyFrame  # `ranked` + tier, tier_reason
     lines: pl.LazyFrame  # the valid order lines
-    orders: pl.LazyFrame  # `purchases_of_lines` rows: one per customer order
+    # `purchases_of_lines` rows, one per customer order, in groups of whole customers
+    order_groups: tuple[pl.LazyFrame, ...]
     summary: pl.DataFrame  # tier_summary, the published table
     decision: KeyTierDecision
     bounds: SizeBounds | None
@@ -330,6 +331,11 @@ class Tiering:
     def purchases(self) -> pl.LazyFrame:
         """Every tiered purchase (the groups, stacked)."""
         return pl.concat(self.purchase_groups, how="vertical")
+
+    @property
+    def orders(self) -> pl.LazyFrame:
+        """Every order (the groups, stacked)."""
+        return pl.concat(self.order_groups, how="vertical")
 
 
 SUMMARY_COLUMNS = (
@@ -398,7 +404,7 @@ def tier_revenue(
         line_parts=tuple(line_parts) or (lines,),
         regroup=regroup,
     )
-    bounds = _bounds(pl.concat(groups, how="vertical"), rule)
+    bounds = _bounds(groups, rule)
     tiered = tier(bounds)
     decision = decide_key_tier(
         tiered.summary,
@@ -430,7 +436,7 @@ def tier_revenue(
     return tiered.decided(decision)
 
 
-def _bounds(orders: pl.LazyFrame, rule: TierRule) -> SizeBounds | None:
+def _bounds(orders: Sequence[pl.LazyFrame], rule: TierRule) -> SizeBounds | None:
     if rule.rule == "quantity":
         return SizeBounds(
             "quantity per purchase",
@@ -452,7 +458,8 @@ def _bounds(orders: pl.LazyFrame, rule: TierRule) -> SizeBounds | None:
             Decimal(rule.large_min_order_value),
             "configured",
         )
-    return natural_bounds(purchase_units(orders, rule="order_value"), basis="order value")
+    units = [purchase_units(group, rule="order_value") for group in orders]
+    return natural_bounds(units, basis="order value")
 
 
 @dataclass(frozen=True)
@@ -461,7 +468,7 @@ class _Tiered:
 
     customers: pl.LazyFrame
     lines: pl.LazyFrame
-    orders: pl.LazyFrame
+    order_groups: tuple[pl.LazyFrame, ...]
     summary: pl.DataFrame  # tier_summary without is_key_tier, decided_by, key_reason
     bounds: SizeBounds | None
     purchase_groups: tuple[pl.LazyFrame, ...]
@@ -479,7 +486,7 @@ class _Tiered:
         return Tiering(
             self.customers,
             self.lines,
-            self.orders,
+            self.order_groups,
             summary,
             decision,
             self.bounds,
@@ -502,7 +509,6 @@ def _tiered(
     regroup: Regroup,
 ) -> _Tiered:
     customers: pl.LazyFrame | None = None
-    orders = pl.concat(order_groups, how="vertical")
     # Every measure below reads purchases (a sum, a max, a min of their lines): the
     # order-level rules tier the orders themselves, a group of customers at a time, the
     # package rule each line.
@@ -568,7 +574,7 @@ def _tiered(
         .join(measures, on="tier")
         .collect()
     )
-    return _Tiered(customers, lines, orders, summary, bounds, purchase_groups)
+    return _Tiered(customers, lines, order_groups, summary, bounds, purchase_groups)
 
 
 def _recut(

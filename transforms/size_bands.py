@@ -20,11 +20,14 @@ Medium, one makes Large.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import numpy as np
 import polars as pl
+
+from transforms.purchases import as_groups, group_runner
 
 EXACT_LIMIT = 2_000  # distinct sizes clustered one by one; more are binned
 LOG_BINS = 1_000
@@ -73,25 +76,32 @@ def roundest_between(low: Decimal, high: Decimal) -> Decimal:
         exponent -= 1
 
 
-def natural_bounds(sizes: pl.LazyFrame, *, basis: str) -> SizeBounds | None:
-    """Derive the cut points from the sizes (column `size`, one row per purchase).
+def natural_bounds(
+    sizes: pl.LazyFrame | Sequence[pl.LazyFrame], *, basis: str
+) -> SizeBounds | None:
+    """Derive the cut points from the sizes (column `size`, one row per purchase), given
+    whole or in groups (each measured where the groups' plans run, `transforms.
+    purchases.group_runner`: only counts per size or per bin come back).
 
     Returns None when no purchase has a size above 0 (every purchase is then Small).
     """
-    positive = sizes.filter(pl.col("size") > 0)
+    groups = as_groups(sizes)
+    if len(groups) > 1:
+        return _bounds_of_table(*_grouped_table(groups), basis=basis)
+    positive = groups[0].filter(pl.col("size") > 0)
     distinct = positive.select(pl.col("size").n_unique()).collect().item()
     if not distinct:
         return None
     log = pl.col("size").cast(pl.Float64).log10()
     if distinct <= EXACT_LIMIT:
-        groups = positive.group_by("size").agg(weight=pl.len(), low=pl.col("size").min())
-        groups = groups.with_columns(point=log, high=pl.col("size"))
+        points = positive.group_by("size").agg(weight=pl.len(), low=pl.col("size").min())
+        points = points.with_columns(point=log, high=pl.col("size"))
     else:
         span = positive.select(lo=log.min(), hi=log.max()).collect()
         lo, hi = span["lo"].item(), span["hi"].item()
         width = (hi - lo) / LOG_BINS or 1.0
         bin_index = ((log - lo) / width).floor().clip(0, LOG_BINS - 1).cast(pl.Int64)
-        groups = (
+        points = (
             positive.with_columns(_bin=bin_index, _log=log)
             .group_by("_bin")
             .agg(
@@ -101,7 +111,71 @@ def natural_bounds(sizes: pl.LazyFrame, *, basis: str) -> SizeBounds | None:
                 high=pl.col("size").max(),
             )
         )
-    table = groups.sort("low").select("weight", "point", "low", "high").collect()
+    table = points.sort("low").select("weight", "point", "low", "high").collect()
+    return _bounds_of_table(table, distinct, basis=basis)
+
+
+def _grouped_table(groups: Sequence[pl.LazyFrame]) -> tuple[pl.DataFrame, int]:
+    """The weighted points of the sizes of many groups (as `natural_bounds` makes them of
+    one) and the number of distinct sizes (EXACT_LIMIT + 1 standing for more): each
+    group's distinct sizes counted (up to EXACT_LIMIT + 1 of them) and its least and
+    greatest log-size, in one pass; past EXACT_LIMIT distinct sizes in all, each
+    group's log bins (count, sum of log-sizes, least and greatest size) in a second,
+    added up here."""
+    positive = [group.filter(pl.col("size") > 0) for group in groups]
+    log = pl.col("size").cast(pl.Float64).log10()
+    found = group_runner().collect(
+        [
+            *(
+                group.group_by("size").agg(weight=pl.len().cast(pl.Int64)).head(EXACT_LIMIT + 1)
+                for group in positive
+            ),
+            *(group.select(lo=log.min(), hi=log.max()) for group in positive),
+        ]
+    )
+    sizes, spans = found[: len(groups)], pl.concat(found[len(groups) :], how="vertical")
+    merged = pl.concat(sizes, how="vertical").group_by("size").agg(pl.col("weight").sum())
+    if all(part.height <= EXACT_LIMIT for part in sizes) and merged.height <= EXACT_LIMIT:
+        table = merged.select("weight", point=log, low=pl.col("size"), high=pl.col("size")).sort(
+            "low"
+        )
+        return table, merged.height
+    lo, hi = spans["lo"].min(), spans["hi"].max()
+    width = (hi - lo) / LOG_BINS or 1.0  # type: ignore[operator]
+    bin_index = ((log - lo) / width).floor().clip(0, LOG_BINS - 1).cast(pl.Int64)
+    bins = group_runner().collect(
+        [
+            group.with_columns(_bin=bin_index, _log=log)
+            .group_by("_bin")
+            .agg(
+                weight=pl.len().cast(pl.Int64),
+                logs=pl.col("_log").sum(),
+                low=pl.col("size").min(),
+                high=pl.col("size").max(),
+            )
+            for group in positive
+        ]
+    )
+    table = (
+        pl.concat(bins, how="vertical")
+        .group_by("_bin")
+        .agg(
+            pl.col("weight").sum(),
+            pl.col("logs").sum(),
+            pl.col("low").min(),
+            pl.col("high").max(),
+        )
+        .select("weight", point=pl.col("logs") / pl.col("weight"), low="low", high="high")
+        .sort("low")
+    )
+    return table, EXACT_LIMIT + 1
+
+
+def _bounds_of_table(table: pl.DataFrame, distinct: int, *, basis: str) -> SizeBounds | None:
+    """The cut points of the weighted points of `table` (sorted by size), from `distinct`
+    sizes (None: no size above 0)."""
+    if not distinct:
+        return None
     weights = table["weight"].to_numpy().astype(np.float64)
     points = table["point"].to_numpy().astype(np.float64)
     lows, highs = table["low"].to_list(), table["high"].to_list()
