@@ -10,12 +10,19 @@ regrouping them by customer, measuring each customer, totalling each tier) is
 done by the executors, and this process reads only what they return: one row per
 customer, or a few totals.
 
+Regrouping rows summed a bucket at a time by customer (`sources.buckets.by_customer`)
+goes through Spark's shuffle (`OnExecutors.regroup`): each bucket's rows are cut by
+group into Arrow chunks, and one task per group writes its chunks, in bucket order,
+to one file: a file per group, where each bucket writing its own share would make
+buckets × groups files (10^8 at 10^4 buckets).
+
 The plans read and write files of the spill area: it must be a folder the
 executors reach (any folder on `local[N]`, a shared mount on a cluster).
 """
 
 from __future__ import annotations
 
+import io
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +32,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from engines.spark_lines import SparkStepError, cause, written_whole
+from engines.spark_lines import SparkStepError, cause, no_pandas_warning, written_whole
+from sources.buckets import SPILL_COMPRESSION
 from transforms.purchases import InThisProcess
 
 if TYPE_CHECKING:
@@ -63,6 +71,76 @@ class OnExecutors(InThisProcess):
             return [pl.read_ipc(path) for path in paths]
         finally:
             shutil.rmtree(target, ignore_errors=True)
+
+    def regroup(self, frames: Sequence[pl.LazyFrame], *, key: pl.Expr, target: Path) -> None:
+        """Each frame run on an executor and its rows cut by `key` into chunks (Arrow IPC
+        bytes, one per frame and key value), Spark's shuffle bringing each key's chunks
+        together, and an executor writing them, in the frames' order, to
+        `target/<key name>=<key>/0.ipc`: a file per key, where writing each frame's
+        share itself would make a file per frame and key."""
+        regroup_on_executors(self.session, frames, key=key, target=target)
+
+
+def regroup_on_executors(
+    session: SparkSession, frames: Sequence[pl.LazyFrame], *, key: pl.Expr, target: Path
+) -> None:
+    """See `OnExecutors.regroup`.
+
+    Raises:
+        SparkStepError: a frame or a write failed (its own error, in one line), or Spark did.
+    """
+    from pyspark import cloudpickle
+
+    name = key.meta.output_name()
+    rows = [(number, cloudpickle.dumps(frame)) for number, frame in enumerate(frames)]
+    tasks = session.createDataFrame(rows, f"{TASK} int, payload binary").repartition(len(rows))
+
+    def chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
+        for batch in batches:
+            for number, payload in zip(
+                batch.column(TASK).to_pylist(), batch.column("payload").to_pylist(), strict=True
+            ):
+                frame = cloudpickle.loads(payload).with_columns(key).collect()
+                found = frame.partition_by(name, as_dict=True, include_key=False)
+                keys = [int(value) for (value,) in found]
+                yield pa.RecordBatch.from_pydict(
+                    {
+                        "_key": pa.array(keys, pa.int64()),
+                        TASK: pa.array([number] * len(keys), pa.int32()),
+                        "payload": pa.array([_ipc(part) for part in found.values()], pa.binary()),
+                    }
+                )
+
+    def written(table: pa.Table) -> pa.Table:
+        import pyarrow as pa
+
+        ordered = table.sort_by(TASK)  # the frames' order
+        parts = [pl.read_ipc(io.BytesIO(chunk)) for chunk in ordered.column("payload").to_pylist()]
+        value = ordered.column("_key")[0].as_py()
+        path = target / f"{name}={value}" / "0.ipc"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written_whole(pl.concat(parts, how="vertical"), path, compression=SPILL_COMPRESSION)
+        return pa.table({"_key": pa.array([value], pa.int64())})
+
+    try:
+        with no_pandas_warning():
+            done = (
+                tasks.mapInArrow(chunks, f"_key long, {TASK} int, payload binary")
+                .groupBy("_key")
+                .applyInArrow(written, "_key long")
+                .toArrow()
+            )
+    except Exception as exc:  # the executor's own error, however Spark wraps it
+        raise SparkStepError(f"regrouping by customer failed on Spark: {cause(exc)}") from exc
+    assert done.num_rows == len(set(done.column("_key").to_pylist()))
+
+
+def _ipc(frame: pl.DataFrame) -> bytes:
+    out = io.BytesIO()
+    frame.write_ipc(out, compression="uncompressed")
+    return out.getvalue()
 
 
 def run_on_executors(session: SparkSession, tasks: Sequence[Callable[[], object]]) -> None:

@@ -33,7 +33,14 @@ from pathlib import Path
 import polars as pl
 
 from sources.parquet_files import ParquetSourceError, parquet_files
-from transforms.purchases import Keep, Regroup, as_one_group, group_runner, kept_in_memory
+from transforms.purchases import (
+    Keep,
+    Regroup,
+    Shuffles,
+    as_one_group,
+    group_runner,
+    kept_in_memory,
+)
 
 BUCKET = "_bucket"
 CUSTOMER_BUCKET = "_customer_bucket"
@@ -164,14 +171,22 @@ def by_customer(folder: Path | None, count: int) -> Regroup:
     def on_disk(frames: Sequence[pl.LazyFrame]) -> tuple[pl.LazyFrame, ...]:
         target = Path(tempfile.mkdtemp(prefix="by-customer-", dir=folder))
         group = (pl.col("customer_id").hash(CUSTOMER_SEED) % count).alias(CUSTOMER_BUCKET)
-        group_runner().run(
-            [
-                partial(
-                    _sink_partitioned, frame, target / f"part{number:05d}", key=group, count=count
-                )
-                for number, frame in enumerate(frames)
-            ]
-        )
+        runner = group_runner()
+        if isinstance(runner, Shuffles):  # Spark's shuffle: a file per group, not per part too
+            runner.regroup(frames, key=group, target=target / "part00000")
+        else:
+            runner.run(
+                [
+                    partial(
+                        _sink_partitioned,
+                        frame,
+                        target / f"part{number:05d}",
+                        key=group,
+                        count=count,
+                    )
+                    for number, frame in enumerate(frames)
+                ]
+            )
         groups = []
         for number in range(count):
             # Sorted: a group's rows are read in the same order in every run.

@@ -380,13 +380,26 @@ def test_a_spark_refresh_hands_its_groups_measures_to_the_executors(
         handed.append(len(tasks))
         run(session, tasks)
 
+    regrouped: list[int] = []
+    regroup = spark_groups.regroup_on_executors
+
+    def shuffled(session, frames, *, key, target):  # the real thing, counted
+        regrouped.append(len(frames))
+        regroup(session, frames, key=key, target=target)
+
     monkeypatch.setattr(spark_groups, "run_on_executors", counted)
+    monkeypatch.setattr(spark_groups, "regroup_on_executors", shuffled)
     refreshed(on_spark(make_config(tmp_path, seed=2), buckets=4))
-    # purchases regrouped, tiered purchases kept, metrics, dominant tiers, tier sales and
-    # payments, second-order days, key-tier sales, products, line kinds, lines after
+    # tiered purchases kept, metrics, dominant tiers, tier sales and payments, the
+    # natural breaks, second-order days, key-tier sales, products, the card's medians,
+    # line kinds, lines after
     assert len(handed) >= 10
-    # every step: one task per bucket, or per group of customers that has any
-    assert max(handed) == 4 and min(handed) >= 2
+    # every step: one task per bucket, or per group of customers that has any (the
+    # natural breaks send two plans per group in one job)
+    assert max(handed) <= 2 * 4 and min(handed) >= 2
+    # the purchases and the products bought regrouped by customer through Spark's shuffle,
+    # a bucket's rows at a time
+    assert regrouped == [4, 4]
 
 
 def test_a_database_source_is_read_a_batch_at_a_time_and_extracted_on_spark(

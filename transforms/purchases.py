@@ -24,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import polars as pl
 
@@ -48,6 +49,18 @@ class GroupRunner(Protocol):
 
     def run(self, tasks: Sequence[Callable[[], object]]) -> None:
         """Each task run once (tasks that write a group's rows to disk)."""
+        ...
+
+
+@runtime_checkable
+class Shuffles(Protocol):
+    """A `GroupRunner` with a shuffle of its own (Spark's), which regroups rows by a key
+    without a file per part and group."""
+
+    def regroup(self, frames: Sequence[pl.LazyFrame], *, key: pl.Expr, target: Path) -> None:
+        """Each of `frames` run, and its rows written by `key` (named, in 0..n-1) to
+        `target/<key name>=<key>/0.ipc`: a group's rows in the order of `frames`, each
+        frame's in its own order."""
         ...
 
 
