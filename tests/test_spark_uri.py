@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -20,9 +21,10 @@ import pytest
 
 from config.loader import ConfigError, load_config
 from sources.errors import SourceError
+from tests.conftest import run_without_prefect
 from tests.test_buckets import AS_OF, assert_same_tables, make_config, refreshed
 from tests.test_parquet_folders import as_parquet_folder, without_config_hash
-from tests.test_spark_lines import on_spark, without_engine_note
+from tests.test_spark_lines import on_spark, published, without_engine_note
 
 pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("java")]
 
@@ -79,13 +81,28 @@ def test_a_folder_of_csv_files_at_a_url_is_read_in_path_order_as_one_file(
     assert spark["quarantine"]["row_number"].max() > cuts[3]  # rows of the last file
 
 
-def test_a_folder_of_parquet_files_at_a_url_publishes_the_tables_of_the_folder_read_here(
+def test_a_folder_of_parquet_files_at_a_url_only_spark_resolves_publishes_its_tables(
     tmp_path: Path,
 ) -> None:
+    """`viewfs://lake/orders`: a URL of Hadoop's mount-table file system, which the
+    config's `[engine.conf]` mounts on the folder (as a cluster's conf names its
+    object store and credentials); the refresh's own process cannot open it. In a
+    process of its own: Spark reads a file system's conf when its session starts."""
     lake = as_parquet_folder(make_config(tmp_path, seed=4))
+    names = sorted(refreshed(lake, AS_OF))
+    polars = without_engine_note(without_config_hash(published(lake, names)))
+    shutil.rmtree(tmp_path / "warehouse")
     folder = (tmp_path / "data" / "orders").absolute()
-    spark = same_as_polars(lake, at_uri(lake, "data/orders", f"file://{folder}"))
-    assert spark["quarantine"]["row_number"].max() > 101  # rows of the last file
+    spark = at_uri(lake, "data/orders", "viewfs://lake/orders")
+    mount = f'"spark.hadoop.fs.viewfs.mounttable.lake.link./orders" = "file://{folder}"'
+    spark.write_text(f"{spark.read_text(encoding='utf-8')}\n[engine.conf]\n{mount}\n")
+    done = run_without_prefect(
+        ["refresh", "--config", str(spark), "--as-of", AS_OF.isoformat()], cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    tables = without_engine_note(without_config_hash(published(spark, names)))
+    assert_same_tables(polars, tables)
+    assert tables["quarantine"]["row_number"].max() > 101  # rows of the last file
 
 
 def test_a_bad_csv_file_at_a_url_stops_the_run_naming_it_by_its_url(tmp_path: Path) -> None:

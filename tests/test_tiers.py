@@ -184,7 +184,7 @@ def test_natural_bounds_recover_three_planted_price_clusters_of_unequal_sizes() 
     assert Decimal("16.5e6") < binned.large_from <= Decimal("108e6")
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     groups=st.integers(2, 9),
