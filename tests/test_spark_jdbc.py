@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +31,11 @@ from tests.test_spark_lines import on_spark, published
 POSTGRES_JDBC = Path(
     os.environ.get("PERSONAS_TEST_POSTGRES_JDBC", "/usr/share/java/postgresql.jar")
 )
+
+
+def live(test: Callable[..., None]) -> Callable[..., None]:
+    """A test of a real local Spark reading the live PostgreSQL server."""
+    return pytest.mark.spark(pytest.mark.postgres(pytest.mark.usefixtures("java")(test)))
 
 
 @pytest.fixture
@@ -100,9 +106,7 @@ def polars_and_jdbc(database: Path, jdbc: Path) -> dict[str, pl.DataFrame]:
     return spark
 
 
-@pytest.mark.spark
-@pytest.mark.postgres
-@pytest.mark.usefixtures("java")
+@live
 def test_a_postgresql_table_read_by_spark_publishes_the_tables_of_the_polars_engine(
     tmp_path: Path, postgres_url: str, postgres_jdbc: Path
 ) -> None:
@@ -113,9 +117,7 @@ def test_a_postgresql_table_read_by_spark_publishes_the_tables_of_the_polars_eng
     assert quarantine["row_number"].is_sorted()
 
 
-@pytest.mark.spark
-@pytest.mark.postgres
-@pytest.mark.usefixtures("java")
+@live
 def test_a_postgresql_query_read_in_parts_of_a_column_is_numbered_part_by_part(
     tmp_path: Path, postgres_url: str, postgres_jdbc: Path
 ) -> None:
@@ -129,9 +131,7 @@ def test_a_postgresql_query_read_in_parts_of_a_column_is_numbered_part_by_part(
     assert not [path for path in (tmp_path / "spill").iterdir() if SPILL_PREFIX in path.name]
 
 
-@pytest.mark.spark
-@pytest.mark.postgres
-@pytest.mark.usefixtures("java")
+@live
 def test_a_missing_table_or_column_is_one_line_naming_it(
     tmp_path: Path, postgres_url: str, postgres_jdbc: Path
 ) -> None:

@@ -31,22 +31,10 @@ def medians_over_groups(
     """The median of Float64 `value` (nulls left out) for each value of `by` found in
     `groups`; None where a `by` value has no value."""
     plans = [
-        group.filter(pl.col(value).is_not_null())
-        .group_by(by)
-        .agg(
-            n=pl.len().cast(pl.Int64),
-            lo=pl.col(value).min(),
-            hi=pl.col(value).max(),
-            distinct=pl.col(value).n_unique().cast(pl.Int64),
-        )
+        group.filter(pl.col(value).is_not_null()).group_by(by).agg(**_facts(value))
         for group in groups
     ]
-    facts = (
-        pl.concat(group_runner().collect(plans), how="vertical")
-        .group_by(by)
-        .agg(pl.col("n").sum(), pl.col("lo").min(), pl.col("hi").max(), pl.col("distinct").sum())
-        .sort(by)
-    )
+    facts = _added(plans, by, **_ADDED_FACTS)
     medians: dict[object, float | None] = {}
     for key, count, low, high, distinct in facts.iter_rows():
         rows = [group.filter(pl.col(by) == key).select(value) for group in groups]
@@ -87,22 +75,9 @@ def _at_ranks(
         return {rank: ends.filter(pl.col("last") >= rank)[value][0] for rank in ranks}
     bin_of = ((pl.col(value) - low) / width).floor().clip(0, BINS - 1).cast(pl.Int64)
     bins = _added(
-        [
-            group.filter(inside)
-            .group_by(_bin=bin_of)
-            .agg(
-                n=pl.len().cast(pl.Int64),
-                lo=pl.col(value).min(),
-                hi=pl.col(value).max(),
-                distinct=pl.col(value).n_unique().cast(pl.Int64),
-            )
-            for group in groups
-        ],
+        [group.filter(inside).group_by(_bin=bin_of).agg(**_facts(value)) for group in groups],
         "_bin",
-        n=pl.col("n").sum(),
-        lo=pl.col("lo").min(),
-        hi=pl.col("hi").max(),
-        distinct=pl.col("distinct").sum(),
+        **_ADDED_FACTS,
     ).with_columns(before=pl.col("n").cum_sum() - pl.col("n") + below)
     # The bin whose values hold each rank; its range is no other bin's (bins are
     # intervals of the values, in order).
@@ -123,6 +98,26 @@ def _at_ranks(
             zooms=zooms + 1,
         )
     return found
+
+
+def _facts(value: str) -> dict[str, pl.Expr]:
+    """A group's count, least and greatest value and distinct values (per key)."""
+    return {
+        "n": pl.len().cast(pl.Int64),
+        "lo": pl.col(value).min(),
+        "hi": pl.col(value).max(),
+        "distinct": pl.col(value).n_unique().cast(pl.Int64),
+    }
+
+
+# The facts of many groups added up: counts summed, ranges widened. (The distinct values
+# summed are at least the distinct values of all: a bound, which is what is needed.)
+_ADDED_FACTS = {
+    "n": pl.col("n").sum(),
+    "lo": pl.col("lo").min(),
+    "hi": pl.col("hi").max(),
+    "distinct": pl.col("distinct").sum(),
+}
 
 
 def _added(plans: list[pl.LazyFrame], key: str, **sums: pl.Expr) -> pl.DataFrame:
