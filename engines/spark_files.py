@@ -141,9 +141,10 @@ def csv_extracted_at(
         import pyarrow as pa
 
         for batch in batches:
-            for file, content in zip(
-                batch.column("path").to_pylist(), batch.column("content").to_pylist(), strict=True
-            ):
+            contents = batch.column("content")
+            for row, file in enumerate(batch.column("path").to_pylist()):
+                # One file's bytes in Python at a time (a batch may hold several files).
+                content = contents[row].as_py()
                 _extracted_file(file, content, extract, folder / f"{places[file]:06d}.parquet")
             yield pa.RecordBatch.from_pydict({"path": batch.column("path")})
 
@@ -176,7 +177,6 @@ def _extracted_file(
     with tempfile.TemporaryDirectory(prefix="personas-") as scratch:
         local = Path(scratch) / PurePosixPath(unquote(urlparse(file).path)).name
         local.write_bytes(content)
-        del content
         try:
             rows = extract(local, file)
         except SourceError as exc:  # named by its URL, not the task's copy
