@@ -49,7 +49,6 @@ class ParquetAtUri:
     files: tuple[str, ...]  # each file's URL as Spark names it, in path order
     columns: pl.Schema  # the files' columns, then the partition folders' (as text)
     starts: tuple[int, ...]  # each file's rows are numbered after this many
-    untyped: tuple[tuple[str, Path], ...] = ()  # Spark merges a Null column itself
 
     @property
     def root(self) -> PurePosixPath:
@@ -108,10 +107,10 @@ def parquet_at(session: SparkSession, name: str, uri: str) -> ParquetAtUri:
 
 
 def csv_extracted_at(
-    session: SparkSession, uri: str, extract: Callable[[Path, str], pl.DataFrame], folder: Path
+    session: SparkSession, uri: str, extract: Callable[[Path], pl.DataFrame], folder: Path
 ) -> Path:
     """The CSV files at `uri`, each read by a task on an executor: its bytes written to a
-    local file named as the original, `extract(that file, its URL)` run on it, and the
+    local file named as the original, `extract(that file)` run on it, and the
     rows written to `folder`/`<n>.parquet` (`n`: the file's place in path order) without
     their row numbers (the folder's reader numbers them across the files, in order).
 
@@ -169,7 +168,7 @@ def csv_extracted_at(
 
 
 def _extracted_file(
-    file: str, content: bytes, extract: Callable[[Path, str], pl.DataFrame], out: Path
+    file: str, content: bytes, extract: Callable[[Path], pl.DataFrame], out: Path
 ) -> None:
     """One CSV file's rows, read from its bytes by `extract`, written to `out`."""
     from schemas.inputs import ROW_NUMBER
@@ -178,7 +177,7 @@ def _extracted_file(
         local = Path(scratch) / PurePosixPath(unquote(urlparse(file).path)).name
         local.write_bytes(content)
         try:
-            rows = extract(local, file)
+            rows = extract(local)
         except SourceError as exc:  # named by its URL, not the task's copy
             raise SourceError(str(exc).replace(str(local), file)) from None
     with written_aside(out) as aside:

@@ -38,7 +38,7 @@ from transforms.purchases import InThisProcess
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 TASK = "task"
 
@@ -92,8 +92,7 @@ def regroup_on_executors(
     from pyspark import cloudpickle
 
     name = key.meta.output_name()
-    rows = [(number, cloudpickle.dumps(frame)) for number, frame in enumerate(frames)]
-    tasks = session.createDataFrame(rows, f"{TASK} int, payload binary").repartition(len(rows))
+    tasks = _pickled(session, frames)
 
     def chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
@@ -137,6 +136,15 @@ def regroup_on_executors(
     assert done.num_rows == len(set(done.column("_key").to_pylist()))
 
 
+def _pickled(session: SparkSession, items: Sequence[object]) -> DataFrame:
+    """One row per item (its number, and the item pickled with its plans), a partition
+    each: the items run side by side."""
+    from pyspark import cloudpickle
+
+    rows = [(number, cloudpickle.dumps(item)) for number, item in enumerate(items)]
+    return session.createDataFrame(rows, f"{TASK} int, payload binary").repartition(len(rows))
+
+
 def _ipc(frame: pl.DataFrame) -> bytes:
     out = io.BytesIO()
     frame.write_ipc(out, compression="uncompressed")
@@ -151,8 +159,7 @@ def run_on_executors(session: SparkSession, tasks: Sequence[Callable[[], object]
     """
     from pyspark import cloudpickle
 
-    rows = [(number, cloudpickle.dumps(task)) for number, task in enumerate(tasks)]
-    frame = session.createDataFrame(rows, f"{TASK} int, payload binary").repartition(len(rows))
+    frame = _pickled(session, tasks)
 
     def each(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from engines.spark_lines import cause
 from sources.errors import SourceError
+from warehouse.engine import redact
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -102,9 +103,9 @@ def jdbc_rows(
     relation = source.table if source.table is not None else f"({source.query}) personas_source"
     # Timestamps without a zone stay so (as SQLAlchemy reads them), not moved to UTC.
     options = {"url": location, "preferTimestampNTZ": "true", "dbtable": relation, **properties}
-    driver = _DRIVERS.get(location.split(":")[1] if location.count(":") else "")
-    if driver is not None and "driver" not in options:
-        options["driver"] = driver
+    subprotocol = location.split(":")[1] if location.startswith("jdbc:") else ""
+    if subprotocol in _DRIVERS:
+        options.setdefault("driver", _DRIVERS[subprotocol])
     try:
         frame = session.read.format("jdbc").options(pushDownAggregate="true", **options).load()
         if partition_column is not None:
@@ -133,7 +134,7 @@ def jdbc_rows(
         raise
     except Exception as exc:  # Spark's own error, however it wraps it
         raise SourceError(
-            f"sources.{name}: Spark cannot read from the database: {_redacted(cause(exc), secret)}"
+            f"sources.{name}: Spark cannot read from the database: {redact(cause(exc), secret)}"
         ) from None
     return frame, typed
 
@@ -145,9 +146,3 @@ def _bounds(frame: DataFrame, column: str) -> tuple[object, object]:
 
     (row,) = frame.agg(F.min(F.col(f"`{column}`")), F.max(F.col(f"`{column}`"))).collect()
     return row[0], row[1]
-
-
-def _redacted(message: str, url: str) -> str:
-    """`message` without the source URL's password."""
-    password = make_url(url).password
-    return message.replace(str(password), "***") if password else message

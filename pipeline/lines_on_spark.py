@@ -245,7 +245,7 @@ class _ExtractCsv:
     def __init__(self, name: str, source: SourceSettings, prepare: Prepare) -> None:
         self.name, self.source, self.prepare = name, source, prepare
 
-    def __call__(self, local: Path, _url: str) -> pl.DataFrame:
+    def __call__(self, local: Path) -> pl.DataFrame:
         copy = self.source.model_copy(update={"path": local, "uri": None, "format": "csv"})
         return self.prepare(read_source(self.name, copy).lazy()).collect()
 
