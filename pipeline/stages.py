@@ -861,9 +861,12 @@ def transform(
             attributes=company_attributes(settings, inputs),
             min_people=settings.personas.min_people,
         )
+        # The reason's parts are a customer's longest text: kept beside the reason they
+        # would be a second copy of it (hundreds of bytes a customer).
+        reason_parts = ["tier_reason", "rfm_reason", *(f"{base}_reason" for base in BASES)]
         customers, pareto_row, curve, by_segment, mix_frame = pl.collect_all(
             [
-                chosen.sort("customer_id"),
+                chosen.drop(reason_parts).sort("customer_id"),
                 pareto_summary(tiered, top_share=settings.pareto.top_share),
                 pareto_curve(tiered),
                 segment_summary(segmented),
