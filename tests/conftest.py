@@ -10,6 +10,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -41,10 +42,29 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield str(PREFECT_API_URL.value())
 
 
+@contextmanager
+def no_prefect_api() -> Iterator[None]:
+    """The CLI run in this process sees no Prefect API (the common path: a refresh runs
+    directly), even where this worker started the temporary API."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        yield
+
+
 @pytest.fixture
-def runner(prefect_api: str) -> CliRunner:
-    """Runs the CLI in this process, against the temporary Prefect API."""
-    return CliRunner(env={"COLUMNS": "200"})  # a wide terminal: tables print unfolded
+def runner() -> Iterator[CliRunner]:
+    """Runs the CLI in this process as a user with no Prefect API configured."""
+    with no_prefect_api():
+        # a wide terminal: tables print unfolded
+        yield CliRunner(env={"COLUMNS": "200", "PREFECT_API_URL": None})
+
+
+@pytest.fixture
+def flow_runner(prefect_api: str) -> CliRunner:
+    """Runs the CLI in this process against the temporary Prefect API: a refresh runs as
+    the Prefect flow."""
+    return CliRunner(env={"COLUMNS": "200"})
 
 
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.conftest import read_view, write
+from tests.conftest import no_prefect_api, read_view, write
 from tests.test_input_formats import cp1258
 
 ORDERS = """customer_id,order_id,order_date,product_id,quantity,unit_price,amount,currency,status
@@ -80,7 +80,7 @@ def write_config(here: Path, orders_extra: str = "", extra: str = "") -> Path:
 
 
 @pytest.fixture(scope="module")
-def good_refresh(tmp_path_factory: pytest.TempPathFactory, prefect_api: str) -> Path:
+def good_refresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding the good sources and a warehouse with one good refresh."""
     here = tmp_path_factory.mktemp("good")
     for name, text in [
@@ -92,7 +92,10 @@ def good_refresh(tmp_path_factory: pytest.TempPathFactory, prefect_api: str) -> 
     ]:
         write(here / "data" / f"{name}.csv", text)
     config = write_config(here)
-    result = CliRunner().invoke(app, ["refresh", "--config", str(config), "--as-of", "2024-05-01"])
+    with no_prefect_api():
+        result = CliRunner().invoke(
+            app, ["refresh", "--config", str(config), "--as-of", "2024-05-01"]
+        )
     assert result.exit_code == 0, result.output
     return here
 
@@ -596,13 +599,13 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_bad_input_gets_its_exact_outcome_and_loses_nothing(
-    case: Case, good_refresh: Path, tmp_path: Path
+    case: Case, good_refresh: Path, tmp_path: Path, runner: CliRunner
 ) -> None:
     here = tmp_path / "run"
     shutil.copytree(good_refresh, here)
     before = current_refresh(here)
     case.change(here)
-    result = CliRunner().invoke(
+    result = runner.invoke(
         app, ["refresh", "--config", str(here / "personas.toml"), "--as-of", "2024-06-01"]
     )
     assert result.exit_code == case.exit_code, result.output

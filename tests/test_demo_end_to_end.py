@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from sampledata import SAMPLE_END_DATE
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_without_prefect
 from warehouse.tables import OUTPUT_TABLES
 
 pytestmark = pytest.mark.slow
@@ -34,9 +34,10 @@ from per_customer
 
 
 @pytest.fixture(scope="module")
-def demo_dir(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("demo")
-    result = run_cli(["demo", "--dir", "personas-demo"], prefect_api=prefect_api, cwd=workdir)
+    # as the quick start runs it: no Prefect server configured
+    result = run_without_prefect(["demo", "--dir", "personas-demo"], cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Revenue tiers as of 2026-06-30" in result.stdout
     assert "Pareto: the top 20% of customers" in result.stdout

@@ -77,10 +77,10 @@ def read_deployment(name: str):
 
 
 def test_schedule_registers_the_deployment_with_a_work_pool(
-    runner: CliRunner, tmp_path: Path
+    flow_runner: CliRunner, tmp_path: Path
 ) -> None:
     config = write(tmp_path / "personas.toml", '[sources.orders]\npath = "o.csv"\n')
-    result = runner.invoke(
+    result = flow_runner.invoke(
         app, ["schedule", "--config", str(config), "--work-pool", "personas-test"]
     )
     assert result.exit_code == 0, result.output
@@ -141,20 +141,22 @@ def status_next_due(config: Path) -> datetime:
 
 
 def test_the_schedule_next_run_is_the_status_next_due_date_and_moves_with_each_refresh(
-    runner: CliRunner, tmp_path: Path
+    flow_runner: CliRunner, tmp_path: Path
 ) -> None:
     write(tmp_path / "data" / "orders.csv", ORDERS)
     config = write(tmp_path / "personas.toml", '[sources.orders]\npath = "data/orders.csv"\n')
-    refreshed = runner.invoke(app, ["refresh", "--config", str(config), "--as-of", "2024-06-01"])
+    refreshed = flow_runner.invoke(
+        app, ["refresh", "--config", str(config), "--as-of", "2024-06-01"]
+    )
     assert refreshed.exit_code == 0, refreshed.output
-    registered = runner.invoke(
+    registered = flow_runner.invoke(
         app, ["schedule", "--config", str(config), "--work-pool", "personas-due"]
     )
     assert registered.exit_code == 0, registered.output
     due = status_next_due(config)
     assert first_run_of(read_deployment(f"refresh/{DEPLOYMENT_NAME}")) == due.replace(microsecond=0)
     # another refresh becomes current: the schedule follows its due date
-    again = runner.invoke(app, ["refresh", "--config", str(config), "--as-of", "2024-07-01"])
+    again = flow_runner.invoke(app, ["refresh", "--config", str(config), "--as-of", "2024-07-01"])
     assert again.exit_code == 0, again.output
     moved = status_next_due(config)
     assert moved > due
@@ -178,13 +180,13 @@ def wait_for(condition, *, what: str, process: subprocess.Popen, seconds: float 
 
 
 def test_schedule_then_serve_on_one_server_and_a_run_started_from_the_api_completes(
-    runner: CliRunner, prefect_api: str, tmp_path: Path
+    flow_runner: CliRunner, prefect_api: str, tmp_path: Path
 ) -> None:
     from prefect.deployments import run_deployment
 
     write(tmp_path / "data" / "orders.csv", ORDERS)
     config = write(tmp_path / "personas.toml", '[sources.orders]\npath = "data/orders.csv"\n')
-    registered = runner.invoke(
+    registered = flow_runner.invoke(
         app, ["schedule", "--config", str(config), "--work-pool", "personas-both"]
     )
     assert registered.exit_code == 0, registered.output

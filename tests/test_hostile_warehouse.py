@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.conftest import write
+from tests.conftest import no_prefect_api, write
 
 GOOD = """customer_id,order_date,amount
 A,2024-01-01,100
@@ -26,15 +26,16 @@ DIRTY = GOOD + "E\x00x,2024-01-05,5\nF,0000-01-01,5\nG,2024-01-06,an@example.vn\
 
 
 def refresh(config: Path, url: str, as_of: str):
-    return CliRunner().invoke(
-        app,
-        ["refresh", "--config", str(config), "--as-of", as_of],
-        env={"PERSONAS_WAREHOUSE__URL": url},
-    )
+    with no_prefect_api():
+        return CliRunner().invoke(
+            app,
+            ["refresh", "--config", str(config), "--as-of", as_of],
+            env={"PERSONAS_WAREHOUSE__URL": url},
+        )
 
 
 def test_dirty_rows_are_quarantined_storably_and_never_block_the_warehouse(
-    warehouse_url: str, tmp_path: Path, prefect_api: str
+    warehouse_url: str, tmp_path: Path
 ) -> None:
     orders = write(tmp_path / "data" / "orders.csv", GOOD)
     config = write(

@@ -179,8 +179,9 @@ def identical_log(tmp_path: Path) -> Path:
     )
 
 
-def test_a_refresh_keeps_identical_lines_and_says_so(identical_log: Path, prefect_api: str) -> None:
-    runner = CliRunner(env={"COLUMNS": "200"})
+def test_a_refresh_keeps_identical_lines_and_says_so(
+    identical_log: Path, runner: CliRunner
+) -> None:
     checked = runner.invoke(app, ["validate", "--config", str(identical_log)])
     assert checked.exit_code == 0, checked.output
     assert "1 order line(s) identical to an earlier line are kept" in checked.output

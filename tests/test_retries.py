@@ -10,21 +10,19 @@ from flows.cli import app
 from tests.conftest import read_view, without_prefect
 
 
-def run(runner: CliRunner, config: Path, tmp_path: Path, failpoint: str):
+def run(cli: CliRunner, config: Path, tmp_path: Path, failpoint: str):
     env = {
         "PERSONAS_FAILPOINT": failpoint,
         "PERSONAS_FAILPOINT_MARK": str(tmp_path / "failed-once"),
         "PERSONAS_SCHEDULE__RETRY_DELAY_SECONDS": "0",
     }
-    return runner.invoke(
-        app, ["refresh", "--config", str(config), "--as-of", "2024-06-01"], env=env
-    )
+    return cli.invoke(app, ["refresh", "--config", str(config), "--as-of", "2024-06-01"], env=env)
 
 
 def test_a_transient_publishing_failure_is_retried_and_the_refresh_publishes(
-    runner: CliRunner, orders_only: Path, tmp_path: Path
+    flow_runner: CliRunner, orders_only: Path, tmp_path: Path
 ) -> None:
-    result = run(runner, orders_only, tmp_path, "mid load:raise-once")
+    result = run(flow_runner, orders_only, tmp_path, "mid load:raise-once")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "failed-once").exists()  # the first attempt did fail
     rows = read_view(
@@ -37,18 +35,18 @@ def test_a_transient_publishing_failure_is_retried_and_the_refresh_publishes(
 
 
 def test_a_lasting_failure_is_not_retried(
-    runner: CliRunner, orders_only: Path, tmp_path: Path, caplog
+    flow_runner: CliRunner, orders_only: Path, tmp_path: Path, caplog
 ) -> None:
-    result = run(runner, orders_only, tmp_path, "mid load:raise")
+    result = run(flow_runner, orders_only, tmp_path, "mid load:raise")
     assert result.exit_code == 1
     assert "injected failure at 'mid load'" in result.stderr
     assert "Retry 1/" not in caplog.text
 
 
 def test_the_transient_failure_was_logged_as_a_retry(
-    runner: CliRunner, orders_only: Path, tmp_path: Path, caplog
+    flow_runner: CliRunner, orders_only: Path, tmp_path: Path, caplog
 ) -> None:
-    assert run(runner, orders_only, tmp_path, "before load:raise-once").exit_code == 0
+    assert run(flow_runner, orders_only, tmp_path, "before load:raise-once").exit_code == 0
     assert "Retry 1/3 will start" in caplog.text
 
 

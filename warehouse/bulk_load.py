@@ -2,11 +2,14 @@
 
 Produces nothing of its own: `bulk_load` writes a polars frame into an existing
 table inside the caller's transaction — Arrow for DuckDB (one columnar copy),
-COPY … FROM STDIN (CSV) for PostgreSQL, and a single executemany elsewhere.
+COPY … FROM STDIN (CSV, a slice of rows at a time) for PostgreSQL, and a single
+executemany elsewhere.
 This is the one module that knows how each dialect takes rows in.
 """
 
 from __future__ import annotations
+
+import io
 
 import polars as pl
 import sqlalchemy as sa
@@ -57,18 +60,27 @@ def _duckdb_arrow(
         raw.unregister(view_name)
 
 
+# Rows written to COPY at a time: the CSV of a whole customers table (with its reasons,
+# hundreds of bytes a row) would be held in full, twice, beside the frame.
+COPY_SLICE_ROWS = 50_000
+
+
 def _postgres_copy(
     connection: sa.Connection, qualified_table: str, columns: str, frame: pl.DataFrame
 ) -> None:
-    # CSV with every text value quoted: an empty string stays '' while a null (an
-    # unquoted empty field) stays NULL. Booleans as true/false, timestamps in ISO 8601.
-    payload = frame.write_csv(
-        include_header=False,
-        quote_style="non_numeric",
-        datetime_format="%Y-%m-%d %H:%M:%S%.f",
-        date_format="%Y-%m-%d",
-        null_value="",
-    )
     cursor = connection.connection.driver_connection.cursor()
     with cursor.copy(f"COPY {qualified_table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
-        copy.write(payload.encode("utf-8"))
+        for rows in frame.iter_slices(COPY_SLICE_ROWS):
+            payload = io.BytesIO()
+            # CSV with every text value quoted: an empty string stays '' while a null (an
+            # unquoted empty field) stays NULL. Booleans as true/false, timestamps in ISO
+            # 8601; UTF-8 bytes, as polars writes them.
+            rows.write_csv(
+                payload,
+                include_header=False,
+                quote_style="non_numeric",
+                datetime_format="%Y-%m-%d %H:%M:%S%.f",
+                date_format="%Y-%m-%d",
+                null_value="",
+            )
+            copy.write(payload.getbuffer())
