@@ -31,6 +31,18 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 from warehouse.publish import RunRecord, Warehouse  # noqa: E402
 from warehouse.tables import CUSTOMER_SEGMENTS, DATA_TABLES  # noqa: E402
 
+# A reason as long as a refresh writes (about 650 characters): the widest column by far.
+REASON = (
+    "tier {tier}: most revenue (70000000.0000) from {tier} sales; tiers bought: {tier} "
+    "(order value: Large from 1.53141E+8, Medium from 3.1524E+7 (natural breaks of the "
+    "order value of 4,971,077 purchases, binned into 695 log bins)); Pareto class C; RFM "
+    "Hibernating: R1 F1 M2 (FM 2); score = 1 + floor(5 × share of customers worse); "
+    "demographic Unknown: no rule matched (not in the data: customer_type, employee_count); "
+    "geographic Hà Nội: city = Hà Nội; psychographic Unknown: no rule matched (not in the "
+    "data: attitude_to_technology); behavioural Lapsed: recency_days ≥ 366; best customer: "
+    "no (profit: gross profit); config db15a8e0ccf2"
+)
+
 
 def customer_rows(n: int) -> pl.DataFrame:
     """N customer_segments rows with realistic types and values."""
@@ -61,7 +73,11 @@ def customer_rows(n: int) -> pl.DataFrame:
             "behavioural_segment": rng.choice(["Repeat buyers", "Lapsed"], n),
             "is_best_customer": rng.random(n) < 0.05,
             "persona_id": rng.choice(["P1", ""], n),
-            "reason": rng.choice(["tier Large: Pareto rank 1 of 10; RFM Champions"], n),
+            "reason": rng.choice([REASON.format(tier=tier) for tier in ("Large", "Small")], n),
+            "key_tier_revenue": revenue,
+            "p_alive": rng.random(n),
+            "expected_purchases": rng.random(n) * 5,
+            "predicted_clv": revenue,
         }
     )
     return frame.select(CUSTOMER_SEGMENTS.column_names)
