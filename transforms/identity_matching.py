@@ -295,11 +295,7 @@ def scored_pairs(
             [block_on("tax_code"), block_on("email"), block_on("phone")], recall=0.6
         )
     _usable_prior(linker, table.height)
-    # The sampled pairs in one pass: Splink's default cuts them into 10 chunks (and a
-    # probe first) to stop early once every level is counted 100 times, each chunk one
-    # more job; a million pairs is one job's work on any engine, and all of them counted
-    # give the same u on DuckDB and on Spark whatever a chunk's luck.
-    training.estimate_u_using_random_sampling(max_pairs=1e6, seed=seed, num_chunks=1)
+    training.estimate_u_using_random_sampling(max_pairs=1e6, seed=seed)
     _exact_u_from_counts(linker, table)
     if table["same_customer"].drop_nulls().is_duplicated().any():
         # The records the exact keys already joined are one customer each: how their
