@@ -836,37 +836,41 @@ def transform(
         )
         attributes = customer_attributes(scored, inputs.customers, as_of=as_of)
         segmented = assign_segments(attributes, bases=segment_bases(settings, attributes)).cache()
-        chosen = choose_best_customers(
-            segmented, tiering.purchase_groups, lead_days, settings, key_tier=key_tier
-        ).with_columns(
-            persona_id=pl.when("is_best_customer").then(pl.lit(PERSONA_ID)),
-            reason=pl.concat_str(
-                [
-                    pl.col("tier_reason"),
-                    pl.format("Pareto class {}", pl.col("pareto_class")),
-                    pl.col("rfm_reason"),
-                    *(pl.col(f"{base}_reason") for base in BASES),
-                    pl.format(
-                        "best customer: {} ({})",
-                        pl.when("is_best_customer").then(pl.lit("yes")).otherwise(pl.lit("no")),
-                        pl.col("best_basis"),
-                    ),
-                    pl.lit(f"config {config_hash[:12]}"),
-                ],
-                separator="; ",
-            ),
+        base_reasons = [f"{base}_reason" for base in BASES]
+        chosen = (
+            choose_best_customers(
+                segmented, tiering.purchase_groups, lead_days, settings, key_tier=key_tier
+            )
+            .with_columns(
+                persona_id=pl.when("is_best_customer").then(pl.lit(PERSONA_ID)),
+                reason=pl.concat_str(
+                    [
+                        pl.col("tier_reason"),
+                        pl.format("Pareto class {}", pl.col("pareto_class")),
+                        pl.col("rfm_reason"),
+                        *(pl.col(column) for column in base_reasons),
+                        pl.format(
+                            "best customer: {} ({})",
+                            pl.when("is_best_customer").then(pl.lit("yes")).otherwise(pl.lit("no")),
+                            pl.col("best_basis"),
+                        ),
+                        pl.lit(f"config {config_hash[:12]}"),
+                    ],
+                    separator="; ",
+                ),
+            )
+            # The reason's parts are a customer's longest text: kept beside the reason
+            # they would be a second copy of it (hundreds of bytes a customer).
+            .drop("tier_reason", "rfm_reason", *base_reasons)
         )
         mix = attribute_mix(
             banded(segmented, settings),
             attributes=company_attributes(settings, inputs),
             min_people=settings.personas.min_people,
         )
-        # The reason's parts are a customer's longest text: kept beside the reason they
-        # would be a second copy of it (hundreds of bytes a customer).
-        reason_parts = ["tier_reason", "rfm_reason", *(f"{base}_reason" for base in BASES)]
         customers, pareto_row, curve, by_segment, mix_frame = pl.collect_all(
             [
-                chosen.drop(reason_parts).sort("customer_id"),
+                chosen.sort("customer_id"),
                 pareto_summary(tiered, top_share=settings.pareto.top_share),
                 pareto_curve(tiered),
                 segment_summary(segmented),

@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 import pytest
 import sqlalchemy as sa
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # A wide terminal for every CLI output the tests read, set before the CLI's console is
@@ -56,8 +56,17 @@ def no_prefect_api() -> Iterator[None]:
 def runner() -> Iterator[CliRunner]:
     """Runs the CLI in this process as a user with no Prefect API configured."""
     with no_prefect_api():
-        # a wide terminal: tables print unfolded
+        # a wide terminal: tables print unfolded; no API from the environment either
         yield CliRunner(env={"COLUMNS": "200", "PREFECT_API_URL": None})
+
+
+def invoke_without_prefect(args: list[str], env: dict[str, str] | None = None) -> Result:
+    """`personas ARGS` in this process as the `runner` fixture runs it (no Prefect API),
+    for module fixtures and helpers, which cannot take a test's fixture."""
+    from flows.cli import app
+
+    with no_prefect_api():
+        return CliRunner(env={"COLUMNS": "200", "PREFECT_API_URL": None}).invoke(app, args, env=env)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.conftest import no_prefect_api, read_view, write
+from tests.conftest import invoke_without_prefect, read_view, write
 from tests.test_input_formats import cp1258
 
 ORDERS = """customer_id,order_id,order_date,product_id,quantity,unit_price,amount,currency,status
@@ -92,10 +92,7 @@ def good_refresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]:
         write(here / "data" / f"{name}.csv", text)
     config = write_config(here)
-    with no_prefect_api():
-        result = CliRunner().invoke(
-            app, ["refresh", "--config", str(config), "--as-of", "2024-05-01"]
-        )
+    result = invoke_without_prefect(["refresh", "--config", str(config), "--as-of", "2024-05-01"])
     assert result.exit_code == 0, result.output
     return here
 

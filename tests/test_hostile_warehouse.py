@@ -11,10 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from typer.testing import CliRunner
 
-from flows.cli import app
-from tests.conftest import no_prefect_api, write
+from tests.conftest import invoke_without_prefect, write
 
 GOOD = """customer_id,order_date,amount
 A,2024-01-01,100
@@ -26,12 +24,10 @@ DIRTY = GOOD + "E\x00x,2024-01-05,5\nF,0000-01-01,5\nG,2024-01-06,an@example.vn\
 
 
 def refresh(config: Path, url: str, as_of: str):
-    with no_prefect_api():
-        return CliRunner().invoke(
-            app,
-            ["refresh", "--config", str(config), "--as-of", as_of],
-            env={"PERSONAS_WAREHOUSE__URL": url},
-        )
+    return invoke_without_prefect(
+        ["refresh", "--config", str(config), "--as-of", as_of],
+        env={"PERSONAS_WAREHOUSE__URL": url},
+    )
 
 
 def test_dirty_rows_are_quarantined_storably_and_never_block_the_warehouse(

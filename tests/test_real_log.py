@@ -18,11 +18,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from flows.cli import app
 from sampledata.cdnow import cdnow_config, write_cdnow_csv
-from tests.conftest import no_prefect_api, read_view, write
+from tests.conftest import invoke_without_prefect, read_view, write
 
 pytestmark = pytest.mark.slow
 
@@ -116,10 +114,7 @@ def refreshed(log: Path, tmp_path: Path) -> Path:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "cdnow.csv").write_bytes(log.read_bytes())
     config = write(tmp_path / "personas.toml", CONFIG)
-    with no_prefect_api():
-        result = CliRunner().invoke(
-            app, ["refresh", "--config", str(config), "--as-of", str(AS_OF)]
-        )
+    result = invoke_without_prefect(["refresh", "--config", str(config), "--as-of", str(AS_OF)])
     assert result.exit_code == 0, result.output
     return tmp_path
 
