@@ -199,8 +199,8 @@ def refresh_customer_records(
     folder: Path, records: pl.DataFrame, orders: pl.DataFrame, settings: str = ""
 ) -> None:
     """Refresh planted customer records (`sampledata.duplicates`, the truth column left
-    out) with their `orders`, as a user with no Prefect server; `settings` is TOML added
-    to the config. The refresh must succeed."""
+    out) with their `orders`, in this process as a user with no Prefect server; `settings`
+    is TOML added to the config. The refresh must succeed."""
     folder.mkdir(parents=True, exist_ok=True)
     records.drop("true_customer").write_csv(folder / "customers.csv")
     orders.write_csv(folder / "orders.csv")
@@ -209,10 +209,8 @@ def refresh_customer_records(
         '[sources.orders]\npath = "orders.csv"\n[sources.customers]\npath = "customers.csv"\n'
         + settings,
     )
-    done = run_without_prefect(
-        ["refresh", "--config", str(config), "--as-of", "2024-06-30"], cwd=folder
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = invoke_without_prefect(["refresh", "--config", str(config), "--as-of", "2024-06-30"])
+    assert done.exit_code == 0, done.output[-3000:]
 
 
 def read_view(config_dir: Path, sql: str) -> list[tuple]:
