@@ -12,7 +12,6 @@ on the 946 repeat customers' average repeat spend, p = 6.25, q = 3.74, v = 15.44
 from __future__ import annotations
 
 import math
-import subprocess
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -23,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 from scipy.special import hyp2f1
+from typer.testing import Result
 
 from config.settings import ClvSettings, Settings
 from sampledata.cdnow import (
@@ -31,7 +31,7 @@ from sampledata.cdnow import (
     write_cdnow_csv,
     write_cdnow_sample_csv,
 )
-from tests.conftest import read_view, run_without_prefect, write
+from tests.conftest import invoke_without_prefect, read_view, run_without_prefect, write
 from transforms.customer_value import (
     predict_customer_value,
     purchase_days,
@@ -348,17 +348,21 @@ best_by = "p_alive"
 """
 
 
-def refresh(folder: Path, log: Path, as_of: date, clv: str) -> subprocess.CompletedProcess[str]:
+def arguments(folder: Path, log: Path, as_of: date, clv: str) -> list[str]:
     config = write(folder / "personas.toml", cdnow_config(log.as_posix(), clv))
-    arguments = ["refresh", "--config", str(config), "--as-of", str(as_of)]
-    return run_without_prefect(arguments, cwd=folder, python_flags=("-X", "importtime"))
+    return ["refresh", "--config", str(config), "--as-of", str(as_of)]
+
+
+def refresh(folder: Path, log: Path, as_of: date, clv: str) -> Result:
+    """`personas refresh` of the log in this process, as a user with no Prefect server."""
+    return invoke_without_prefect(arguments(folder, log, as_of, clv))
 
 
 def test_the_refresh_publishes_the_literature_fit_of_the_cohort(
     cdnow_sample: Path, tmp_path: Path
 ) -> None:
     done = refresh(tmp_path, cdnow_sample, CALIBRATION_END, CLV_ON.format(holdout=0))
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.exit_code == 0, done.output[-3000:]
     fitted = dict(
         read_view(tmp_path, "select measure, value from personas.clv_model where model = 'bg_nbd'")
     )
@@ -388,7 +392,7 @@ def test_every_customer_of_the_whole_log_gets_finite_predictions_and_the_holdout
 ) -> None:
     log = write_cdnow_csv(tmp_path)
     done = refresh(tmp_path, log, date(1998, 6, 30), CLV_ON.format(holdout=273))
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.exit_code == 0, done.output[-3000:]
     ((customers, alive, low, high, expected, value),) = read_view(
         tmp_path,
         "select count(*), count(p_alive), min(p_alive), max(p_alive), "
@@ -409,7 +413,12 @@ def test_every_customer_of_the_whole_log_gets_finite_predictions_and_the_holdout
 def test_a_refresh_without_the_models_never_imports_them(
     cdnow_sample: Path, tmp_path: Path
 ) -> None:
-    done = refresh(tmp_path, cdnow_sample, CALIBRATION_END, "")
+    # A process of its own: this one may have imported them for another test.
+    done = run_without_prefect(
+        arguments(tmp_path, cdnow_sample, CALIBRATION_END, ""),
+        cwd=tmp_path,
+        python_flags=("-X", "importtime"),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
     assert "polars" in imported
@@ -461,7 +470,7 @@ def test_the_predicted_value_is_published_to_postgresql(
 ) -> None:
     warehouse = f'\n[warehouse]\nurl = "{postgres_url}"\n'
     done = refresh(tmp_path, cdnow_sample, CALIBRATION_END, warehouse + CLV_ON.format(holdout=0))
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.exit_code == 0, done.output[-3000:]
     engine = sa.create_engine(postgres_url)
     with engine.connect() as connection:
         ((customers, alive, value),) = connection.exec_driver_sql(

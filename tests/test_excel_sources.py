@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from config.settings import SourceSettings
 from schemas.inputs import SOURCE_COLUMNS
 from sources.excel import SheetError, read_sheet
-from tests.conftest import read_view, run_without_prefect, write
+from tests.conftest import invoke_without_prefect, read_view, write
 
 SERIAL_2024_01_05 = 45296  # Excel's 1900 date system
 
@@ -234,10 +234,8 @@ def excel_twin(
 
 
 def refresh(config: Path) -> None:
-    done = run_without_prefect(
-        ["refresh", "--config", str(config), "--as-of", "2026-06-30"], cwd=config.parent
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = invoke_without_prefect(["refresh", "--config", str(config), "--as-of", "2026-06-30"])
+    assert done.exit_code == 0, done.output[-3000:]
 
 
 TABLES = (
@@ -276,10 +274,10 @@ def test_a_workbook_refreshes_to_the_same_tables_as_its_csv_twin(
     tmp_path: Path, padded: bool
 ) -> None:
     demo = tmp_path / "csv"
-    done = run_without_prefect(
-        ["demo", "--dir", str(demo), "--customers", "300", "--order-lines", "3000"], cwd=tmp_path
+    done = invoke_without_prefect(
+        ["demo", "--dir", str(demo), "--customers", "300", "--order-lines", "3000"]
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.exit_code == 0, done.output[-3000:]
     twin = tmp_path / "excel"
     (twin / "data").mkdir(parents=True)
     book = xlsxwriter.Workbook(twin / "data" / "crm.xlsx")

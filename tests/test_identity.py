@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from config.settings import Settings
 from pipeline.stages import ValidatedInputs, resolve_customers
 from sampledata.duplicates import pair_scores, planted_duplicates
-from tests.conftest import read_view, refresh_customer_records, run_without_prefect, write
+from tests.conftest import invoke_without_prefect, read_view, refresh_customer_records, write
 from transforms.identity import resolve_identities
 from transforms.identity_matching import PAIR_SCHEMA
 from transforms.privacy import contact_key
@@ -122,10 +122,8 @@ def refreshed(folder: Path, identity: str) -> list[tuple]:
     write(folder / "customers.csv", CUSTOMERS)
     write(folder / "orders.csv", ORDERS)
     config = write(folder / "personas.toml", CONFIG.format(identity=identity))
-    done = run_without_prefect(
-        ["refresh", "--config", str(config), "--as-of", "2024-06-30"], cwd=folder
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = invoke_without_prefect(["refresh", "--config", str(config), "--as-of", "2024-06-30"])
+    assert done.exit_code == 0, done.output[-3000:]
     return read_view(
         folder,
         "select customer_id, revenue, tier, pareto_rank, geographic_segment "
