@@ -13,6 +13,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import io
 import statistics
 import sys
 import time
@@ -28,6 +29,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from warehouse.bulk_load import write_copy_csv  # noqa: E402
 from warehouse.publish import RunRecord, Warehouse  # noqa: E402
 from warehouse.tables import CUSTOMER_SEGMENTS, DATA_TABLES  # noqa: E402
 
@@ -123,12 +125,9 @@ def time_plain_copy(url: str, rows: pl.DataFrame) -> float:
     dsn = sa.engine.make_url(url).set(drivername="postgresql").render_as_string(False)
     columns = ", ".join(f'"{c}"' for c in ["refresh_id", *rows.columns])
     started = time.perf_counter()
-    payload = rows.select(pl.lit("plain").alias("refresh_id"), *rows.columns).write_csv(
-        include_header=False,
-        quote_style="non_numeric",
-        datetime_format="%Y-%m-%d %H:%M:%S%.f",
-        null_value="",
-    )
+    # The same CSV as the publish writes, whole, in one COPY: the yardstick.
+    payload = io.BytesIO()
+    write_copy_csv(rows.select(pl.lit("plain").alias("refresh_id"), *rows.columns), payload)
     with (
         psycopg.connect(dsn) as connection,
         connection.cursor() as cursor,
@@ -136,7 +135,7 @@ def time_plain_copy(url: str, rows: pl.DataFrame) -> float:
             f"COPY personas.customer_segments_history ({columns}) FROM STDIN (FORMAT csv)"
         ) as copy,
     ):
-        copy.write(payload.encode("utf-8"))
+        copy.write(payload.getbuffer())
     return time.perf_counter() - started
 
 

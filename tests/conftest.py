@@ -52,12 +52,16 @@ def no_prefect_api() -> Iterator[None]:
         yield
 
 
+def _runner_without_api() -> CliRunner:
+    # a wide terminal: tables print unfolded; no API from the environment either
+    return CliRunner(env={"COLUMNS": "200", "PREFECT_API_URL": None})
+
+
 @pytest.fixture
 def runner() -> Iterator[CliRunner]:
     """Runs the CLI in this process as a user with no Prefect API configured."""
     with no_prefect_api():
-        # a wide terminal: tables print unfolded; no API from the environment either
-        yield CliRunner(env={"COLUMNS": "200", "PREFECT_API_URL": None})
+        yield _runner_without_api()
 
 
 def invoke_without_prefect(args: list[str], env: dict[str, str] | None = None) -> Result:
@@ -66,7 +70,7 @@ def invoke_without_prefect(args: list[str], env: dict[str, str] | None = None) -
     from flows.cli import app
 
     with no_prefect_api():
-        return CliRunner(env={"COLUMNS": "200", "PREFECT_API_URL": None}).invoke(app, args, env=env)
+        return _runner_without_api().invoke(app, args, env=env)
 
 
 @pytest.fixture

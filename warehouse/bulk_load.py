@@ -65,6 +65,20 @@ def _duckdb_arrow(
 COPY_SLICE_ROWS = 50_000
 
 
+def write_copy_csv(frame: pl.DataFrame, target: io.BytesIO) -> None:
+    """`frame` as the CSV that COPY … (FORMAT csv) reads back exactly, into `target`."""
+    # Every text value quoted: an empty string stays '' while a null (an unquoted empty
+    # field) stays NULL. Booleans as true/false, timestamps in ISO 8601; UTF-8 bytes.
+    frame.write_csv(
+        target,
+        include_header=False,
+        quote_style="non_numeric",
+        datetime_format="%Y-%m-%d %H:%M:%S%.f",
+        date_format="%Y-%m-%d",
+        null_value="",
+    )
+
+
 def _postgres_copy(
     connection: sa.Connection, qualified_table: str, columns: str, frame: pl.DataFrame
 ) -> None:
@@ -72,15 +86,5 @@ def _postgres_copy(
     with cursor.copy(f"COPY {qualified_table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
         for rows in frame.iter_slices(COPY_SLICE_ROWS):
             payload = io.BytesIO()
-            # CSV with every text value quoted: an empty string stays '' while a null (an
-            # unquoted empty field) stays NULL. Booleans as true/false, timestamps in ISO
-            # 8601; UTF-8 bytes, as polars writes them.
-            rows.write_csv(
-                payload,
-                include_header=False,
-                quote_style="non_numeric",
-                datetime_format="%Y-%m-%d %H:%M:%S%.f",
-                date_format="%Y-%m-%d",
-                null_value="",
-            )
+            write_copy_csv(rows, payload)
             copy.write(payload.getbuffer())
