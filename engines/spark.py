@@ -60,10 +60,9 @@ def _session(
     builder = builder.appName(app_name).config("spark.sql.shuffle.partitions", str(buckets))
     if not remote:
         # The driver's JVM starts before any conf is read: its logging is set where the
-        # launcher looks (a value already in the environment is the user's and stays).
-        os.environ.setdefault(
-            "SPARK_SUBMIT_OPTS", f"-Dlog4j2.configurationFile=file:{_QUIET_LOG4J}"
-        )
+        # launcher looks, after the user's own options there (a logging file of their
+        # own stays theirs).
+        _quiet_driver_logs()
         # Local executors run this interpreter, where personas and its libraries are (a
         # cluster's executors run the Python their own environment sets).
         if master.startswith("local"):
@@ -97,6 +96,15 @@ def _session(
     if not remote:
         session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def _quiet_driver_logs() -> None:
+    """Spark's driver logging kept to errors, through the options its launcher reads
+    (`SPARK_SUBMIT_OPTS`), beside any JVM options the user has set there."""
+    options = os.environ.get("SPARK_SUBMIT_OPTS", "")
+    if "log4j2.configurationFile" not in options:
+        quiet = f"-Dlog4j2.configurationFile=file:{_QUIET_LOG4J}"
+        os.environ["SPARK_SUBMIT_OPTS"] = f"{options} {quiet}".strip()
 
 
 def _splink_jars() -> list[str]:

@@ -25,6 +25,11 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # A wide terminal for every CLI output the tests read, set before the CLI's console is
 # made: pytest-xdist gives its workers COLUMNS=80, which Rich would keep for good.
 os.environ["COLUMNS"] = "200"
+# Spark's driver JVM, in every test process and every refresh a test starts, compiles
+# with the quick compiler only and collects garbage on one thread: the tests' jobs are
+# small and short-lived, so the optimising compiler's work would never pay back (it
+# took a third of the suite's CPU; the Spark engine's own options come after these).
+os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
 # Prefect configures its log handlers on import. Importing it here, while pytest's
 # session-wide capture is in place, keeps the handlers off the per-test streams that
 # the CLI runner closes after each invocation.

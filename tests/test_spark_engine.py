@@ -5,6 +5,7 @@ line. Skipped only where Java is absent and CI is unset."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -103,3 +104,28 @@ def test_no_java_is_one_line_that_says_what_to_install(monkeypatch: pytest.Monke
     with pytest.raises(SparkUnavailableError, match=r"Java is not installed .*Java 17"):
         # a master of its own: the session of another test is not reused
         spark_session(EngineSettings(kind="spark", master="local[1]", app_name="no-java"))
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (None, "-Dlog4j2.configurationFile=file:{quiet}"),
+        ("-Xss4m", "-Xss4m -Dlog4j2.configurationFile=file:{quiet}"),
+        # a logging file of the user's own is theirs
+        (
+            "-Dlog4j2.configurationFile=file:/etc/mine.xml",
+            "-Dlog4j2.configurationFile=file:/etc/mine.xml",
+        ),
+    ],
+)
+def test_the_driver_s_logs_are_kept_to_errors_beside_the_user_s_own_jvm_options(
+    monkeypatch: pytest.MonkeyPatch, before: str | None, after: str
+) -> None:
+    from engines import spark
+
+    if before is None:
+        monkeypatch.delenv("SPARK_SUBMIT_OPTS", raising=False)
+    else:
+        monkeypatch.setenv("SPARK_SUBMIT_OPTS", before)
+    spark._quiet_driver_logs()
+    assert os.environ["SPARK_SUBMIT_OPTS"] == after.format(quiet=spark._QUIET_LOG4J)
