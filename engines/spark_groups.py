@@ -32,13 +32,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from engines.spark_lines import (
-    SparkStepError,
-    cause,
-    is_connect,
-    no_pandas_warning,
-    written_whole,
-)
+from engines.spark_lines import SparkStepError, cause, no_pandas_warning, written_whole
 from sources.buckets import SPILL_COMPRESSION
 from transforms.purchases import InThisProcess
 
@@ -144,18 +138,11 @@ def regroup_on_executors(
 
 def _pickled(session: SparkSession, items: Sequence[object]) -> DataFrame:
     """One row per item (its number, and the item pickled with its plans), a partition
-    each: the items run side by side.
-
-    A session with a SparkContext places each row in a partition of its own as the frame
-    is made; over Spark Connect, which has none, a shuffle spreads the rows: a second
-    Spark job (of a small refresh's 40, a fifth of its time) only where it must be."""
+    each: the items run side by side."""
     from pyspark import cloudpickle
 
     rows = [(number, cloudpickle.dumps(item)) for number, item in enumerate(items)]
-    schema = f"{TASK} int, payload binary"
-    if is_connect(session):
-        return session.createDataFrame(rows, schema).repartition(len(rows))
-    return session.createDataFrame(session.sparkContext.parallelize(rows, len(rows)), schema)
+    return session.createDataFrame(rows, f"{TASK} int, payload binary").repartition(len(rows))
 
 
 def _ipc(frame: pl.DataFrame) -> bytes:

@@ -134,12 +134,12 @@ class Shared:
 def shared(session: SparkSession, value: object) -> object:
     """`value` for the executors, read as `.value`: a broadcast (sent once per executor)
     where the session has a SparkContext, else inside the step (Spark Connect)."""
-    if is_connect(session):
+    if _is_connect(session):
         return Shared(value)
     return session.sparkContext.broadcast(value)
 
 
-def is_connect(session: SparkSession) -> bool:
+def _is_connect(session: SparkSession) -> bool:
     return type(session).__module__.startswith("pyspark.sql.connect")
 
 
