@@ -354,3 +354,21 @@ def test_a_copy_the_server_refuses_is_one_warehouse_error(postgres_url: str) -> 
     assert "publishing failed: invalid input syntax for type numeric" in message
     assert "\n" not in message
     warehouse.dispose()
+
+
+@pytest.mark.postgres
+def test_a_dropped_postgresql_connection_is_transient_and_a_refused_statement_is_not(
+    postgres_url: str,
+) -> None:
+    import psycopg  # loaded by the PostgreSQL engine; a DuckDB run never loads it
+
+    warehouse = Warehouse(postgres_url, schema="personas", scale=4)
+    dropped = warehouse._error("publishing failed", psycopg.OperationalError("server closed"))
+    refused = warehouse._error("publishing failed", psycopg.errors.UndefinedTable("no table"))
+    assert (dropped.transient, refused.transient) == (True, False)
+    assert str(dropped).endswith("publishing failed: server closed")
+    with (
+        pytest.raises(WarehouseError, match="cannot write: no table"),
+        warehouse.writing("cannot write"),
+    ):
+        raise psycopg.errors.UndefinedTable("no table")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 import time
 import uuid
 import zlib
@@ -24,7 +25,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
-import psycopg
 import sqlalchemy as sa
 
 from config.settings import Settings
@@ -171,7 +171,7 @@ class Warehouse:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return WarehouseError(
             f"warehouse {self.display_url}: {action}: {redact(first, self._url)}",
-            transient=isinstance(exc, sa.exc.OperationalError | psycopg.OperationalError)
+            transient=isinstance(exc, (sa.exc.OperationalError, *_psycopg("OperationalError")))
             or getattr(exc, "transient", False),
         )
 
@@ -199,7 +199,7 @@ class Warehouse:
             raise self._locked() from None
         except LayoutError as exc:
             raise WarehouseError(f"warehouse {self.display_url}: {exc}") from None
-        except (sa.exc.SQLAlchemyError, psycopg.Error) as exc:  # COPY speaks psycopg itself
+        except (sa.exc.SQLAlchemyError, *_psycopg("Error")) as exc:  # COPY speaks psycopg itself
             raise self._error(failure, exc) from None
 
     def _duckdb_catalog(self) -> list[str]:
@@ -475,3 +475,11 @@ def open_warehouse(settings: Settings) -> Iterator[Warehouse]:
         yield warehouse
     finally:
         warehouse.dispose()
+
+
+def _psycopg(error: str) -> tuple[type[Exception], ...]:
+    """psycopg's exception class `error`, once psycopg is loaded (nothing before: no
+    psycopg error can be raised then). A DuckDB run never loads psycopg, whose import
+    costs every command about 0.1 s."""
+    module = sys.modules.get("psycopg")
+    return () if module is None else (getattr(module, error),)

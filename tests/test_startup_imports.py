@@ -1,0 +1,89 @@
+"""What a `personas` process imports: only what its work needs.
+
+pandera is imported without its pandas API (see `schemas`), and psycopg only
+when a PostgreSQL warehouse is opened. Each is measured in a fresh process:
+the test process itself has imported everything.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import without_prefect
+
+# A refresh run in this process as `personas refresh` runs it, then which of the
+# packages it does not need were loaded
+# (The CLI ends its process itself, after the exit handlers.)
+REFRESH_THEN_LOADED = """
+import atexit, runpy, sys
+atexit.register(
+    lambda: print({name: name in sys.modules for name in ("pandas", "pyspark", "psycopg")})
+)
+sys.argv = ["personas", "refresh", "--config", sys.argv[1], "--as-of", "2024-06-01"]
+runpy.run_module("flows.cli", run_name="__main__")
+"""
+
+# The problems the orders contract finds in three bad rows, after importing pandas
+# first (pandera is then imported whole) or not.
+PROBLEMS_FOUND = """
+import json, sys
+if sys.argv[1] == "pandas first":
+    import pandas
+import polars as pl
+from schemas.inputs import ROW_NUMBER, raw_schema
+from schemas.validation import find_problems
+rows = pl.DataFrame(
+    {
+        "order_date": ["2024-01-02", "2024-13-01", "2024-01-03"],
+        "customer_id": ["C1", None, "C2"],
+        "amount": ["12.50", "1,2,3", "-"],
+    }
+).with_row_index(ROW_NUMBER, offset=1)
+problems = find_problems("orders", rows, raw_schema("orders", scale=4, date_format=None))
+import pandas as pd  # importable afterwards, and whole
+assert pd.DataFrame({"a": [1, 2]})["a"].sum() == 3
+print(json.dumps(problems.sort(pl.all()).rows()))
+print("pandas" in sys.modules)
+"""
+
+
+def _python(code: str, *args: str, tmp_path: Path) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=without_prefect(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()
+
+
+def test_a_refresh_into_duckdb_loads_neither_pandas_nor_pyspark_nor_psycopg(
+    orders_only: Path, tmp_path: Path
+) -> None:
+    last = _python(REFRESH_THEN_LOADED, str(orders_only), tmp_path=tmp_path)[-1]
+    assert last == "{'pandas': False, 'pyspark': False, 'psycopg': False}"
+
+
+@pytest.mark.parametrize("order", ["pandas first", "pandera first"])
+def test_the_contracts_find_the_same_problems_whether_pandas_was_imported_first_or_not(
+    tmp_path: Path, order: str
+) -> None:
+    problems, _ = _python(PROBLEMS_FOUND, order, tmp_path=tmp_path)
+    expected, _ = _python(PROBLEMS_FOUND, "pandas first", tmp_path=tmp_path)
+    found = json.loads(problems)
+    assert found == json.loads(expected)
+    # The bad month, the missing customer and both bad amounts, each named.
+    assert {(row, column) for _, row, column, *_ in found} >= {
+        (2, "order_date"),
+        (2, "customer_id"),
+        (2, "amount"),
+        (3, "amount"),
+    }
