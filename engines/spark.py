@@ -67,6 +67,11 @@ def _session(
         # cluster's executors run the Python their own environment sets).
         if master.startswith("local"):
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            # A local Spark talks only to itself: on the loopback address it does not
+            # depend on what the machine's name resolves to. (Importing pandera with its
+            # pandas API used to set this for every master, a cluster's too, where
+            # executors cannot reach a driver on the loopback; see `schemas`.)
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = (
             builder.config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")

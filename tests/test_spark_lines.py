@@ -182,6 +182,12 @@ def test_a_line_goes_to_the_bucket_of_its_order_or_else_its_customer(session) ->
     assert [row[BUCKET] for row in by_customer] == [1, 6, 1, 1, 3]
 
 
+def test_a_local_spark_s_driver_is_on_the_loopback_address(session) -> None:
+    # Not on whichever interface the machine's name leads Spark to (192.0.2.2 on the
+    # development machine, whose name resolves to the loopback): SPARK_LOCAL_IP unset.
+    assert session.sparkContext.getConf().get("spark.driver.host") in ("localhost", "127.0.0.1")
+
+
 def test_a_failure_on_an_executor_is_one_line_that_names_it(session) -> None:
     from engines.spark_lines import SparkStepError, per_bucket, with_buckets
 
