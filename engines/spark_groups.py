@@ -171,7 +171,8 @@ def run_on_executors(session: SparkSession, tasks: Sequence[Callable[[], object]
             yield pa.RecordBatch.from_pydict({TASK: pa.array(numbers, pa.int32())})
 
     try:
-        done = frame.mapInArrow(each, f"{TASK} int").toArrow()
+        with no_pandas_warning():
+            done = frame.mapInArrow(each, f"{TASK} int").toArrow()
     except Exception as exc:  # the executor's own error, however Spark wraps it
         raise SparkStepError(f"a step of a group failed on Spark: {cause(exc)}") from exc
     # Every task ran (a task Spark retried ran again: each writes whole files).

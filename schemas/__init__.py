@@ -10,21 +10,14 @@ importable for everything else. A process that imported pandas before this packa
 (a notebook, a test) gets pandera whole, as does any process where the hidden import
 fails: only the cost differs, never a contract.
 
-PySpark's pandas API warns about the pandas version although no pandas crosses
-there: that one warning is silenced here, before anything imports it.
 """
 
 import importlib
 import importlib.abc
 import sys
-import warnings
 from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
-
-warnings.filterwarnings(
-    "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-)
 
 
 class _PandasHidden(importlib.abc.MetaPathFinder):

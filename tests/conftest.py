@@ -154,8 +154,13 @@ def run_without_prefect(
     args: list[str], *, cwd: Path, python_flags: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
     """Run `personas ARGS` in a subprocess as a user with no Prefect server configured."""
+    return python_without_prefect([*python_flags, "-m", "flows.cli", *args], cwd=cwd)
+
+
+def python_without_prefect(args: list[str], *, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run `python ARGS` in a subprocess as a user with no Prefect server configured."""
     return subprocess.run(
-        [sys.executable, *python_flags, "-m", "flows.cli", *args],
+        [sys.executable, *args],
         cwd=cwd,
         env=without_prefect(cwd),
         capture_output=True,
