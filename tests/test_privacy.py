@@ -11,6 +11,8 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -58,6 +60,37 @@ def test_contact_keys_are_one_per_person_and_phone_like_ids_are_hashed() -> None
         frame, key=KEY, id_columns=["customer_id"], text_columns=[], hash_contact_ids=False
     )
     assert kept["customer_id"].to_list() == frame["customer_id"].to_list()
+
+
+# Key values and what they become: contacts hashed in their one form, codes kept.
+KEYS = {
+    "An@Example.com": keyed_hash("an@example.com", KEY),
+    "an@example.com ": keyed_hash("an@example.com", KEY),
+    "0912.345.678": keyed_hash("+84912345678", KEY),
+    "+84 912 345 678": keyed_hash("+84912345678", KEY),
+    "00017": "00017",
+    "100234567": "100234567",
+    "0000012345": "0000012345",
+    "C-0912": "C-0912",
+    None: None,
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(list(KEYS)), min_size=1, max_size=40), st.integers(1, 5))
+def test_keys_are_hashed_alike_in_whatever_batches_their_rows_pass(
+    keys: list[str | None], rows_per_batch: int
+) -> None:
+    frame = pl.DataFrame({"customer_id": keys, "n": range(len(keys))}, strict=False)
+    expected = [KEYS[key] for key in keys]
+    whole = protect_pii(frame, key=KEY, id_columns=["customer_id"], text_columns=[])
+    assert whole["customer_id"].to_list() == expected
+    with pl.Config(streaming_chunk_size=rows_per_batch):
+        streamed = protect_pii(
+            frame.lazy(), key=KEY, id_columns=["customer_id"], text_columns=[]
+        ).collect(engine="streaming")
+    assert streamed["customer_id"].to_list() == expected
+    assert streamed["n"].to_list() == list(range(len(keys)))
 
 
 def test_contact_data_in_a_shifted_row_is_masked_in_the_quarantine() -> None:

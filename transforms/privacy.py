@@ -22,7 +22,7 @@ number is written in E.164, + and digits ("0912 345 678", "0912.345.678",
 "+84 912 345 678" and, in a contact column, "912345678", the number Excel made
 of it, are one key, +84912345678; the country code of numbers written without
 one is `privacy.phone_country_code`, 84 by default). Hashes are computed once per
-distinct value, not per row.
+distinct value (of a batch of rows, for keys), not per row.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
+from functools import partial
 from typing import TypeVar
 
 import polars as pl
@@ -43,6 +44,9 @@ PHONE = r"\+?\(?[0-9](?:[0-9 .()-]{7,}[0-9])"
 # A whole value that is a phone number: it starts as one does (+, a bracket, or 0 and a
 # non-zero digit), so numeric codes such as 100234567 or zero-padded 0000012345 are not.
 PHONE_VALUE = r"^(?:\+|\(|0[1-9])[0-9 .()-]{6,}[0-9]$"
+# A key value that is a contact: an e-mail or a phone number, blanks around it allowed
+# (as a trimmed value is tested), so no trimmed copy of millions of keys is made.
+CONTACT_VALUE = rf"^\s*(?:{EMAIL}|{PHONE_VALUE[1:-1]})\s*$"
 # A phone number inside a value that should hold something else (a shifted row).
 STRAY_PHONE = r"(?:\+|\b0[1-9])[0-9 .()-]{6,}[0-9]"
 PII_NAME = re.compile(
@@ -104,8 +108,9 @@ def protect_pii(
     """`frame` with contact data hashed or masked (see the module docstring).
 
     Args:
-        frame: a source's rows, all text (lazy: the values to hash are found in one
-            pass over it, and the rest is a plan).
+        frame: a source's rows, all text (lazy: the values of the columns hashed whole
+            are found in one pass over it, keys are hashed as their rows pass, and the
+            rest is a plan).
         key: the secret hash key.
         id_columns: key columns, hashed where a value is an e-mail address or a phone
             number (unless `hash_contact_ids` is false).
@@ -122,10 +127,23 @@ def protect_pii(
     texts = [c for c in text_columns if c in names and c not in whole and c not in ids]
     # A column hashed whole is text from here on, whatever type its source stored.
     frame = frame.with_columns(pl.col(c).cast(pl.String) for c in whole)
-    hashed = _hashes(frame, whole, ids, key, country_code)
-    # `replace` maps only the values hashed: an id that is no contact stays as it is.
+    hashed = _whole_column_hashes(frame, whole, key, country_code)
+    # `replace` maps only the values hashed. A key column's contacts are found and hashed
+    # a batch of rows at a time, as the rows pass: no pass over the source of its own
+    # (millions of keys, few if any of them contacts). A number is never a contact (a
+    # phone number starts with +, a bracket or 0), so only text keys are looked at.
+    schema = frame.collect_schema()
     return frame.with_columns(
-        *(pl.col(c).replace(hashed[c]) for c in [*whole, *ids] if hashed[c]),
+        *(pl.col(c).replace(hashed) for c in whole if hashed),
+        *(
+            pl.col(c).map_batches(
+                partial(_contact_ids_hashed, key=key, country_code=country_code),
+                return_dtype=pl.String,
+                is_elementwise=True,
+            )
+            for c in ids
+            if schema[c] == pl.String
+        ),
         *(
             pl.col(c).str.replace_all(EMAIL, "[email]").str.replace_all(PHONE, "[phone]")
             for c in texts
@@ -133,47 +151,37 @@ def protect_pii(
     )
 
 
-def _hashes(
-    frame: pl.DataFrame | pl.LazyFrame,
-    whole: list[str],
-    ids: list[str],
-    key: bytes,
-    country_code: str,
-) -> dict[str, dict[str, str]]:
-    """Keyed hashes of the distinct values each column hashes (few, compared to rows)."""
-    if not whole and not ids:
+def _whole_column_hashes(
+    frame: pl.DataFrame | pl.LazyFrame, whole: list[str], key: bytes, country_code: str
+) -> dict[str, str]:
+    """Keyed hashes of the distinct values of the columns hashed whole (few, compared to
+    rows), each value brought to its contact form first."""
+    if not whole:
         return {}
-    # One pattern on the text as it is (blanks around it allowed, as a trimmed value is
-    # tested), so no trimmed copy of millions of keys is made.
-    pattern = rf"^\s*(?:{EMAIL}|{PHONE_VALUE[1:-1]})\s*$"
-
-    def distinct(columns: list[str], *, contacts_only: bool) -> list[str]:
-        # The columns stacked into one (a streamed pass over the source, never held:
-        # separate plans over one lazy source would share it, held whole, between them).
-        if not columns:
-            return []
-        values = (
-            frame.lazy()
-            .select(pl.col(c).cast(pl.String) for c in columns)
-            .unpivot(value_name="v")
-            .select("v")
-            .drop_nulls()
-        )
-        if contacts_only:
-            values = values.filter(pl.col("v").str.contains(pattern))
-        return values.unique().collect(engine="streaming")["v"].sort().to_list()
-
-    # A contact column's values are all hashed; a key column's only where they are
-    # contacts, filtered first (a scan is cheaper than the distinct values of millions of
-    # keys).
-    hashed = {
-        kind: {
-            value: keyed_hash(contact_key(value, country_code, contact_column=kind), key)
-            for value in distinct(columns, contacts_only=not kind)
-        }
-        for kind, columns in {True: whole, False: ids}.items()
-    }
+    # The columns stacked into one (a streamed pass over the source, never held: separate
+    # plans over one lazy source would share it, held whole, between them).
+    values = (
+        frame.lazy()
+        .select(pl.col(c).cast(pl.String) for c in whole)
+        .unpivot(value_name="v")
+        .select("v")
+        .drop_nulls()
+        .unique()
+        .collect(engine="streaming")["v"]
+    )
     return {
-        **{c: hashed[True] for c in whole},
-        **{c: hashed[False] for c in ids},
+        value: keyed_hash(contact_key(value, country_code, contact_column=True), key)
+        for value in values.sort().to_list()
     }
+
+
+def _contact_ids_hashed(ids: pl.Series, *, key: bytes, country_code: str) -> pl.Series:
+    """A batch of key values with those that are e-mails or phone numbers hashed (as
+    `contact_key` writes them); a batch without one (the usual case) is kept as it is."""
+    contacts = ids.str.contains(CONTACT_VALUE)
+    if not contacts.any():
+        return ids
+    found = ids.filter(contacts).unique().sort().to_list()
+    return ids.replace(
+        {value: keyed_hash(contact_key(value, country_code), key) for value in found}
+    )
