@@ -44,9 +44,12 @@ def lines_without_package_tier(
 
 def mixed_currencies(orders: pl.LazyFrame, *, currency: str) -> pl.DataFrame:
     """Order lines in another currency than the configured one (no rates are configured)."""
-    code = pl.col("currency").str.strip_chars().str.to_uppercase()
+    # A handful of codes however many lines: each distinct code is trimmed and upper-cased
+    # once (not every line's), and only the lines holding another currency are read.
+    codes = orders.select(pl.col("currency").unique()).collect()["currency"]
+    other = codes.filter(codes.str.strip_chars().str.to_uppercase() != currency.upper())
     return (
-        orders.filter(code.is_not_null() & (code != currency.upper()))
+        orders.filter(pl.col("currency").is_in(other.to_list()))
         .select(
             source=pl.lit("orders"),
             row_number=pl.col("_row_number").cast(pl.Int64),

@@ -15,10 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
+from schemas.cross_checks import mixed_currencies
 from tests.conftest import invoke_without_prefect, read_view, write
 from tests.test_input_formats import cp1258
 
@@ -626,3 +628,20 @@ def test_bad_input_gets_its_exact_outcome_and_loses_nothing(
     )
     assert quarantined == case.quarantined
     assert run[3] == len({(q[0], q[1]) for q in quarantined if q[4] == R})
+
+
+def test_lines_in_another_currency_are_found_by_their_code_trimmed_and_upper_cased() -> None:
+    orders = pl.LazyFrame(
+        {
+            "_row_number": [1, 2, 3, 4, 5, 6, 7],
+            "currency": [" vnd", "VND", "usd", None, "VND ", "", "Usd"],
+        }
+    )
+    found = mixed_currencies(orders, currency="vnd")
+    assert found.select("row_number", "column", "value").rows() == [
+        (3, "currency", "usd"),
+        (6, "currency", ""),
+        (7, "currency", "Usd"),
+    ]
+    assert set(found["problem"]) == {"currency differs from money.currency = 'vnd'"}
+    assert mixed_currencies(orders.filter(pl.col("_row_number") <= 2), currency="VND").is_empty()
