@@ -22,12 +22,17 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+    from pipeline.stages import Extracted, ValidatedInputs
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,21 +53,19 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _validated(raw: dict[str, Extracted], settings: Settings) -> ValidatedInputs:
+    from pipeline.stages import resolve_customers, validate
+
+    return resolve_customers(validate(raw, settings), settings)
+
+
 def run_one(directory: Path, as_of: date) -> dict[str, float]:
     """Run the refresh stages once on the data in `directory`; return seconds per stage
     (wall, and CPU as `<stage>_cpu`)."""
     from config.loader import load_config
     from pipeline.profile import profile, transitions
     from pipeline.refresh import _notes, _now, refresh_id_for
-    from pipeline.stages import (
-        ValidatedInputs,
-        check_tables,
-        extract,
-        publish,
-        resolve_customers,
-        transform,
-        validate,
-    )
+    from pipeline.stages import check_tables, extract, publish, transform
     from warehouse.publish import RunRecord, new_run_id
 
     config = load_config(directory / "personas.toml")
@@ -79,15 +82,11 @@ def run_one(directory: Path, as_of: date) -> dict[str, float]:
         timings[f"{stage}_cpu"] = _cpu_seconds() - cpu
         return result
 
-    def validated() -> ValidatedInputs:
-        # As a refresh does: the text rows live only while they are validated; then the
-        # identity resolution (nothing to resolve unless [identity] is on).
-        raw = timed("extract", lambda: extract(settings))
-        return resolve_customers(validate(raw, settings), settings)
-
-    inputs = timed("validate", validated)
-    timings["validate"] -= timings["extract"]
-    timings["validate_cpu"] -= timings["extract_cpu"]
+    raw = timed("extract", lambda: extract(settings))
+    # Validation, then the identity resolution (nothing to resolve unless [identity] is
+    # on); as in a refresh, the text rows live only while they are validated.
+    inputs = timed("validate", partial(_validated, raw, settings))
+    del raw
     computed = timed("transform", lambda: transform(inputs, settings, as_of, config.config_hash))
     refresh_id = refresh_id_for(as_of, config.config_hash)
 

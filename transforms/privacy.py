@@ -120,7 +120,8 @@ def protect_pii(
         country_code: of phone numbers written without one (E.164, without the +).
     """
     extra = set(pii_columns)
-    names = frame.collect_schema().names()
+    schema = frame.collect_schema()
+    names = schema.names()
     whole = [c for c in names if is_pii_name(c) or c in extra]
     ids = [c for c in id_columns if c in names and c not in whole]
     ids = ids if hash_contact_ids else []
@@ -132,7 +133,6 @@ def protect_pii(
     # a batch of rows at a time, as the rows pass: no pass over the source of its own
     # (millions of keys, few if any of them contacts). A number is never a contact (a
     # phone number starts with +, a bracket or 0), so only text keys are looked at.
-    schema = frame.collect_schema()
     return frame.with_columns(
         *(pl.col(c).replace(hashed) for c in whole if hashed),
         *(
@@ -169,10 +169,7 @@ def _whole_column_hashes(
         .unique()
         .collect(engine="streaming")["v"]
     )
-    return {
-        value: keyed_hash(contact_key(value, country_code, contact_column=True), key)
-        for value in values.sort().to_list()
-    }
+    return _hashed(values.sort().to_list(), key, country_code, contact_column=True)
 
 
 def _contact_ids_hashed(ids: pl.Series, *, key: bytes, country_code: str) -> pl.Series:
@@ -182,6 +179,14 @@ def _contact_ids_hashed(ids: pl.Series, *, key: bytes, country_code: str) -> pl.
     if not contacts.any():
         return ids
     found = ids.filter(contacts).unique().sort().to_list()
-    return ids.replace(
-        {value: keyed_hash(contact_key(value, country_code), key) for value in found}
-    )
+    return ids.replace(_hashed(found, key, country_code, contact_column=False))
+
+
+def _hashed(
+    values: list[str], key: bytes, country_code: str, *, contact_column: bool
+) -> dict[str, str]:
+    """Each value's keyed hash, of the value in its contact form (`contact_key`)."""
+    return {
+        value: keyed_hash(contact_key(value, country_code, contact_column=contact_column), key)
+        for value in values
+    }
