@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlparse
 
 import polars as pl
 
-from engines.spark_lines import SparkStepError, cause, no_pandas_warning
+from engines.spark_lines import SparkStepError, cause, executor_task_started, no_pandas_warning
 from sources.buckets import written_aside
 from sources.errors import SourceError
 
@@ -139,6 +139,7 @@ def csv_extracted_at(
     def each(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
+        executor_task_started()
         for batch in batches:
             contents = batch.column("content")
             for row, file in enumerate(batch.column("path").to_pylist()):

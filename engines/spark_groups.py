@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from engines.spark_lines import SparkStepError, cause, no_pandas_warning, written_whole
+from engines.spark_lines import (
+    SparkStepError,
+    cause,
+    executor_task_started,
+    is_connect,
+    no_pandas_warning,
+    written_whole,
+)
 from sources.buckets import SPILL_COMPRESSION
 from transforms.purchases import InThisProcess
 
@@ -97,6 +104,7 @@ def regroup_on_executors(
     def chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
+        executor_task_started()
         for batch in batches:
             for number, payload in zip(
                 batch.column(TASK).to_pylist(), batch.column("payload").to_pylist(), strict=True
@@ -115,6 +123,7 @@ def regroup_on_executors(
     def written(table: pa.Table) -> pa.Table:
         import pyarrow as pa
 
+        executor_task_started()
         ordered = table.sort_by(TASK)  # the frames' order
         parts = [pl.read_ipc(io.BytesIO(chunk)) for chunk in ordered.column("payload").to_pylist()]
         value = ordered.column("_key")[0].as_py()
@@ -142,7 +151,11 @@ def _pickled(session: SparkSession, items: Sequence[object]) -> DataFrame:
     from pyspark import cloudpickle
 
     rows = [(number, cloudpickle.dumps(item)) for number, item in enumerate(items)]
-    return session.createDataFrame(rows, f"{TASK} int, payload binary").repartition(len(rows))
+    schema = f"{TASK} int, payload binary"
+    if is_connect(session):  # no SparkContext: the rows are sent whole, then spread
+        return session.createDataFrame(rows, schema).repartition(len(rows))
+    # Made in their partitions: a shuffle would add a Spark job to every step.
+    return session.createDataFrame(session.sparkContext.parallelize(rows, len(rows)), schema)
 
 
 def _ipc(frame: pl.DataFrame) -> bytes:
@@ -164,6 +177,7 @@ def run_on_executors(session: SparkSession, tasks: Sequence[Callable[[], object]
     def each(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
+        executor_task_started()
         for batch in batches:
             numbers = batch.column(TASK).to_pylist()
             for payload in batch.column("payload").to_pylist():

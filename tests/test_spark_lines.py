@@ -360,6 +360,26 @@ def test_the_plans_of_groups_run_as_spark_tasks_and_come_back_in_order(
     assert not list((tmp_path / "collected").iterdir())  # read back, then removed
 
 
+def test_a_task_s_worker_leaves_what_it_holds_out_of_the_collector_s_passes(
+    session, tmp_path: Path
+) -> None:
+    """PySpark's worker collects garbage in full after each task: what the worker holds
+    when a task starts is frozen, so that pass looks only at what the task made."""
+    from functools import partial
+
+    from engines.spark_groups import OnExecutors
+
+    def frozen_objects(path: Path) -> None:  # pickled whole: the tests are no package
+        import gc
+
+        path.write_text(str(gc.get_freeze_count()))
+
+    OnExecutors(session, tmp_path).run(
+        [partial(frozen_objects, tmp_path / f"task{n}") for n in range(2)]
+    )
+    assert all(int((tmp_path / f"task{n}").read_text()) > 10_000 for n in range(2))
+
+
 def test_a_failing_plan_of_a_group_is_one_line_naming_its_error(session, tmp_path: Path) -> None:
     from engines.spark_groups import OnExecutors
     from engines.spark_lines import SparkStepError
