@@ -19,7 +19,10 @@ Produces:
   rows, run once per bucket on the executors after Spark's shuffle
   (`groupBy(bucket).applyInArrow`); the few rows it returns are collected by the
   driver, and what it keeps (a bucket's accepted lines) it writes itself, whole
-  (`written_whole`), to a folder the driver reads.
+  (`written_whole`), to a folder the driver reads;
+- `executor_task_started()`: the first call of every function run on an executor
+  (here, in `engines.spark_groups` and `engines.spark_files`), which keeps PySpark's
+  garbage collection after each task from walking everything the worker holds.
 
 Arrow carries the rows both ways: text as Arrow strings, money as decimals, dates as
 dates. Nothing here knows what a line or a problem is: the functions handed in do.
