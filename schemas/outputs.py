@@ -3,7 +3,10 @@
 Produces `output_schema(spec, scale=...)`, the pandera `DataFrameSchema` of one
 published table, and `check_outputs(tables, scale=...)`, which validates a
 refresh's data tables and returns one readable line per failure (an empty
-list when every table keeps its contract).
+list when every table keeps its contract). `keeps_contract(frame, schema)` is the
+screen it runs first: the same rules (pandera's own check functions among them) as
+aggregates of one polars plan per table; pandera runs, and names the failures, only
+where the screen finds one.
 
 The columns, their order-free set, descriptions and dtypes come from
 `warehouse.tables` (the same specs drive the DDL), so a contract cannot drift
@@ -28,7 +31,11 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 import sqlalchemy as sa
+from pandera.api.polars.types import PolarsData
+from pandera.backends.polars.checks import PolarsCheckBackend
+from pandera.config import CONFIG as PANDERA_CONFIG
 from pandera.config import ValidationDepth, config_context
+from pandera.constants import CHECK_OUTPUT_KEY
 from pandera.errors import SchemaError, SchemaErrors
 
 from warehouse.tables import (
@@ -142,6 +149,9 @@ def output_schema(spec: OutputTable, *, scale: int) -> pa.DataFrameSchema:
         spec: the table's spec from `warehouse.tables`.
         scale: the money scale (`[money] scale`): money columns are Decimal(38, scale).
     """
+    # pandera's built-in checks for polars frames: a check made before they are registered
+    # keeps a dispatcher without them, and only pandera's own validation finds them then
+    pa.DataFrameSchema.register_default_backends(pl.DataFrame)
     columns = {
         column.name: pa.Column(
             polars_dtype(column.type(scale)),
@@ -190,8 +200,62 @@ def check_outputs(tables: Mapping[str, pl.DataFrame], *, scale: int) -> list[str
         raise ValueError(f"no output contract for {unknown}; data tables: {sorted(_SPECS)}")
     lines: list[str] = []
     for name, frame in tables.items():
-        lines += _failures(name, frame, output_schema(_SPECS[name], scale=scale))
+        schema = output_schema(_SPECS[name], scale=scale)
+        if not keeps_contract(frame, schema):
+            lines += _failures(name, frame, schema)
     return lines
+
+
+def keeps_contract(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> bool:
+    """True when `frame` surely keeps `schema`, read in one polars pass; False when pandera
+    must look (it names the failures, if there are any).
+
+    Pandera runs each rule of each column as a query of its own: some 130 small queries
+    per refresh, whatever its size. Here the same rules, pandera's own check functions
+    among them, are aggregates of one plan. Anything this does not read the way pandera
+    does (table-level checks, coercion, columns by pattern) sends the table to pandera.
+    """
+    columns = schema.columns
+    if (
+        PANDERA_CONFIG.use_narwhals_backend  # its checks take other frames than these
+        or schema.checks
+        or schema.coerce
+        or not schema.strict
+        or set(frame.columns) != set(columns)
+        or any(column.regex or column.coerce or not column.required for column in columns.values())
+        or any(frame.schema[name] != column.dtype.type for name, column in columns.items())
+    ):
+        return False
+    data = frame.lazy()
+    rules: list[pl.Expr] = []
+    for name, column in columns.items():
+        value = pl.col(name)
+        if not column.nullable:
+            present = value.is_not_null()
+            # pandera counts NaN as null, as it does here
+            rules.append(
+                (present & value.is_not_nan() if frame.schema[name].is_float() else present).all()
+            )
+        if column.unique:
+            rules.append(~value.is_duplicated().any())
+    if schema.unique:
+        rules.append(~pl.struct(list(schema.unique)).is_duplicated().any())
+    # each verdict a column of its own name: several rules read one column
+    parts = [data.select(rule.alias(str(n)) for n, rule in enumerate(rules))] if rules else []
+    for name, column in columns.items():
+        for check in column.checks:
+            outcome = PolarsCheckBackend(check).apply(PolarsData(data, name))
+            if isinstance(outcome, bool):
+                if not outcome:
+                    return False
+                continue
+            passed = pl.col(CHECK_OUTPUT_KEY)
+            passed = passed | passed.is_null() if check.ignore_na else passed.fill_null(False)
+            parts.append(outcome.select(passed.all().alias(f"{name} check {len(parts)}")))
+    if not parts:
+        return True
+    verdicts = pl.concat(parts, how="horizontal").collect()
+    return all(verdicts.row(0))
 
 
 def _failures(name: str, frame: pl.DataFrame, schema: pa.DataFrameSchema) -> list[str]:
@@ -225,7 +289,8 @@ def _lines(table: str, frame: pl.DataFrame, cases: pl.DataFrame) -> list[str]:
         .iter_rows(named=True)
     ]
     duplicates = cases.filter(compound)["index"].drop_nulls().sort().to_list()
-    if duplicates:
+    # Without one of its columns the key cannot repeat: the missing column has its line.
+    if duplicates and set(_SPECS[table].key) <= set(frame.columns):
         lines += _duplicate_keys(table, frame, duplicates)
     return lines
 

@@ -15,6 +15,8 @@ from typing import get_args
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from config.loader import load_config
 from config.settings import PersonaSettings, Settings
@@ -28,11 +30,12 @@ from pipeline.stages import (
 )
 from sampledata import SAMPLE_END_DATE, generate_sample
 from schemas.inputs import SOURCE_COLUMNS
-from schemas.outputs import check_outputs, output_schema
+from schemas.outputs import _failures, check_outputs, keeps_contract, output_schema
 from schemas.vocabulary import GOALS, SOURCES
 from warehouse.tables import DATA_TABLES, PERSONA_CARDS, TIER_SUMMARY
 
 SCALE = 4
+_SPEC = {spec.name: spec for spec in DATA_TABLES}
 
 
 def refresh_tables(settings: Settings, config_hash: str, as_of: date) -> dict[str, pl.DataFrame]:
@@ -346,6 +349,21 @@ def test_a_duplicate_compound_key() -> None:
     ]
 
 
+def test_a_missing_column_of_a_compound_key_is_its_line_not_a_crash() -> None:
+    segments = pl.DataFrame(
+        {
+            "base": ["demographic", "demographic"],
+            "customers": [2, 1],
+            "revenue": [Decimal("60"), Decimal("40")],
+            "revenue_share": [0.6, 0.4],
+        },
+        schema_overrides={"revenue": pl.Decimal(38, SCALE)},
+    )
+    assert check_outputs({"segment_summary": segments}, scale=SCALE) == [
+        "segment_summary: missing column 'segment'"
+    ]
+
+
 def test_an_extra_column() -> None:
     frame = tier_summary().with_columns(note=pl.lit("hand-made"))
     assert check_outputs({"tier_summary": frame}, scale=SCALE) == [
@@ -412,3 +430,72 @@ def test_an_all_null_column_must_still_have_its_dtype() -> None:
         "tier_summary.sales_share: dtype Null, expected Float64"
     ]
     assert output_schema(TIER_SUMMARY, scale=SCALE).columns["sales_share"].nullable
+
+
+# --- the one-pass screen ---------------------------------------------------------------------
+
+
+def test_the_screen_passes_every_table_of_a_real_refresh_without_pandera(
+    sample_tables: dict[str, pl.DataFrame],
+) -> None:
+    """A refresh that keeps its contracts is told so by the one-pass screen alone: pandera
+    runs only where it fails."""
+    for name, frame in sample_tables.items():
+        assert keeps_contract(frame, output_schema(_SPEC[name], scale=SCALE)), name
+
+
+MUTATIONS = ("null", "copy", "low", "high", "nan", "label", "drop", "extra", "dtype")
+
+
+def mutated(frame: pl.DataFrame, column: str, mutation: str, row: int, other: int) -> pl.DataFrame:
+    """`frame` with one thing changed: row `row` of `column` (null, another row's value, a
+    value far below or above anything valid, NaN, an unknown label), or the column
+    dropped, a column added, or `column` in another dtype."""
+    dtype = frame.schema[column]
+    at_row = pl.int_range(pl.len()) == row
+    if mutation == "drop":
+        return frame.drop(column)
+    if mutation == "extra":
+        return frame.with_columns(extra=pl.lit(1))
+    if mutation == "dtype":
+        return frame.with_columns(
+            pl.col(column).cast(pl.Categorical if dtype == pl.String else pl.String)
+        )
+    if mutation == "copy":
+        value = pl.lit(frame[column][other], dtype)
+    elif mutation == "null":
+        value = pl.lit(None, dtype)
+    elif mutation == "nan" and dtype.is_float():
+        value = pl.lit(float("nan"), dtype)
+    elif mutation == "label" and dtype == pl.String:
+        value = pl.lit("??", dtype)
+    elif mutation in ("low", "high") and dtype.is_numeric():
+        far = -(10**9) if mutation == "low" else 10**9
+        value = pl.lit(Decimal(far) if dtype.is_decimal() else far).cast(dtype)
+    else:
+        return frame
+    return frame.with_columns(pl.when(at_row).then(value).otherwise(pl.col(column)).alias(column))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_the_screen_passes_a_table_only_where_pandera_passes_it(
+    sample_tables: dict[str, pl.DataFrame], data: st.DataObject
+) -> None:
+    """Whatever one thing is wrong with a real table, the screen's verdict is pandera's:
+    never a pass where pandera fails (a broken table would be published), and a failure
+    only where pandera fails too (else pandera would run on every good refresh)."""
+    names = sorted(name for name, frame in sample_tables.items() if frame.height > 1)
+    name = data.draw(st.sampled_from(names))
+    frame = sample_tables[name]
+    column = data.draw(st.sampled_from(frame.columns))
+    mutation = data.draw(st.sampled_from(MUTATIONS))
+    row, other = data.draw(st.integers(0, frame.height - 1)), data.draw(st.integers(0, 1))
+    broken = mutated(frame, column, mutation, row, other)
+    schema = output_schema(_SPEC[name], scale=SCALE)
+    # pandera's own verdict: the lines of every failure it finds, every check run
+    assert keeps_contract(broken, schema) == (_failures(name, broken, schema) == []), (
+        name,
+        column,
+        mutation,
+    )
