@@ -60,6 +60,9 @@ SCHEMA_VERSION = 8
 VERSION_TABLE = "_schema_version"
 # Dialects that speak COMMENT ON (others keep their tables, without comments).
 COMMENT_ON_DIALECTS = ("postgresql", "duckdb")
+# Dialects whose drivers run several statements sent as one text (psycopg and DuckDB do;
+# sqlite3 refuses, MySQL's drivers need a flag).
+MULTI_STATEMENT_DIALECTS = ("postgresql", "duckdb")
 
 
 @cache
@@ -131,9 +134,18 @@ def ensure_layout(connection: sa.Connection, layout: Layout) -> LayoutChange | N
     if found is not None:
         _check_columns(connection, layout)
         _comment_tables(connection, layout)
-    for spec in OUTPUT_TABLES:
-        connection.exec_driver_sql(_view_sql(spec, layout))
-        _comment_view(connection, spec, layout)
+    _execute_script(
+        connection,
+        [
+            *(_view_sql(spec, layout) for spec in OUTPUT_TABLES),
+            # after the views: DuckDB drops a view's comments when it replaces the view
+            *(
+                comment
+                for spec in OUTPUT_TABLES
+                for comment in _view_comments(connection.dialect.name, spec, layout)
+            ),
+        ],
+    )
     connection.execute(
         layout.versions.insert().values(
             version=SCHEMA_VERSION,
@@ -348,18 +360,30 @@ def view_comment(spec: OutputTable) -> str:
     )
 
 
-def _comment_view(connection: sa.Connection, spec: OutputTable, layout: Layout) -> None:
-    # Comments go after CREATE OR REPLACE VIEW: DuckDB drops them when it replaces a view.
-    if connection.dialect.name not in COMMENT_ON_DIALECTS:
-        return
+def _view_comments(dialect: str, spec: OutputTable, layout: Layout) -> list[str]:
+    """The COMMENT ON statements of a current view and its columns (none where the
+    dialect has no COMMENT ON)."""
+    if dialect not in COMMENT_ON_DIALECTS:
+        return []
     view = layout.qualified(spec.name)
-    _execute_ddl(connection, f"COMMENT ON VIEW {view} IS {_literal(view_comment(spec))}")
-    for column in (REFRESH_ID, *spec.columns):
-        _execute_ddl(
-            connection,
+    return [
+        f"COMMENT ON VIEW {view} IS {_literal(view_comment(spec))}",
+        *(
             f"COMMENT ON COLUMN {view}.{layout.quote(column.name)} "
-            f"IS {_literal(column.description)}",
-        )
+            f"IS {_literal(column.description)}"
+            for column in (REFRESH_ID, *spec.columns)
+        ),
+    ]
+
+
+def _execute_script(connection: sa.Connection, statements: list[str]) -> None:
+    """`statements` in order: in one round trip where the driver takes several at once
+    (a new schema's views and their comments are some 190 statements)."""
+    if connection.dialect.name in MULTI_STATEMENT_DIALECTS:
+        _execute_ddl(connection, ";\n".join(statements))
+        return
+    for statement in statements:
+        _execute_ddl(connection, statement)
 
 
 def _execute_ddl(connection: sa.Connection, statement: str) -> None:
