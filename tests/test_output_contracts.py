@@ -30,12 +30,11 @@ from pipeline.stages import (
 )
 from sampledata import SAMPLE_END_DATE, generate_sample
 from schemas.inputs import SOURCE_COLUMNS
-from schemas.outputs import _failures, check_outputs, keeps_contract, output_schema
+from schemas.outputs import _SPECS, _failures, check_outputs, keeps_contract, output_schema
 from schemas.vocabulary import GOALS, SOURCES
 from warehouse.tables import DATA_TABLES, PERSONA_CARDS, TIER_SUMMARY
 
 SCALE = 4
-_SPEC = {spec.name: spec for spec in DATA_TABLES}
 
 
 def refresh_tables(settings: Settings, config_hash: str, as_of: date) -> dict[str, pl.DataFrame]:
@@ -441,7 +440,7 @@ def test_the_screen_passes_every_table_of_a_real_refresh_without_pandera(
     """A refresh that keeps its contracts is told so by the one-pass screen alone: pandera
     runs only where it fails."""
     for name, frame in sample_tables.items():
-        assert keeps_contract(frame, output_schema(_SPEC[name], scale=SCALE)), name
+        assert keeps_contract(frame, output_schema(_SPECS[name], scale=SCALE)), name
 
 
 MUTATIONS = ("null", "copy", "low", "high", "nan", "label", "drop", "extra", "dtype")
@@ -492,7 +491,7 @@ def test_the_screen_passes_a_table_only_where_pandera_passes_it(
     mutation = data.draw(st.sampled_from(MUTATIONS))
     row, other = data.draw(st.integers(0, frame.height - 1)), data.draw(st.integers(0, 1))
     broken = mutated(frame, column, mutation, row, other)
-    schema = output_schema(_SPEC[name], scale=SCALE)
+    schema = output_schema(_SPECS[name], scale=SCALE)
     # pandera's own verdict: the lines of every failure it finds, every check run
     assert keeps_contract(broken, schema) == (_failures(name, broken, schema) == []), (
         name,
