@@ -152,9 +152,11 @@ def purchase_habits(
             others_median_order_value=pl.col("value").filter(others & positive).median(),
         )
     else:
-        medians = medians_over_groups(
-            [group.filter(positive) for group in valued], value="value", by="_best"
-        )
+        # The medians take several passes over the groups: each group's positive values and
+        # flags are joined once and kept (on disk when spilled: two numeric columns), and
+        # the passes read those instead of joining every order to its customer again.
+        kept = keep([group.filter(positive) for group in valued])
+        medians = medians_over_groups(kept, value="value", by="_best")
         values = pl.LazyFrame(
             {
                 "best_median_order_value": [medians.get(True)],
