@@ -55,7 +55,14 @@ from sources.buckets import (
 )
 from sources.excel import sheet_name
 from sources.extract import extract_source, line_key_columns, read_failure, read_source
-from transforms.customer_metrics import line_kinds, metrics_of_purchases, valid_order_lines
+from transforms.customer_metrics import (
+    LineKinds,
+    kinds_of_part,
+    kinds_of_parts,
+    line_kinds,
+    metrics_of_purchases,
+    valid_order_lines,
+)
 from transforms.customer_value import CustomerValue, no_customer_value, predict_customer_value
 from transforms.identity import (
     CHECKED_KEYS,
@@ -313,6 +320,9 @@ class ValidatedInputs:
     # lines are in one part (else the parts' sums are merged).
     order_parts: tuple[pl.LazyFrame, ...] = ()
     whole_purchases: bool = True
+    # What the order lines say of how they are read, found as spilled lines are validated
+    # (None: found when the lines are first read).
+    order_kinds: LineKinds | None = None
 
     @property
     def rows_accepted(self) -> int:
@@ -366,6 +376,7 @@ def _validated(
     staged: dict[str, pl.LazyFrame] = {}
     identical_lines = 0
     order_parts: tuple[pl.LazyFrame, ...] = ()
+    order_kinds: LineKinds | None = None
     whole_purchases = True
     # Lines in buckets last: each bucket is checked against the customers as it is read.
     for name in sorted(raw, key=lambda name: not isinstance(raw[name], pl.DataFrame)):
@@ -378,6 +389,7 @@ def _validated(
                     else _validate_on_spark(name, rows, settings, staged.get("customers"))
                 )
                 identical_lines, order_parts = checked.identical_lines, checked.parts
+                order_kinds = checked.kinds
                 whole_purchases = rows.whole_purchases
             else:
                 checked = _validate_rows(name, rows, settings, sheets.get(name))
@@ -427,6 +439,7 @@ def _validated(
         spilled=spilled,
         order_parts=order_parts,
         whole_purchases=whole_purchases,
+        order_kinds=order_kinds,
     )
 
 
@@ -439,6 +452,7 @@ class _Checked:
     fatal: pl.DataFrame  # problems of the whole source (PROBLEM_SCHEMA, no row number)
     identical_lines: int = 0
     parts: tuple[pl.LazyFrame, ...] = ()  # the accepted rows, a bucket each (spilled)
+    kinds: LineKinds | None = None  # of the accepted rows, when found as they were written
 
 
 def _validate_rows(
@@ -486,7 +500,7 @@ def _validate_spilled(
     """Spilled lines a bucket at a time: each bucket checked (`check_bucket`), its
     accepted lines written to disk. Every comparison between lines is within a bucket
     (see `sources.buckets`)."""
-    quarantines, fatal, written = [], [], []
+    quarantines, fatal, written, kinds = [], [], [], []
     rows_in = rows_rejected = identical = 0
     for number, bucket in enumerate(rows.frames()):
         checked = check_bucket(name, bucket, settings, customers)
@@ -495,8 +509,11 @@ def _validate_spilled(
         if checked.fatal.is_empty():  # else the run stops once every bucket is counted
             identical += checked.identical_lines
             path = validated_lines_path(rows.folder, number)
-            staged.collect().write_ipc(path, compression=SPILL_COMPRESSION)
+            accepted = staged.collect()
+            accepted.write_ipc(path, compression=SPILL_COMPRESSION)
             written.append(path)
+            # Read off the bucket in memory: the transform needs no pass of its own for it.
+            kinds.append(kinds_of_part(accepted))
         quarantines.append(split.quarantine)
         rows_in, rows_rejected = rows_in + split.rows_in, rows_rejected + split.rows_rejected
     split = SourceSplit(
@@ -509,6 +526,7 @@ def _validate_spilled(
         split=split,
         staged=pl.scan_ipc(written) if written else pl.LazyFrame(),
         parts=tuple(pl.scan_ipc(path) for path in written),
+        kinds=kinds_of_parts(kinds) if kinds else None,
         # Each bucket has the file's columns: a file-level problem is found in each.
         fatal=pl.concat([pl.DataFrame(schema=PROBLEM_SCHEMA), *fatal]).unique(maintain_order=True),
         identical_lines=identical,
@@ -779,7 +797,7 @@ def transform(
         # The valid lines stay a plan over the staged lines (kept, they would be a second
         # copy of every line); they are summed once per order, and the metrics, tiers and
         # best customers read those orders.
-        kinds = line_kinds(inputs.order_parts or inputs.orders)
+        kinds = inputs.order_kinds or line_kinds(inputs.order_parts or inputs.orders)
         lines = valid_order_lines(inputs.orders, as_of=as_of, kinds=kinds)
         # Spilled lines are summed a bucket at a time and their purchases regrouped by
         # customer on disk: what is measured per customer is measured a group at a time,

@@ -227,6 +227,13 @@ def test_a_large_file_is_spilled_and_a_small_one_read_whole(tmp_path: Path) -> N
         inputs.orders.select(pl.len()).collect().item()
         == inputs.counts["orders"][0] - (inputs.counts["orders"][1])
     )
+    # What the lines say of how they are read is found as each bucket is written: the
+    # same as a pass over the written lines (the till's lines have no order id).
+    assert inputs.order_kinds is not None
+    read_again = line_kinds(inputs.order_parts)
+    assert inputs.order_kinds.every_line_has_an_id is read_again.every_line_has_an_id is False
+    assert sorted(inputs.order_kinds.statuses, key=str) == sorted(read_again.statuses, key=str)
+    assert sorted(inputs.order_kinds.statuses, key=str) == ["cancelled", "completed", "refunded"]
 
 
 def test_bucket_count_of_parquet_comes_from_its_row_count(tmp_path: Path) -> None:

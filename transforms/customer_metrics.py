@@ -44,20 +44,28 @@ class LineKinds:
 def line_kinds(orders: pl.LazyFrame | Sequence[pl.LazyFrame]) -> LineKinds:
     """The `LineKinds` of all of `orders` (staged order lines, or parts of them), in one
     pass over each part."""
-    found = pl.concat(
-        group_runner().collect(
-            [
-                part.select(
-                    every_line_has_an_id=pl.col("order_id").is_not_null().all(),
-                    statuses=pl.col("status").unique().implode(),
-                )
-                for part in as_groups(orders)
-            ]
-        )
-    )
+    return kinds_of_parts(group_runner().collect([_kinds_of(part) for part in as_groups(orders)]))
+
+
+def kinds_of_part(part: pl.DataFrame) -> pl.DataFrame:
+    """What one part of the lines (held in memory) says of its lines: one row, for
+    `kinds_of_parts` (validation finds it as it writes each bucket, saving a pass)."""
+    return _kinds_of(part.lazy()).collect()
+
+
+def kinds_of_parts(found: Sequence[pl.DataFrame]) -> LineKinds:
+    """The `LineKinds` of all the lines from each part's row (`kinds_of_part`)."""
+    rows = pl.concat(found)
     return LineKinds(
-        bool(found["every_line_has_an_id"].all()),
-        found["statuses"].explode().unique(maintain_order=True),
+        bool(rows["every_line_has_an_id"].all()),
+        rows["statuses"].explode().unique(maintain_order=True),
+    )
+
+
+def _kinds_of(part: pl.LazyFrame) -> pl.LazyFrame:
+    return part.select(
+        every_line_has_an_id=pl.col("order_id").is_not_null().all(),
+        statuses=pl.col("status").unique().implode(),
     )
 
 
