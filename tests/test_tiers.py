@@ -22,7 +22,7 @@ from transforms.pareto import pareto_ranks
 from transforms.persona_cards import purchase_habits, top_purchases
 from transforms.profiles import controlled, scored_purchases, scored_values
 from transforms.purchases import purchases_of_lines
-from transforms.revenue_tiers import Tiering, TierRule, tier_revenue
+from transforms.revenue_tiers import Tiering, TierRule, dominant_sale_tiers, tier_revenue
 from transforms.size_bands import natural_bounds, roundest_between
 from transforms.staging import stage_orders
 
@@ -476,3 +476,53 @@ def test_first_to_second_order_days_are_the_two_earliest_days_of_each_customer(
         days.setdefault(customer, []).append(day)
     expected = {c: sorted(d)[1] - sorted(d)[0] for c, d in days.items() if len(d) >= 2}
     assert found == expected
+
+
+def test_each_customer_takes_the_tier_of_its_most_revenue_refunds_and_ties_included() -> None:
+    money = pl.Decimal(38, 2)
+    sales = pl.LazyFrame(
+        {
+            "customer_id": ["w", "w", "w", "t", "t", "n", "u", "g", "g"],
+            "sale_tier": [
+                "Medium",
+                "Large",
+                "Medium",
+                "Small",
+                "Medium",
+                "Small",
+                None,
+                "Small",
+                "Small",
+            ],
+            "amount": ["40", "100", "-70", "25.50", "25.50", "-10", "500", "3", "4"],
+            "sale_basis": ["package B", "package A", "package C", "b2", "b1", "s", "x", "q", "p"],
+        },
+        schema_overrides={"amount": money},
+    ).with_columns(pl.col("amount").cast(money))
+    customers = pl.LazyFrame({"customer_id": ["g", "n", "t", "u", "w"]})
+    found = dominant_sale_tiers(customers, [sales]).sort("customer_id").collect()
+    reasons = dict(found.select("customer_id", "tier_reason").iter_rows())
+    assert dict(found.select("customer_id", "tier").iter_rows()) == {
+        "g": "Small",
+        "n": "Small",
+        "t": "Medium",  # 25.50 each: a tie goes to the larger tier
+        "u": None,  # no tiered sale
+        "w": "Large",  # Large 100 against Medium 40 - 70 = -30
+    }
+    # By hand: the leader's revenue, every tier bought (largest first), the leader's basis
+    # (the least of its sales' bases).
+    assert reasons["w"] == (
+        "tier Large: most revenue (100.00) from Large sales; tiers bought: Large, Medium "
+        "(package A)"
+    )
+    assert reasons["t"] == (
+        "tier Medium: most revenue (25.50) from Medium sales; tiers bought: Medium, Small (b1)"
+    )
+    assert (
+        reasons["n"]
+        == "tier Small: most revenue (-10.00) from Small sales; tiers bought: Small (s)"
+    )
+    assert (
+        reasons["g"] == "tier Small: most revenue (7.00) from Small sales; tiers bought: Small (p)"
+    )
+    assert reasons["u"] is None
