@@ -84,7 +84,6 @@ from transforms.purchases import (
     group_runner,
     groups_run_by,
     per_customer,
-    profit_of_purchases,
     purchases_in_parts,
     purchases_of_lines,
 )
@@ -1073,17 +1072,23 @@ def choose_best_customers(
         by = (personas.best_by, BEST_BY_WORDS[personas.best_by].format(settings.clv.horizon_months))
     in_tier = [group.filter(pl.col("sale_tier") == key_tier) for group in purchases]
     money = in_tier[0].collect_schema()["amount"]
-    key_sales = per_customer(
+    # One pass per group: each customer's sales in the tier, and the gross profit of
+    # those that carry a cost (`profit_of_purchases`), with whether any does.
+    costed = pl.col("costed")
+    sales = per_customer(
         in_tier,
-        lambda sales: sales.group_by("customer_id").agg(key_tier_revenue=pl.col("amount").sum()),
+        lambda group: group.group_by("customer_id").agg(
+            key_tier_revenue=pl.col("amount").sum(),
+            gross_profit=pl.col("costed_profit").filter(costed).sum(),
+            _costed=costed.any(),
+        ),
+    ).collect()
+    key_sales = sales.lazy().select("customer_id", "key_tier_revenue")
+    profit = (
+        sales.lazy().filter("_costed").select("customer_id", "gross_profit")
+        if sales["_costed"].any()
+        else None
     )
-    has_cost = any(
-        found.item()
-        for found in group_runner().collect(
-            [group.select(pl.col("costed").any()) for group in in_tier]
-        )
-    )
-    profit = per_customer(in_tier, profit_of_purchases) if has_cost else None
     return best_customers(
         customers.join(key_sales, on="customer_id", how="left").with_columns(
             pl.col("key_tier_revenue").fill_null(pl.lit(0).cast(money)).cast(money)

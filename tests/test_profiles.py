@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from config.settings import Settings
+from pipeline.stages import choose_best_customers
 from transforms.leads import conversion_auc, lead_scores
 from transforms.persona_cards import representative_quote, top_values
 from transforms.profiles import (
@@ -312,3 +314,85 @@ def test_a_ladder_of_ones_own_matches_whole_words_first_level_first() -> None:
     levels = normalise_titles(titles, ladder).collect()["title_level"].to_list()
     # first level first: "vice president" holds "president", so it is N as configured
     assert levels == ["N", "N-1", "N", None]
+
+
+def test_best_customers_by_profit_read_the_costed_key_tier_sales_in_one_pass() -> None:
+    money = pl.Decimal(38, 2)
+    # Purchases in two groups of whole customers: a's Large sales are 100 (costed, profit
+    # 30) and 50 (no cost); b's are 80 with no cost at all; c's 60 (profit 45) and a
+    # Medium sale (profit 999) that is not in the key tier; d bought only Medium.
+    rows = [
+        ("a", "Large", "100", True, "30"),
+        ("a", "Large", "50", False, None),
+        ("c", "Large", "60", True, "45"),
+        ("c", "Medium", "500", True, "999"),
+        ("b", "Large", "80", False, None),
+        ("d", "Medium", "70", True, "20"),
+    ]
+    purchases = pl.LazyFrame(
+        rows,
+        schema=["customer_id", "sale_tier", "amount", "costed", "costed_profit"],
+        orient="row",
+    ).with_columns(pl.col("amount", "costed_profit").cast(money))
+    groups = [
+        purchases.filter(pl.col("customer_id").is_in(["a", "b"])),
+        purchases.filter(pl.col("customer_id").is_in(["c", "d"])),
+    ]
+    customers = pl.LazyFrame(
+        {"customer_id": ["a", "b", "c", "d"], "tenure_days": [10] * 4, "recency_days": [1] * 4}
+    )
+    settings_ = Settings.model_validate(
+        {
+            "sources": {"orders": {"path": "x.csv"}},
+            "personas": {"goal": "profit", "best_share": "0.5"},
+        }
+    )
+    found = (
+        choose_best_customers(customers, groups, None, settings_, key_tier="Large")
+        .sort("customer_id")
+        .collect()
+    )
+    # By hand: key-tier sales a 150, b 80, c 60, d 0; gross profit of the costed ones:
+    # a 30, c 45 (b has no cost: no profit; c's Medium profit is not the key tier's).
+    assert found["key_tier_revenue"].to_list() == [
+        Decimal("150"),
+        Decimal("80"),
+        Decimal("60"),
+        Decimal("0"),
+    ]
+    assert found["gross_profit"].to_list() == [Decimal("30"), None, Decimal("45"), None]
+    # Half of the three candidates, rounded up: the two by profit, c (45) then a (30).
+    assert found["is_best_customer"].to_list() == [True, False, True, False]
+    assert set(found["best_basis"]) == {"profit: gross profit"}
+
+
+def test_best_customers_by_profit_fall_back_to_sales_when_no_sale_carries_a_cost() -> None:
+    purchases = pl.LazyFrame(
+        {
+            "customer_id": ["a", "b"],
+            "sale_tier": ["Large", "Large"],
+            "amount": [Decimal("5"), Decimal("9")],
+            "costed": [False, False],
+            "costed_profit": [None, None],
+        },
+        schema_overrides={"amount": pl.Decimal(38, 2), "costed_profit": pl.Decimal(38, 2)},
+    )
+    customers = pl.LazyFrame(
+        {"customer_id": ["a", "b"], "tenure_days": [1, 1], "recency_days": [1, 1]}
+    )
+    settings_ = Settings.model_validate(
+        {
+            "sources": {"orders": {"path": "x.csv"}},
+            "personas": {"goal": "profit", "best_share": "0.5"},
+        }
+    )
+    found = (
+        choose_best_customers(customers, [purchases], None, settings_, key_tier="Large")
+        .sort("customer_id")
+        .collect()
+    )
+    assert "gross_profit" not in found.columns
+    assert found["is_best_customer"].to_list() == [False, True]
+    assert set(found["best_basis"]) == {
+        "profit: key-tier sales (fallback: the orders carry no cost)"
+    }
