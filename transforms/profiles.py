@@ -53,6 +53,7 @@ from transforms.purchases import (
     kept_in_memory,
     summed_over_groups,
 )
+from transforms.significance import benjamini_hochberg, hypergeom_sf
 
 WILSON_Z = 1.959963984540054  # 95% two-sided
 
@@ -335,13 +336,11 @@ def _scored_counts(counts: pl.LazyFrame, population: pl.LazyFrame) -> pl.LazyFra
 
 def _over_representation(counts: pl.Series) -> pl.Series:
     """P(X >= k) for X ~ Hypergeometric(N everyone, K with the value, n best)."""
-    if counts.is_empty():  # nothing to test: scipy.stats (slow to import) is not needed
+    if counts.is_empty():
         return pl.Series(dtype=pl.Float64)
-    from scipy.stats import hypergeom
-
     fields = counts.struct.unnest()
     k = fields["customers"].to_numpy()
-    p = hypergeom.sf(
+    p = hypergeom_sf(
         k - 1,
         fields["all_total"].to_numpy(),
         fields["everyone"].to_numpy(),
@@ -369,10 +368,8 @@ def controlled(
     sizes = [frame.height for frame in profiles]
     p_values = np.concatenate([frame["p_value"].to_numpy() for frame in profiles] + [np.empty(0)])
     q_values = p_values
-    if p_values.size:  # scipy.stats costs half a second to import: only when there are values
-        from scipy.stats import false_discovery_control
-
-        q_values = false_discovery_control(p_values, method="bh")
+    if p_values.size:
+        q_values = benjamini_hochberg(p_values)
     results, start = [], 0
     for frame, size in zip(profiles, sizes, strict=True):
         q = pl.Series("q_value", q_values[start : start + size], dtype=pl.Float64)
