@@ -34,25 +34,24 @@ def test_the_hypergeometric_tail_is_scipys_on_every_case_of_a_grid() -> None:
     assert np.isnan(ours).any() and (ours == 1.0).any() and (ours == 0.0).any()
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(
-        st.tuples(st.integers(1, 5_000), st.integers(0, 5_000), st.integers(0, 5_000)),
-        min_size=1,
-        max_size=40,
-    ),
-    st.data(),
-)
-def test_the_hypergeometric_tail_is_scipys_on_any_profile_counts(
-    counts: list[tuple[int, int, int]], data: st.DataObject
-) -> None:
-    # As the profiles call it: the best customers with a value (k), everyone, those with
-    # the value, the best; k - 1 for P(X >= k).
+@st.composite
+def profile_counts(draw: st.DrawFn) -> list[tuple[int, int, int, int]]:
+    """As the profiles call it: everyone, those with the value, the best, and k - 1 for
+    P(X >= k), k the best customers with the value."""
     rows = []
-    for total, good, drawn in counts:
-        good, drawn = min(good, total), min(drawn, total)
-        k = data.draw(st.integers(0, min(good, drawn)))
+    for _ in range(draw(st.integers(1, 40))):
+        total = draw(st.integers(1, 5_000))
+        good, drawn = draw(st.integers(0, total)), draw(st.integers(0, total))
+        k = draw(st.integers(0, min(good, drawn)))
         rows.append((k - 1, total, good, drawn))
+    return rows
+
+
+@settings(max_examples=200, deadline=None)
+@given(profile_counts())
+def test_the_hypergeometric_tail_is_scipys_on_any_profile_counts(
+    rows: list[tuple[int, int, int, int]],
+) -> None:
     k, total, good, drawn = (np.array(column) for column in zip(*rows, strict=True))
     np.testing.assert_array_equal(
         hypergeom_sf(k, total, good, drawn), hypergeom.sf(k, total, good, drawn)
