@@ -80,6 +80,7 @@ from transforms.pareto import pareto_curve, pareto_ranks, pareto_summary
 from transforms.privacy import Frame, mask_contact_data, protect_pii
 from transforms.profiles import attribute_mix, best_customers, with_bands
 from transforms.purchases import (
+    PROFIT_OF_PURCHASES,
     Regroup,
     group_runner,
     groups_run_by,
@@ -1073,20 +1074,17 @@ def choose_best_customers(
     in_tier = [group.filter(pl.col("sale_tier") == key_tier) for group in purchases]
     money = in_tier[0].collect_schema()["amount"]
     # One pass per group: each customer's sales in the tier, and the gross profit of
-    # those that carry a cost (`profit_of_purchases`), with whether any does.
-    costed = pl.col("costed")
+    # those that carry a cost, with whether any does.
     sales = per_customer(
         in_tier,
         lambda group: group.group_by("customer_id").agg(
-            key_tier_revenue=pl.col("amount").sum(),
-            gross_profit=pl.col("costed_profit").filter(costed).sum(),
-            _costed=costed.any(),
+            key_tier_revenue=pl.col("amount").sum(), **PROFIT_OF_PURCHASES
         ),
     ).collect()
     key_sales = sales.lazy().select("customer_id", "key_tier_revenue")
     profit = (
-        sales.lazy().filter("_costed").select("customer_id", "gross_profit")
-        if sales["_costed"].any()
+        sales.lazy().filter("costed").select("customer_id", "gross_profit")
+        if sales["costed"].any()
         else None
     )
     return best_customers(

@@ -316,6 +316,16 @@ def test_a_ladder_of_ones_own_matches_whole_words_first_level_first() -> None:
     assert levels == ["N", "N-1", "N", None]
 
 
+def profit_goal_settings() -> Settings:
+    """The profit goal, half of the candidates kept."""
+    return Settings.model_validate(
+        {
+            "sources": {"orders": {"path": "x.csv"}},
+            "personas": {"goal": "profit", "best_share": "0.5"},
+        }
+    )
+
+
 def test_best_customers_by_profit_read_the_costed_key_tier_sales_in_one_pass() -> None:
     money = pl.Decimal(38, 2)
     # Purchases in two groups of whole customers: a's Large sales are 100 (costed, profit
@@ -341,12 +351,7 @@ def test_best_customers_by_profit_read_the_costed_key_tier_sales_in_one_pass() -
     customers = pl.LazyFrame(
         {"customer_id": ["a", "b", "c", "d"], "tenure_days": [10] * 4, "recency_days": [1] * 4}
     )
-    settings_ = Settings.model_validate(
-        {
-            "sources": {"orders": {"path": "x.csv"}},
-            "personas": {"goal": "profit", "best_share": "0.5"},
-        }
-    )
+    settings_ = profit_goal_settings()
     found = (
         choose_best_customers(customers, groups, None, settings_, key_tier="Large")
         .sort("customer_id")
@@ -380,12 +385,7 @@ def test_best_customers_by_profit_fall_back_to_sales_when_no_sale_carries_a_cost
     customers = pl.LazyFrame(
         {"customer_id": ["a", "b"], "tenure_days": [1, 1], "recency_days": [1, 1]}
     )
-    settings_ = Settings.model_validate(
-        {
-            "sources": {"orders": {"path": "x.csv"}},
-            "personas": {"goal": "profit", "best_share": "0.5"},
-        }
-    )
+    settings_ = profit_goal_settings()
     found = (
         choose_best_customers(customers, [purchases], None, settings_, key_tier="Large")
         .sort("customer_id")

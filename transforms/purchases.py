@@ -232,11 +232,18 @@ def _parts_merged(group: pl.LazyFrame) -> pl.LazyFrame:
     return pl.concat([found.filter(~split), merged.select(found.columns)]).lazy()
 
 
+# A customer's gross profit as aggregations of its purchases (`purchases_of_lines` rows),
+# for one grouping by customer with other measures: Σ (amount − cost) over the lines that
+# carry a cost, and whether any does (a customer with none has no gross profit).
+PROFIT_OF_PURCHASES = {
+    "gross_profit": pl.col("costed_profit").filter(pl.col("costed")).sum(),
+    "costed": pl.col("costed").any(),
+}
+
+
 def profit_of_purchases(purchases: pl.LazyFrame) -> pl.LazyFrame:
     """Gross profit per customer from `purchases_of_lines` rows: Σ (amount − cost) over
     the lines that carry a cost (grain: one customer with at least one such line)."""
     return (
-        purchases.filter("costed")
-        .group_by("customer_id")
-        .agg(gross_profit=pl.col("costed_profit").sum())
+        purchases.group_by("customer_id").agg(**PROFIT_OF_PURCHASES).filter("costed").drop("costed")
     )
