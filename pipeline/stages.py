@@ -40,6 +40,7 @@ from schemas.cross_checks import (
 from schemas.inputs import ROW_NUMBER, SOURCE_COLUMNS, raw_contract
 from schemas.outputs import check_outputs
 from schemas.quarantine import REJECTED, SourceSplit, empty_quarantine, split_source
+from schemas.reasons import REASON, part_columns, reason_parts, without_reason
 from schemas.validation import PROBLEM_SCHEMA, screened_problems, summarise_problems
 from sources.buckets import (
     SPILL_COMPRESSION,
@@ -861,7 +862,10 @@ def transform(
             )
             .with_columns(
                 persona_id=pl.when("is_best_customer").then(pl.lit(PERSONA_ID)),
-                reason=pl.concat_str(
+                # The reason is kept as its parts (categoricals) and joined as it is
+                # checked and published (`schemas.reasons`): the text is a customer's
+                # longest, hundreds of bytes, most of it repeated.
+                **reason_parts(
                     [
                         pl.col("tier_reason"),
                         pl.format("Pareto class {}", pl.col("pareto_class")),
@@ -873,12 +877,9 @@ def transform(
                             pl.col("best_basis"),
                         ),
                         pl.lit(f"config {config_hash[:12]}"),
-                    ],
-                    separator="; ",
+                    ]
                 ),
             )
-            # The reason's parts are a customer's longest text: kept beside the reason
-            # they would be a second copy of it (hundreds of bytes a customer).
             .drop("tier_reason", "rfm_reason", *base_reasons)
         )
         mix = attribute_mix(
@@ -911,8 +912,12 @@ def transform(
             f"no valid order line dated on or before as_of {as_of} (all later, or cancelled); "
             "nothing published: check --as-of and sources.orders.date_format"
         )
+    published, at = CUSTOMER_SEGMENTS.column_names, CUSTOMER_SEGMENTS.column_names.index(REASON)
     tables = {
-        "customer_segments": customers.select(CUSTOMER_SEGMENTS.column_names),
+        # The reason in parts, where it stands in the contract (joined as it is published).
+        "customer_segments": customers.select(
+            *published[:at], *part_columns(customers.columns), *published[at + 1 :]
+        ),
         "tier_summary": summary,
         "pareto_summary": pareto_row,
         "pareto_curve": curve,
@@ -1290,7 +1295,8 @@ def check_tables(
         return ()
     with timed("check published tables") as facts:
         outcome = check_published(
-            {spec.name: tables[spec.name] for spec in DATA_TABLES},
+            # The expectations never read the reason: left out (joined, or in parts).
+            {spec.name: without_reason(tables[spec.name]) for spec in DATA_TABLES},
             segment_values=allowed_segment_values(settings),
             previous_customers=previous_customers,
             max_customer_change=float(settings.quality.max_customer_change),

@@ -38,6 +38,7 @@ from pandera.config import ValidationDepth, config_context
 from pandera.constants import CHECK_OUTPUT_KEY
 from pandera.errors import SchemaError, SchemaErrors
 
+from schemas.reasons import joined_reason
 from warehouse.tables import (
     DATA_TABLES,
     AtLeast,
@@ -52,6 +53,9 @@ from warehouse.tables import (
 # Shares are float divisions of exact decimals: 1 can come out as 1.0000000000000002.
 SHARE_TOLERANCE = 1e-9
 SHOWN_ROWS = 5  # row numbers quoted per failure line before "and N more"
+# Rows the contract screen reads at a time: what the plan computes per row (a customer's
+# reason, hundreds of bytes) is held for this many rows only.
+SCREEN_MORSEL_ROWS = 50_000
 
 
 # --- dtypes ----------------------------------------------------------------------------------
@@ -201,12 +205,14 @@ def check_outputs(tables: Mapping[str, pl.DataFrame], *, scale: int) -> list[str
     lines: list[str] = []
     for name, frame in tables.items():
         schema = output_schema(_SPECS[name], scale=scale)
-        if not keeps_contract(frame, schema):
-            lines += _failures(name, frame, schema)
+        # A reason held in parts is checked as it is published: joined, a morsel at a time.
+        published = joined_reason(frame.lazy())
+        if not keeps_contract(published, schema):
+            lines += _failures(name, published.collect(), schema)
     return lines
 
 
-def keeps_contract(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> bool:
+def keeps_contract(frame: pl.DataFrame | pl.LazyFrame, schema: pa.DataFrameSchema) -> bool:
     """True when `frame` surely keeps `schema`, read in one polars pass; False when pandera
     must look (it names the failures, if there are any).
 
@@ -216,32 +222,38 @@ def keeps_contract(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> bool:
     does (table-level checks, coercion, columns by pattern) sends the table to pandera.
     """
     columns = schema.columns
+    dtypes = frame.collect_schema()
     if (
         PANDERA_CONFIG.use_narwhals_backend  # its checks take other frames than these
         or schema.checks
         or schema.coerce
         or not schema.strict
-        or set(frame.columns) != set(columns)
+        or set(dtypes.names()) != set(columns)
         or any(column.regex or column.coerce or not column.required for column in columns.values())
-        or any(frame.schema[name] != column.dtype.type for name, column in columns.items())
+        or any(dtypes[name] != column.dtype.type for name, column in columns.items())
     ):
         return False
     data = frame.lazy()
-    rules: list[pl.Expr] = []
+    # Row-by-row rules and uniqueness rules in two reads: a uniqueness rule reads its
+    # column whole, and the row-by-row ones stream beside it only in a read of their own.
+    present: list[pl.Expr] = []
+    unique: list[pl.Expr] = []
     for name, column in columns.items():
         value = pl.col(name)
         if not column.nullable:
-            present = value.is_not_null()
+            known = value.is_not_null()
             # pandera counts NaN as null, as it does here
-            rules.append(
-                (present & value.is_not_nan() if frame.schema[name].is_float() else present).all()
-            )
+            present.append((known & value.is_not_nan() if dtypes[name].is_float() else known).all())
         if column.unique:
-            rules.append(~value.is_duplicated().any())
+            unique.append(~value.is_duplicated().any())
     if schema.unique:
-        rules.append(~pl.struct(list(schema.unique)).is_duplicated().any())
+        unique.append(~pl.struct(list(schema.unique)).is_duplicated().any())
     # each verdict a column of its own name: several rules read one column
-    parts = [data.select(rule.alias(str(n)) for n, rule in enumerate(rules))] if rules else []
+    parts = [
+        data.select(rule.alias(f"{kind} {n}") for n, rule in enumerate(rules))
+        for kind, rules in (("present", present), ("unique", unique))
+        if rules
+    ]
     for name, column in columns.items():
         for check in column.checks:
             outcome = PolarsCheckBackend(check).apply(PolarsData(data, name))
@@ -254,7 +266,14 @@ def keeps_contract(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> bool:
             parts.append(outcome.select(passed.all().alias(f"{name} check {len(parts)}")))
     if not parts:
         return True
-    verdicts = pl.concat(parts, how="horizontal").collect()
+    # A value the plan computes (a reason joined from its parts) is never held whole: the
+    # plan streams in morsels of a bounded number of rows (a frame in memory is otherwise
+    # one morsel), and each verdict reads the frame itself (a subplan shared by several
+    # verdicts would be held whole for all of them).
+    with pl.Config(streaming_chunk_size=SCREEN_MORSEL_ROWS):
+        verdicts = pl.concat(parts, how="horizontal").collect(
+            engine="streaming", optimizations=pl.QueryOptFlags(comm_subplan_elim=False)
+        )
     return all(verdicts.row(0))
 
 

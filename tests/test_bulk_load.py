@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
+from schemas.reasons import joined_reason, reason_parts
 from warehouse import bulk_load as loading
 
 ROWS = pl.DataFrame(
@@ -60,3 +61,41 @@ def test_every_row_arrives_as_it_was_in_any_slices(
     finally:
         engine.dispose()
     assert sorted(back, key=repr) == sorted(ROWS.rows(), key=repr)
+
+
+@pytest.mark.parametrize("slice_rows", [2, 50_000])
+def test_a_plan_s_rows_arrive_as_it_makes_them_in_any_slices(
+    warehouse_url: str, slice_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan is made a slice at a time (DuckDB's record batches, PostgreSQL's COPY
+    slices): every row arrives once, as the plan computes it, its reason joined from
+    the parts a refresh keeps."""
+    monkeypatch.setattr(loading, "COPY_SLICE_ROWS", slice_rows)
+    monkeypatch.setattr(loading, "DUCKDB_BATCH_ROWS", slice_rows)
+    reasons = ROWS["reason"].to_list()
+    kept = ROWS.drop("reason").with_columns(
+        **reason_parts(
+            [
+                pl.Series([None if r is None else r[:4] for r in reasons]),
+                pl.Series([None if r is None else r[4:] for r in reasons]),
+            ]
+        )
+    )
+    plan = joined_reason(kept.lazy()).select(ROWS.columns)
+    engine = sa.create_engine(warehouse_url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(DDL)
+            loading.bulk_load(connection, "loaded", plan)
+            loading.bulk_load(connection, "loaded", plan.clear())  # no row: nothing
+        with engine.connect() as connection:
+            back = connection.exec_driver_sql("SELECT * FROM loaded").fetchall()
+    finally:
+        engine.dispose()
+    # each part cut at the fourth character, joined with "; "
+    joined = [None if r is None else f"{r[:4]}; {r[4:]}" for r in reasons]
+    assert sorted(back, key=repr) == sorted(
+        ROWS.with_columns(reason=pl.Series(joined)).rows(), key=repr
+    )
+    assert joined[0] == "tier;  Large: most revenue; RFM Champions"
+    assert joined[4] == "Hà N; ội: thành phố"

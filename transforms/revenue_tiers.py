@@ -34,6 +34,7 @@ from functools import partial
 import polars as pl
 
 from schemas.inputs import ROW_NUMBER
+from schemas.reasons import as_part
 from schemas.vocabulary import TIERS
 from transforms.key_tier import KeyTierDecision, decide_key_tier, tier_measures
 from transforms.pareto import ceil_share_of
@@ -68,16 +69,18 @@ def quantile_tiers(
     )
     return ranked.with_columns(
         tier=tier,
-        tier_reason=pl.format(
-            "tier {}: Pareto rank {} of {}; Large up to rank {}, Medium up to rank {} "
-            "(quantile rule: top {}, next {})",
-            tier,
-            rank,
-            pl.len(),
-            large_count,
-            medium_count,
-            pl.lit(_percent(large_share)),
-            pl.lit(_percent(medium_share)),
+        tier_reason=as_part(
+            pl.format(
+                "tier {}: Pareto rank {} of {}; Large up to rank {}, Medium up to rank {} "
+                "(quantile rule: top {}, next {})",
+                tier,
+                rank,
+                pl.len(),
+                large_count,
+                medium_count,
+                pl.lit(_percent(large_share)),
+                pl.lit(_percent(medium_share)),
+            )
         ),
     )
 
@@ -96,12 +99,14 @@ def revenue_threshold_tiers(
     )
     return customers.with_columns(
         tier=tier,
-        tier_reason=pl.format(
-            "tier {}: revenue {} (revenue rule: Large from {}, Medium from {})",
-            tier,
-            revenue.cast(pl.String),
-            pl.lit(str(large_min_revenue)),
-            pl.lit(str(medium_min_revenue)),
+        tier_reason=as_part(
+            pl.format(
+                "tier {}: revenue {} (revenue rule: Large from {}, Medium from {})",
+                tier,
+                revenue.cast(pl.String),
+                pl.lit(str(large_min_revenue)),
+                pl.lit(str(medium_min_revenue)),
+            )
         ),
     )
 
@@ -164,13 +169,15 @@ def dominant_sale_tiers(customers: pl.LazyFrame, sales: Sequence[pl.LazyFrame]) 
     return (
         customers.join(by_tier, on="customer_id", how="left")
         .with_columns(
-            tier_reason=pl.format(
-                "tier {}: most revenue ({}) from {} sales; tiers bought: {} ({})",
-                pl.col("tier"),
-                pl.col("tier_revenue").cast(pl.String),
-                pl.col("tier"),
-                pl.col("tiers_bought"),
-                pl.col("sale_basis"),
+            tier_reason=as_part(
+                pl.format(
+                    "tier {}: most revenue ({}) from {} sales; tiers bought: {} ({})",
+                    pl.col("tier"),
+                    pl.col("tier_revenue").cast(pl.String),
+                    pl.col("tier"),
+                    pl.col("tiers_bought"),
+                    pl.col("sale_basis"),
+                )
             )
         )
         .drop("tier_revenue", "tiers_bought", "sale_basis")

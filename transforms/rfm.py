@@ -25,6 +25,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from schemas.reasons import as_part
 from transforms.purchases import Regroup, as_groups, as_one_group, per_customer
 
 
@@ -95,13 +96,15 @@ def rfm_scores(
         inside = r.is_between(*rule.r) & fm.is_between(*rule.fm)
         segment = pl.when(inside).then(pl.lit(rule.name)).otherwise(segment)
     return scored.with_columns(rfm_segment=segment).with_columns(
-        rfm_reason=pl.format(
-            "RFM {}: R{} F{} M{} (FM {}); score = 1 + floor(5 × share of customers worse)",
-            pl.col("rfm_segment"),
-            r,
-            pl.col("f_score"),
-            pl.col("m_score"),
-            fm,
+        rfm_reason=as_part(
+            pl.format(
+                "RFM {}: R{} F{} M{} (FM {}); score = 1 + floor(5 × share of customers worse)",
+                pl.col("rfm_segment"),
+                r,
+                pl.col("f_score"),
+                pl.col("m_score"),
+                fm,
+            )
         )
     )
 
@@ -240,13 +243,15 @@ def pymc_rfm_segments(
     score = pl.format("{}{}{}", "r_score", "f_score", "m_score")
     return scored.with_columns(
         rfm_segment=score.replace_strict(score_to_segment, default=PYMC_OTHER),
-        rfm_reason=pl.format(
-            "RFM {} (pymc preset): score {} from quartiles of R {} days, F {} purchase days, "
-            "M {} per purchase day",
-            score.replace_strict(score_to_segment, default=PYMC_OTHER),
-            score,
-            pl.col("recency"),
-            pl.col("frequency"),
-            pl.col("monetary_value").round(2),
+        rfm_reason=as_part(
+            pl.format(
+                "RFM {} (pymc preset): score {} from quartiles of R {} days, F {} purchase "
+                "days, M {} per purchase day",
+                score.replace_strict(score_to_segment, default=PYMC_OTHER),
+                score,
+                pl.col("recency"),
+                pl.col("frequency"),
+                pl.col("monetary_value").round(2),
+            )
         ),
     ).select("customer_id", "r_score", "f_score", "m_score", "rfm_segment", "rfm_reason")

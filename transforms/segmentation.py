@@ -22,6 +22,7 @@ from decimal import Decimal
 
 import polars as pl
 
+from schemas.reasons import as_part
 from schemas.vocabulary import BASES
 
 
@@ -172,7 +173,7 @@ def assign_segments(
                 .then(pl.lit(f"{base} {rule.name}: {described or 'everyone'}"))
                 .otherwise(reason)
             )
-        columns += [segment.alias(f"{base}_segment"), reason.alias(f"{base}_reason")]
+        columns += [segment.alias(f"{base}_segment"), as_part(reason).alias(f"{base}_reason")]
     return customers.with_columns(columns)
 
 

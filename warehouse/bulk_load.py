@@ -1,68 +1,109 @@
 """Bulk loading a frame into a warehouse table, the fastest way each dialect offers.
 
-Produces nothing of its own: `bulk_load` writes a polars frame into an existing
-table inside the caller's transaction — Arrow for DuckDB (one columnar copy),
-COPY … FROM STDIN (CSV, a slice of rows at a time) for PostgreSQL, and a single
-executemany elsewhere.
+Produces nothing of its own: `bulk_load` writes a polars frame, or a plan whose rows
+are made a slice at a time as they are written, into an existing table inside the
+caller's transaction — Arrow for DuckDB (one columnar copy, or a stream of record
+batches from a plan), COPY … FROM STDIN (CSV, a slice of rows at a time) for
+PostgreSQL, and executemany elsewhere.
 This is the one module that knows how each dialect takes rows in.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 import polars as pl
 import sqlalchemy as sa
 
+# Rows a plan makes at a time for DuckDB: its row group, so that each batch fills whole
+# row groups (batches of 50,000 rows took twice as long to load as one table).
+DUCKDB_BATCH_ROWS = 122_880
+# Rows written to COPY at a time: the CSV of a whole customers table (with its reasons,
+# hundreds of bytes a row) would be held in full, twice, beside the frame.
+COPY_SLICE_ROWS = 50_000
 
-def bulk_load(connection: sa.Connection, qualified_table: str, frame: pl.DataFrame) -> None:
-    """Insert every row of `frame` into `qualified_table` (already quoted), columns by name.
+
+def bulk_load(
+    connection: sa.Connection, qualified_table: str, rows: pl.DataFrame | pl.LazyFrame
+) -> None:
+    """Insert every row of `rows` into `qualified_table` (already quoted), columns by name.
 
     Args:
         connection: a SQLAlchemy connection inside the caller's transaction.
         qualified_table: the target, quoted and schema-qualified for this dialect.
-        frame: rows whose column names are the table's column names.
+        rows: a frame whose column names are the table's column names, or a plan of
+            one: its rows are made a slice at a time as they are written, so what the
+            plan computes (a customer's reason joined from its parts) is never held
+            for every row at once.
     """
-    if frame.is_empty():
-        return
+    names = rows.collect_schema().names()
     dialect = connection.dialect
-    columns = ", ".join(dialect.identifier_preparer.quote(c) for c in frame.columns)
+    columns = ", ".join(dialect.identifier_preparer.quote(c) for c in names)
     if dialect.name == "duckdb":
-        _duckdb_arrow(connection, qualified_table, columns, frame)
+        _duckdb_arrow(connection, qualified_table, columns, rows)
     elif dialect.name == "postgresql" and dialect.driver == "psycopg":
-        _postgres_copy(connection, qualified_table, columns, frame)
+        _postgres_copy(connection, qualified_table, columns, rows)
     else:
-        # One executemany for the whole frame; the driver batches it.
-        names = [f"c{i}" for i in range(frame.width)]
+        # One executemany per slice; the driver batches it.
+        keys = [f"c{i}" for i in range(len(names))]
         statement = sa.text(
             f"INSERT INTO {qualified_table} ({columns}) "
-            f"VALUES ({', '.join(f':{name}' for name in names)})"
+            f"VALUES ({', '.join(f':{key}' for key in keys)})"
         )
-        connection.execute(statement, [dict(zip(names, row, strict=True)) for row in frame.rows()])
+        for part in slices(rows, COPY_SLICE_ROWS):
+            connection.execute(
+                statement, [dict(zip(keys, row, strict=True)) for row in part.rows()]
+            )
+
+
+def slices(rows: pl.DataFrame | pl.LazyFrame, size: int) -> Iterator[pl.DataFrame]:
+    """`rows` in slices of at most `size` rows, in order (none when there is no row);
+    a plan's slices are made one at a time."""
+    if isinstance(rows, pl.DataFrame):
+        yield from (part for part in rows.iter_slices(size) if part.height)
+        return
+    height = rows.select(pl.len()).collect().item()
+    for offset in range(0, height, size):
+        yield rows.slice(offset, size).collect()
 
 
 def _duckdb_arrow(
-    connection: sa.Connection, qualified_table: str, columns: str, frame: pl.DataFrame
+    connection: sa.Connection,
+    qualified_table: str,
+    columns: str,
+    rows: pl.DataFrame | pl.LazyFrame,
 ) -> None:
+    import pyarrow as pa
+
     raw = connection.connection.driver_connection
     view_name = "_personas_bulk_load"
-    # One contiguous chunk per column: DuckDB scans a many-chunked Arrow table about
-    # twice as slowly as the same rows in one chunk, and rechunking costs far less.
     # Text goes as Arrow string views, polars' own layout, which DuckDB reads: the
     # default (large strings) would copy every text value first (about 0.5 GB for the
     # reasons of 500,000 customers).
-    raw.register(view_name, frame.rechunk().to_arrow(compat_level=pl.CompatLevel.newest()))
+    level = pl.CompatLevel.newest()
+    if isinstance(rows, pl.DataFrame):
+        if rows.is_empty():
+            return
+        # One contiguous chunk per column: DuckDB scans a many-chunked Arrow table about
+        # twice as slowly as the same rows in one chunk, and rechunking costs far less.
+        source: object = rows.rechunk().to_arrow(compat_level=level)
+    else:
+        # A plan streams: DuckDB pulls each batch as it writes the one before.
+        batches = (
+            batch
+            for part in slices(rows, DUCKDB_BATCH_ROWS)
+            for batch in part.rechunk().to_arrow(compat_level=level).to_batches()
+        )
+        schema = rows.clear().collect().to_arrow(compat_level=level).schema
+        source = pa.RecordBatchReader.from_batches(schema, batches)
+    raw.register(view_name, source)
     try:
         connection.exec_driver_sql(
             f"INSERT INTO {qualified_table} ({columns}) SELECT {columns} FROM {view_name}"
         )
     finally:
         raw.unregister(view_name)
-
-
-# Rows written to COPY at a time: the CSV of a whole customers table (with its reasons,
-# hundreds of bytes a row) would be held in full, twice, beside the frame.
-COPY_SLICE_ROWS = 50_000
 
 
 def write_copy_csv(frame: pl.DataFrame, target: io.BytesIO) -> None:
@@ -80,11 +121,14 @@ def write_copy_csv(frame: pl.DataFrame, target: io.BytesIO) -> None:
 
 
 def _postgres_copy(
-    connection: sa.Connection, qualified_table: str, columns: str, frame: pl.DataFrame
+    connection: sa.Connection,
+    qualified_table: str,
+    columns: str,
+    rows: pl.DataFrame | pl.LazyFrame,
 ) -> None:
     cursor = connection.connection.driver_connection.cursor()
     with cursor.copy(f"COPY {qualified_table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
-        for rows in frame.iter_slices(COPY_SLICE_ROWS):
+        for part in slices(rows, COPY_SLICE_ROWS):
             payload = io.BytesIO()
-            write_copy_csv(rows, payload)
+            write_copy_csv(part, payload)
             copy.write(payload.getbuffer())

@@ -28,6 +28,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from config.settings import Settings
+from schemas.reasons import joined_reason
 from warehouse.bulk_load import bulk_load
 from warehouse.engine import create_engine_from_url, display_url, is_duckdb, redact
 from warehouse.layout import (
@@ -360,7 +361,8 @@ class Warehouse:
     def _bulk_insert(
         self, connection: sa.Connection, spec: OutputTable, frame: pl.DataFrame, refresh_id: str
     ) -> None:
-        rows = frame.select(
+        # A plan over the frame: a reason kept in parts is joined a slice at a time.
+        rows = joined_reason(frame.lazy()).select(
             pl.lit(refresh_id, dtype=pl.String).alias("refresh_id"), *spec.column_names
         )
         bulk_load(connection, self._qualified(f"{spec.name}_history"), rows)
