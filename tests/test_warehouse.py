@@ -372,3 +372,63 @@ def test_a_dropped_postgresql_connection_is_transient_and_a_refused_statement_is
         warehouse.writing("cannot write"),
     ):
         raise psycopg.errors.UndefinedTable("no table")
+
+
+def _memory_limit(connection: sa.Connection) -> str:
+    return connection.exec_driver_sql(
+        "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'"
+    ).scalar_one()
+
+
+def _limits_seen_while_loading(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, *, fails: bool = False
+) -> set[str]:
+    """DuckDB's memory limit as each table of a refresh is loaded."""
+    seen: set[str] = set()
+    real_bulk_load = publishing.bulk_load
+
+    def watched(connection: sa.Connection, table: str, rows: pl.LazyFrame) -> None:
+        seen.add(_memory_limit(connection))
+        if fails:
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
+        real_bulk_load(connection, table, rows)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(publishing, "bulk_load", watched)
+        warehouse.publish(tables_for({"a": "1"}), run_for("r1", f"{fails}{len(seen)}"))
+    return seen
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_duckdb_loads_a_refresh_in_bounded_memory_and_gets_its_limit_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: bool
+) -> None:
+    """While a refresh is loaded DuckDB's memory limit is DUCKDB_LOAD_MEMORY (it writes
+    the new rows out rather than holding them); after it, loaded or failed, the limit
+    is the one it had."""
+    warehouse = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}", schema="personas", scale=4)
+    warehouse.ensure_schema()
+    with warehouse.engine.connect() as connection:
+        connection.exec_driver_sql("SET memory_limit = '3GiB'")
+    if fails:
+        with pytest.raises(WarehouseError, match="previous refresh stays current"):
+            _limits_seen_while_loading(warehouse, monkeypatch, fails=True)
+    else:
+        assert _limits_seen_while_loading(warehouse, monkeypatch) == {"256.0 MiB"}
+        assert current_customers(warehouse) == [("r1", "a", Decimal(1))]
+    with warehouse.engine.connect() as connection:
+        assert _memory_limit(connection) == "3.0 GiB"
+    warehouse.dispose()
+
+
+def test_a_lower_duckdb_memory_limit_is_left_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}", schema="personas", scale=4)
+    warehouse.ensure_schema()
+    with warehouse.engine.connect() as connection:
+        connection.exec_driver_sql("SET memory_limit = '100MiB'")
+    assert _limits_seen_while_loading(warehouse, monkeypatch) == {"100.0 MiB"}
+    with warehouse.engine.connect() as connection:
+        assert _memory_limit(connection) == "100.0 MiB"
+    warehouse.dispose()

@@ -48,6 +48,24 @@ from warehouse.tables import (
     pointer_table,
 )
 
+# DuckDB holds a transaction's new rows in memory, uncompressed, until it commits: for
+# 500,000 customers and their reasons about 0.5 GB on top of the refresh's own. With its
+# memory bounded while a refresh is loaded, it writes them out as it goes instead (a 10M
+# line refresh: peak 1,490 to 1,260 MiB, its load 0.4-0.9 s slower).
+DUCKDB_LOAD_MEMORY = "256MiB"
+_SIZE = re.compile(r"^\s*([0-9.]+)\s*(bytes|[KMGTP]i?B)\s*$", re.IGNORECASE)
+
+
+def _size_bytes(text: str) -> float | None:
+    """DuckDB's memory size ('18.8 GiB', '256MiB', '1.5GB', '1000 bytes') in bytes; None
+    for a form not known here (the limit is then left as it is)."""
+    found = _SIZE.match(text)
+    if found is None:
+        return None
+    number, unit = found.groups()
+    power = 0 if unit.lower() == "bytes" else "BKMGTP".index(unit[0].upper())
+    return float(number) * 1024**power
+
 
 class WarehouseError(Exception):
     """The warehouse could not be read or written; the CLI exits 1."""
@@ -300,7 +318,10 @@ class Warehouse:
         missing = [spec.name for spec in DATA_TABLES if spec.name not in tables]
         if missing:
             raise ValueError(f"publish needs every data table; missing: {', '.join(missing)}")
-        with self.writing("publishing failed, the previous refresh stays current") as connection:
+        with (
+            self._loading_memory(),
+            self.writing("publishing failed, the previous refresh stays current") as connection,
+        ):
             failpoint("before load")
             current_as_of = self._current_as_of(connection)
             becomes_current = make_current or current_as_of is None or run.as_of >= current_as_of
@@ -322,6 +343,31 @@ class Warehouse:
                 )
             failpoint("after switch")
         return becomes_current
+
+    @contextmanager
+    def _loading_memory(self) -> Iterator[None]:
+        """DuckDB's memory bounded while a refresh is loaded (`DUCKDB_LOAD_MEMORY`), then
+        its limit as it was; a lower limit already set stays. Nothing elsewhere."""
+        if not is_duckdb(self._url):
+            yield
+            return
+        with self.engine.connect() as connection:
+            limit = connection.exec_driver_sql(
+                "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'"
+            ).scalar_one()
+        size = _size_bytes(limit)
+        lowered = size is not None and size > (_size_bytes(DUCKDB_LOAD_MEMORY) or 0)
+        if lowered:
+            # A setting of the database (every connection to it in this process), outside
+            # the publishing transaction: a failed load leaves nothing to undo in it.
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql(f"SET memory_limit = '{DUCKDB_LOAD_MEMORY}'")
+        try:
+            yield
+        finally:
+            if lowered:
+                with self.engine.connect() as connection:
+                    connection.exec_driver_sql(f"SET memory_limit = '{limit}'")
 
     def _current_as_of(self, connection: sa.Connection) -> date | None:
         runs = self.history[REFRESH_RUNS.name]
