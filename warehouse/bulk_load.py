@@ -35,9 +35,10 @@ def bulk_load(
         connection: a SQLAlchemy connection inside the caller's transaction.
         qualified_table: the target, quoted and schema-qualified for this dialect.
         rows: a frame whose column names are the table's column names, or a plan of
-            one: its rows are made a slice at a time as they are written, so what the
-            plan computes (a customer's reason joined from its parts) is never held
-            for every row at once.
+            one that makes each row from its own row of a frame (a slice of the plan
+            is then the plan of a slice): its rows are made a slice at a time as they
+            are written, so what the plan computes (a customer's reason joined from
+            its parts) is never held for every row at once.
     """
     names = rows.collect_schema().names()
     dialect = connection.dialect
