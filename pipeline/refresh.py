@@ -65,6 +65,8 @@ class RefreshResult:
     as_of: date
     warehouse_url: str
     schema: str
+    # As the refresh holds them: customer_segments' reason is in parts
+    # (`schemas.reasons.joined_reason` gives the published column).
     tables: dict[str, pl.DataFrame]
     next_due_at: datetime
     rows_in: int

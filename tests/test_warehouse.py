@@ -400,35 +400,52 @@ def _limits_seen_while_loading(
 
 
 @pytest.mark.parametrize("fails", [False, True])
-def test_duckdb_loads_a_refresh_in_bounded_memory_and_gets_its_limit_back(
+def test_duckdb_loads_a_refresh_in_bounded_memory_and_gets_its_own_limit_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: bool
 ) -> None:
     """While a refresh is loaded DuckDB's memory limit is DUCKDB_LOAD_MEMORY (it writes
-    the new rows out rather than holding them); after it, loaded or failed, the limit
-    is the one it had."""
+    the new rows out rather than holding them); after it, loaded or failed, it is
+    DuckDB's own limit again, exactly (twice over: nothing creeps)."""
     warehouse = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}", schema="personas", scale=4)
     warehouse.ensure_schema()
     with warehouse.engine.connect() as connection:
-        connection.exec_driver_sql("SET memory_limit = '3GiB'")
-    if fails:
-        with pytest.raises(WarehouseError, match="previous refresh stays current"):
-            _limits_seen_while_loading(warehouse, monkeypatch, fails=True)
-    else:
-        assert _limits_seen_while_loading(warehouse, monkeypatch) == {"256.0 MiB"}
-        assert current_customers(warehouse) == [("r1", "a", Decimal(1))]
-    with warehouse.engine.connect() as connection:
-        assert _memory_limit(connection) == "3.0 GiB"
+        own = _memory_limit(connection)
+    assert own == publishing._default_duckdb_memory_limit()
+    for _ in range(2):
+        if fails:
+            with pytest.raises(WarehouseError, match="previous refresh stays current"):
+                _limits_seen_while_loading(warehouse, monkeypatch, fails=True)
+        else:
+            assert _limits_seen_while_loading(warehouse, monkeypatch) == {"256.0 MiB"}
+            assert current_customers(warehouse) == [("r1", "a", Decimal(1))]
+        with warehouse.engine.connect() as connection:
+            assert _memory_limit(connection) == own
     warehouse.dispose()
 
 
-def test_a_lower_duckdb_memory_limit_is_left_as_it_is(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("limit", ["100.0 MiB", "3.0 GiB", "16383.9 PiB"])
+def test_a_duckdb_memory_limit_someone_set_is_left_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str
 ) -> None:
+    """Lower or higher than the bound, or none at all ('-1'): the setting is theirs."""
     warehouse = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}", schema="personas", scale=4)
     warehouse.ensure_schema()
     with warehouse.engine.connect() as connection:
-        connection.exec_driver_sql("SET memory_limit = '100MiB'")
-    assert _limits_seen_while_loading(warehouse, monkeypatch) == {"100.0 MiB"}
+        connection.exec_driver_sql(f"SET memory_limit = '{'-1' if 'PiB' in limit else limit}'")
+        assert _memory_limit(connection) == limit
+    assert _limits_seen_while_loading(warehouse, monkeypatch) == {limit}
     with warehouse.engine.connect() as connection:
-        assert _memory_limit(connection) == "100.0 MiB"
+        assert _memory_limit(connection) == limit
+    warehouse.dispose()
+
+
+def test_an_in_memory_duckdb_keeps_its_memory_limit_while_loading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its rows have nowhere else to go: bounded, a large load would fail."""
+    warehouse = Warehouse("duckdb:///:memory:", schema="personas", scale=4)
+    warehouse.ensure_schema()
+    own = publishing._default_duckdb_memory_limit()
+    assert _limits_seen_while_loading(warehouse, monkeypatch) == {own}
+    assert current_customers(warehouse) == [("r1", "a", Decimal(1))]
     warehouse.dispose()

@@ -11,6 +11,7 @@ the new one, never a mix, and a failure leaves the old one current.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -22,10 +23,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from config.settings import Settings
 from schemas.reasons import joined_reason
@@ -53,18 +56,18 @@ from warehouse.tables import (
 # memory bounded while a refresh is loaded, it writes them out as it goes instead (a 10M
 # line refresh: peak 1,490 to 1,260 MiB, its load 0.4-0.9 s slower).
 DUCKDB_LOAD_MEMORY = "256MiB"
-_SIZE = re.compile(r"^\s*([0-9.]+)\s*(bytes|[KMGTP]i?B)\s*$", re.IGNORECASE)
+_MEMORY_LIMIT = "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'"
+
+logger = logging.getLogger(__name__)
 
 
-def _size_bytes(text: str) -> float | None:
-    """DuckDB's memory size ('18.8 GiB', '256MiB', '1.5GB', '1000 bytes') in bytes; None
-    for a form not known here (the limit is then left as it is)."""
-    found = _SIZE.match(text)
-    if found is None:
-        return None
-    number, unit = found.groups()
-    power = 0 if unit.lower() == "bytes" else "BKMGTP".index(unit[0].upper())
-    return float(number) * 1024**power
+@cache
+def _default_duckdb_memory_limit() -> str:
+    """DuckDB's own memory limit on this machine (80% of its memory), as it shows it."""
+    import duckdb
+
+    with duckdb.connect(":memory:") as connection:
+        return connection.execute(_MEMORY_LIMIT).fetchall()[0][0]
 
 
 class WarehouseError(Exception):
@@ -347,27 +350,34 @@ class Warehouse:
     @contextmanager
     def _loading_memory(self) -> Iterator[None]:
         """DuckDB's memory bounded while a refresh is loaded (`DUCKDB_LOAD_MEMORY`), then
-        its limit as it was; a lower limit already set stays. Nothing elsewhere."""
-        if not is_duckdb(self._url):
+        DuckDB's own limit again (RESET). Only where the limit is DuckDB's own: a limit
+        someone set is theirs. Not for an in-memory database (its rows have nowhere
+        else to go), nor for other warehouses. A limit that cannot be changed leaves
+        the load unbounded (a warning), never failed."""
+        url = make_url(self._url)
+        if not is_duckdb(url) or url.database in (None, "", ":memory:"):
             yield
             return
-        with self.engine.connect() as connection:
-            limit = connection.exec_driver_sql(
-                "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'"
-            ).scalar_one()
-        size = _size_bytes(limit)
-        lowered = size is not None and size > (_size_bytes(DUCKDB_LOAD_MEMORY) or 0)
-        if lowered:
-            # A setting of the database (every connection to it in this process), outside
-            # the publishing transaction: a failed load leaves nothing to undo in it.
+        lowered = False
+        try:
+            # A setting of the database (every connection to it in this process), made
+            # outside the publishing transaction: a failed load leaves nothing to undo.
             with self.engine.connect() as connection:
-                connection.exec_driver_sql(f"SET memory_limit = '{DUCKDB_LOAD_MEMORY}'")
+                limit = connection.exec_driver_sql(_MEMORY_LIMIT).scalar_one()
+                if limit == _default_duckdb_memory_limit():
+                    connection.exec_driver_sql(f"SET memory_limit = '{DUCKDB_LOAD_MEMORY}'")
+                    lowered = True
+        except sa.exc.SQLAlchemyError as exc:
+            logger.warning("DuckDB's memory left unbounded while loading: %s", exc)
         try:
             yield
         finally:
             if lowered:
-                with self.engine.connect() as connection:
-                    connection.exec_driver_sql(f"SET memory_limit = '{limit}'")
+                try:
+                    with self.engine.connect() as connection:
+                        connection.exec_driver_sql("RESET memory_limit")
+                except sa.exc.SQLAlchemyError as exc:
+                    logger.warning("DuckDB's memory limit not reset after loading: %s", exc)
 
     def _current_as_of(self, connection: sa.Connection) -> date | None:
         runs = self.history[REFRESH_RUNS.name]
