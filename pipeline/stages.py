@@ -912,7 +912,8 @@ def transform(
             f"no valid order line dated on or before as_of {as_of} (all later, or cancelled); "
             "nothing published: check --as-of and sources.orders.date_format"
         )
-    published, at = CUSTOMER_SEGMENTS.column_names, CUSTOMER_SEGMENTS.column_names.index(REASON)
+    published = CUSTOMER_SEGMENTS.column_names
+    at = published.index(REASON)
     tables = {
         # The reason in parts, where it stands in the contract (joined as it is published).
         "customer_segments": customers.select(

@@ -13,6 +13,8 @@ support; the second is the same arithmetic. Why: importing scipy.stats costs abo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -67,7 +69,7 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return np.clip(q, 0.0, 1.0)
 
 
-def _compiled_sf():  # type: ignore[no-untyped-def]
+def _compiled_sf() -> Callable[..., np.ndarray] | None:
     """scipy's compiled hypergeometric tail (Boost's), which `hypergeom.sf` calls."""
     from scipy.special import _ufuncs
 

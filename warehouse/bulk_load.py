@@ -2,9 +2,8 @@
 
 Produces nothing of its own: `bulk_load` writes a polars frame, or a plan whose rows
 are made a slice at a time as they are written, into an existing table inside the
-caller's transaction — Arrow for DuckDB (one columnar copy, or a stream of record
-batches from a plan), COPY … FROM STDIN (CSV, a slice of rows at a time) for
-PostgreSQL, and executemany elsewhere.
+caller's transaction — a stream of Arrow record batches for DuckDB, COPY … FROM
+STDIN (CSV, a slice of rows at a time) for PostgreSQL, and executemany elsewhere.
 This is the one module that knows how each dialect takes rows in.
 """
 
@@ -40,13 +39,14 @@ def bulk_load(
             are written, so what the plan computes (a customer's reason joined from
             its parts) is never held for every row at once.
     """
-    names = rows.collect_schema().names()
+    plan = rows.lazy()  # a frame is made a slice at a time the same way
+    names = plan.collect_schema().names()
     dialect = connection.dialect
     columns = ", ".join(dialect.identifier_preparer.quote(c) for c in names)
     if dialect.name == "duckdb":
-        _duckdb_arrow(connection, qualified_table, columns, rows)
+        _duckdb_arrow(connection, qualified_table, columns, plan)
     elif dialect.name == "postgresql" and dialect.driver == "psycopg":
-        _postgres_copy(connection, qualified_table, columns, rows)
+        _postgres_copy(connection, qualified_table, columns, plan)
     else:
         # One executemany per slice; the driver batches it.
         keys = [f"c{i}" for i in range(len(names))]
@@ -54,28 +54,25 @@ def bulk_load(
             f"INSERT INTO {qualified_table} ({columns}) "
             f"VALUES ({', '.join(f':{key}' for key in keys)})"
         )
-        for part in slices(rows, COPY_SLICE_ROWS):
+        for part in slices(plan, COPY_SLICE_ROWS):
             connection.execute(
                 statement, [dict(zip(keys, row, strict=True)) for row in part.rows()]
             )
 
 
-def slices(rows: pl.DataFrame | pl.LazyFrame, size: int) -> Iterator[pl.DataFrame]:
-    """`rows` in slices of at most `size` rows, in order (none when there is no row);
-    a plan's slices are made one at a time."""
-    if isinstance(rows, pl.DataFrame):
-        yield from (part for part in rows.iter_slices(size) if part.height)
-        return
-    height = rows.select(pl.len()).collect().item()
+def slices(plan: pl.LazyFrame, size: int) -> Iterator[pl.DataFrame]:
+    """The rows of `plan` in slices of at most `size` rows, in order, each made when it is
+    asked for (none when there is no row)."""
+    height = plan.select(pl.len()).collect().item()
     for offset in range(0, height, size):
-        yield rows.slice(offset, size).collect()
+        yield plan.slice(offset, size).collect()
 
 
 def _duckdb_arrow(
     connection: sa.Connection,
     qualified_table: str,
     columns: str,
-    rows: pl.DataFrame | pl.LazyFrame,
+    plan: pl.LazyFrame,
 ) -> None:
     import pyarrow as pa
 
@@ -85,22 +82,15 @@ def _duckdb_arrow(
     # default (large strings) would copy every text value first (about 0.5 GB for the
     # reasons of 500,000 customers).
     level = pl.CompatLevel.newest()
-    if isinstance(rows, pl.DataFrame):
-        if rows.is_empty():
-            return
-        # One contiguous chunk per column: DuckDB scans a many-chunked Arrow table about
-        # twice as slowly as the same rows in one chunk, and rechunking costs far less.
-        source: object = rows.rechunk().to_arrow(compat_level=level)
-    else:
-        # A plan streams: DuckDB pulls each batch as it writes the one before.
-        batches = (
-            batch
-            for part in slices(rows, DUCKDB_BATCH_ROWS)
-            for batch in part.rechunk().to_arrow(compat_level=level).to_batches()
-        )
-        schema = rows.clear().collect().to_arrow(compat_level=level).schema
-        source = pa.RecordBatchReader.from_batches(schema, batches)
-    raw.register(view_name, source)
+    # DuckDB pulls each batch as it writes the one before. One contiguous chunk per
+    # column: DuckDB scans a many-chunked Arrow batch about twice as slowly.
+    batches = (
+        batch
+        for part in slices(plan, DUCKDB_BATCH_ROWS)
+        for batch in part.rechunk().to_arrow(compat_level=level).to_batches()
+    )
+    schema = plan.clear().collect().to_arrow(compat_level=level).schema
+    raw.register(view_name, pa.RecordBatchReader.from_batches(schema, batches))
     try:
         connection.exec_driver_sql(
             f"INSERT INTO {qualified_table} ({columns}) SELECT {columns} FROM {view_name}"
@@ -127,11 +117,11 @@ def _postgres_copy(
     connection: sa.Connection,
     qualified_table: str,
     columns: str,
-    rows: pl.DataFrame | pl.LazyFrame,
+    plan: pl.LazyFrame,
 ) -> None:
     cursor = connection.connection.driver_connection.cursor()
     with cursor.copy(f"COPY {qualified_table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
-        for part in slices(rows, COPY_SLICE_ROWS):
+        for part in slices(plan, COPY_SLICE_ROWS):
             payload = io.BytesIO()
             write_copy_csv(part, payload)
             copy.write(payload.getbuffer())
